@@ -1,0 +1,120 @@
+//! Who is asking, and what they may see.
+//!
+//! Every data-access function in [`crate::store`] takes a [`Caller`]. Tenant scoping is applied
+//! here, once, by [`Scoped::scoped`] on the query itself: a customer user's query for sites gets
+//! `customer_id = <theirs>` whatever the handler asked for, so another tenant's rows are simply
+//! not found (404), never "forbidden".
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Select};
+use uuid::Uuid;
+
+use crate::entities::{customers, sites, users};
+use crate::error::{Error, Result};
+use crate::types::Role;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Administrators and Berth itself see every tenant.
+    All,
+    /// A customer user sees only their own customer's objects.
+    Customer(Uuid),
+}
+
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The acting user; `None` for Berth itself (CLI, bootstrap, workers).
+    pub user_id: Option<Uuid>,
+    /// How the audit log names the actor: an e-mail, or `cli` / `system`.
+    pub actor: String,
+    pub scope: Scope,
+    pub ip: Option<String>,
+    pub request_id: Option<String>,
+}
+
+impl Caller {
+    pub fn user(user: &users::Model) -> Self {
+        let scope = match (user.role, user.customer_id) {
+            (Role::Admin, _) => Scope::All,
+            (Role::Customer, Some(c)) => Scope::Customer(c),
+            // A customer user without a customer would be a data bug; it sees nothing.
+            (Role::Customer, None) => Scope::Customer(Uuid::nil()),
+        };
+        Self { user_id: Some(user.id), actor: user.email.clone(), scope, ip: None, request_id: None }
+    }
+
+    /// Berth acting on its own behalf (CLI commands, bootstrap, workers).
+    pub fn system(actor: &str) -> Self {
+        Self { user_id: None, actor: actor.to_owned(), scope: Scope::All, ip: None, request_id: None }
+    }
+
+    pub fn with_request(mut self, ip: Option<String>, request_id: Option<String>) -> Self {
+        self.ip = ip;
+        self.request_id = request_id;
+        self
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.scope == Scope::All
+    }
+
+    pub fn require_admin(&self) -> Result<()> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(Error::Forbidden)
+        }
+    }
+
+    /// The customer a customer user acts for; `None` for admins.
+    pub fn own_customer(&self) -> Option<Uuid> {
+        match self.scope {
+            Scope::All => None,
+            Scope::Customer(c) => Some(c),
+        }
+    }
+}
+
+/// Restricts a query to the rows the caller may see.
+pub trait Scoped {
+    fn scoped(self, caller: &Caller) -> Self;
+}
+
+impl Scoped for Select<sites::Entity> {
+    fn scoped(self, caller: &Caller) -> Self {
+        match caller.scope {
+            Scope::All => self,
+            Scope::Customer(c) => self.filter(sites::Column::CustomerId.eq(c)),
+        }
+    }
+}
+
+impl Scoped for Select<customers::Entity> {
+    fn scoped(self, caller: &Caller) -> Self {
+        match caller.scope {
+            Scope::All => self,
+            Scope::Customer(c) => self.filter(customers::Column::Id.eq(c)),
+        }
+    }
+}
+
+impl Scoped for Select<users::Entity> {
+    fn scoped(self, caller: &Caller) -> Self {
+        match caller.scope {
+            Scope::All => self,
+            Scope::Customer(c) => self.filter(users::Column::CustomerId.eq(c)),
+        }
+    }
+}
+
+/// Shorthands that start every scoped query, so no handler builds an unscoped one by habit.
+pub fn sites(caller: &Caller) -> Select<sites::Entity> {
+    sites::Entity::find().scoped(caller)
+}
+
+pub fn customers(caller: &Caller) -> Select<customers::Entity> {
+    customers::Entity::find().scoped(caller)
+}
+
+pub fn users(caller: &Caller) -> Select<users::Entity> {
+    users::Entity::find().scoped(caller)
+}

@@ -1,0 +1,11 @@
+//! sea-orm entities: one module per table, plain data only. Behaviour on them lives in
+//! `crate::store`, and the API never serialises these types directly.
+
+pub mod api_tokens;
+pub mod audit_log;
+pub mod customers;
+pub mod password_tokens;
+pub mod plans;
+pub mod site_domains;
+pub mod sites;
+pub mod users;

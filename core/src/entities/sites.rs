@@ -1,0 +1,30 @@
+use sea_orm::entity::prelude::*;
+
+use crate::types::{DesiredState, SiteStatus};
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "sites")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub name: String,
+    pub image: String,
+    /// The site's environment as a JSON object, sealed with the data key (context
+    /// `site-env:<site id>`).
+    pub env: String,
+    /// Desired state, set by owners through the API.
+    pub desired_state: DesiredState,
+    /// Observed state, set by the runtime.
+    pub status: SiteStatus,
+    pub status_reason: Option<String>,
+    pub container_id: Option<String>,
+    pub observed_at: Option<DateTimeUtc>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

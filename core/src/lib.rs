@@ -1,0 +1,15 @@
+//! Berth's domain: configuration, entities, validation, crypto and the tenant-scoped
+//! data-access layer shared by the server, the web UI and the workers.
+
+pub mod access;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod entities;
+pub mod error;
+pub mod store;
+pub mod totp;
+pub mod types;
+pub mod validate;
+
+pub use error::{Error, FieldError, Result};

@@ -1,0 +1,350 @@
+//! Sites: the desired state of each customer website. Every value here will later reach
+//! Docker, nginx or DNS, so all of it is validated before it is stored.
+
+use std::collections::{BTreeMap, HashMap};
+
+use sea_orm::{
+    ActiveEnum, ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::audit::{self, Event};
+use super::page::{self, Page, Paged};
+use super::{contains_ci, plans};
+use crate::access::{self, Caller};
+use crate::crypto::Keys;
+use crate::entities::{customers as customer_entity, site_domains, sites};
+use crate::error::{Error, Fields, Result};
+use crate::types::{CustomerStatus, DesiredState, SiteStatus};
+use crate::validate;
+
+/// The image a site runs when none is named: the static site image built by Berth.
+pub const DEFAULT_IMAGE: &str = "berth/site-static:latest";
+pub const MAX_DOMAINS: usize = 20;
+pub const MAX_ENV: usize = 100;
+
+/// A site with its domains and (opened) environment.
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub model: sites::Model,
+    pub domains: Vec<String>,
+    pub env: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    pub customer_id: Option<Uuid>,
+    pub status: Option<SiteStatus>,
+    /// Matches the site name, case-insensitively.
+    pub q: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NewSite {
+    /// Required for admins; customer users may omit it (their own customer is used).
+    pub customer_id: Option<Uuid>,
+    pub name: String,
+    pub image: Option<String>,
+    pub domains: Vec<String>,
+    pub env: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Patch {
+    pub image: Option<String>,
+    pub domains: Option<Vec<String>>,
+    pub env: Option<BTreeMap<String, String>>,
+    pub desired_state: Option<DesiredState>,
+}
+
+fn env_context(site_id: Uuid) -> String {
+    format!("site-env:{site_id}")
+}
+
+fn seal_env(keys: &Keys, site_id: Uuid, env: &BTreeMap<String, String>) -> Result<String> {
+    let plain = serde_json::to_vec(env).map_err(|e| Error::Internal(e.into()))?;
+    Ok(keys.seal(&env_context(site_id), &plain))
+}
+
+fn open_env(keys: &Keys, site: &sites::Model) -> Result<BTreeMap<String, String>> {
+    let plain = keys.open(&env_context(site.id), &site.env).map_err(|e| Error::Internal(e.into()))?;
+    serde_json::from_slice(&plain).map_err(|e| Error::Internal(e.into()))
+}
+
+fn check_domains(fields: &mut Fields, domains: &[String]) -> Vec<String> {
+    if domains.len() > MAX_DOMAINS {
+        fields.push("domains", format!("at most {MAX_DOMAINS} domains per site"));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for (i, d) in domains.iter().enumerate() {
+        if let Some(ascii) = fields.check(&format!("domains[{i}]"), validate::domain(d)) {
+            if out.contains(&ascii) {
+                fields.push(format!("domains[{i}]"), "is listed twice");
+            } else {
+                out.push(ascii);
+            }
+        }
+    }
+    out
+}
+
+fn check_env(fields: &mut Fields, env: &BTreeMap<String, String>) {
+    if env.len() > MAX_ENV {
+        fields.push("env", format!("at most {MAX_ENV} variables per site"));
+    }
+    for (k, v) in env {
+        fields.check(&format!("env.{k}"), validate::env_key(k));
+        fields.check(&format!("env.{k}"), validate::env_value(v));
+    }
+}
+
+async fn load_domains(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<String>>> {
+    let mut map: HashMap<Uuid, Vec<String>> = HashMap::new();
+    if ids.is_empty() {
+        return Ok(map);
+    }
+    let rows = site_domains::Entity::find()
+        .filter(site_domains::Column::SiteId.is_in(ids.iter().copied()))
+        .order_by_asc(site_domains::Column::Position)
+        .all(db)
+        .await?;
+    for row in rows {
+        map.entry(row.site_id).or_default().push(row.domain);
+    }
+    Ok(map)
+}
+
+/// Stores a site's domains, reporting a domain owned by any other site as a conflict.
+async fn store_domains(db: &impl ConnectionTrait, site_id: Uuid, domains: &[String]) -> Result<()> {
+    if !domains.is_empty() {
+        let taken = site_domains::Entity::find()
+            .filter(site_domains::Column::Domain.is_in(domains.iter().cloned()))
+            .filter(site_domains::Column::SiteId.ne(site_id))
+            .one(db)
+            .await?;
+        if let Some(row) = taken {
+            return Err(Error::Conflict(format!("domain {} is already in use", row.domain)));
+        }
+    }
+    site_domains::Entity::delete_many().filter(site_domains::Column::SiteId.eq(site_id)).exec(db).await?;
+    let now = super::now();
+    for (i, d) in domains.iter().enumerate() {
+        site_domains::ActiveModel {
+            domain: Set(d.clone()),
+            site_id: Set(site_id),
+            position: Set(i as i32),
+            created_at: Set(now),
+        }
+        .insert(db)
+        .await
+        .map_err(|e| crate::error::conflict_on_unique(e, &format!("domain {d} is already in use")))?;
+    }
+    Ok(())
+}
+
+pub async fn list(db: &impl ConnectionTrait, caller: &Caller, filter: Filter, page: Page) -> Result<Paged<Site>> {
+    let mut q = access::sites(caller);
+    if let Some(c) = filter.customer_id {
+        q = q.filter(sites::Column::CustomerId.eq(c));
+    }
+    if let Some(s) = filter.status {
+        q = q.filter(sites::Column::Status.eq(s));
+    }
+    if let Some(needle) = filter.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        q = q.filter(contains_ci(sites::Column::Name, needle));
+    }
+    let paged = page::fetch(db, q, sites::Column::Id, page, |m| m.id).await?;
+    let ids: Vec<Uuid> = paged.items.iter().map(|s| s.id).collect();
+    let mut domains = load_domains(db, &ids).await?;
+    // Lists leave the environment out: it is secret, and a list has no need for it.
+    Ok(paged.map(|model| Site { domains: domains.remove(&model.id).unwrap_or_default(), env: BTreeMap::new(), model }))
+}
+
+pub async fn get(db: &impl ConnectionTrait, keys: &Keys, caller: &Caller, id: Uuid) -> Result<Site> {
+    let model = access::sites(caller).filter(sites::Column::Id.eq(id)).one(db).await?.ok_or(Error::NotFound("site"))?;
+    let domains = load_domains(db, &[id]).await?.remove(&id).unwrap_or_default();
+    let env = open_env(keys, &model)?;
+    Ok(Site { model, domains, env })
+}
+
+pub async fn create<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    keys: &Keys,
+    caller: &Caller,
+    new: NewSite,
+) -> Result<Site> {
+    let mut fields = Fields::new();
+    let customer_id = match (caller.own_customer(), new.customer_id) {
+        (Some(own), _) => Some(new.customer_id.unwrap_or(own)),
+        (None, Some(c)) => Some(c),
+        (None, None) => {
+            fields.push("customer_id", "is required");
+            None
+        }
+    };
+    fields.check("name", validate::site_name(&new.name));
+    let image = new.image.clone().unwrap_or_else(|| DEFAULT_IMAGE.to_owned());
+    fields.check("image", validate::image_ref(&image));
+    let domains = check_domains(&mut fields, &new.domains);
+    check_env(&mut fields, &new.env);
+    fields.finish()?;
+    let Some(customer_id) = customer_id else {
+        return Err(Error::invalid("customer_id", "is required"));
+    };
+
+    let txn = db.begin().await?;
+    // The scoped lookup answers 404 for another tenant's customer id, whoever sent it. The row
+    // lock serialises concurrent creations for one customer, so the plan limit holds.
+    let customer = access::customers(caller)
+        .filter(customer_entity::Column::Id.eq(customer_id))
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .ok_or(Error::NotFound("customer"))?;
+    if customer.status != CustomerStatus::Active {
+        return Err(Error::Conflict(format!(
+            "customer is {}; new sites need an active customer",
+            customer.status.to_value()
+        )));
+    }
+    let plan = plans::find(&txn, &customer.plan_id).await?.ok_or(Error::NotFound("plan"))?;
+    let count = sites::Entity::find().filter(sites::Column::CustomerId.eq(customer_id)).count(&txn).await?;
+    if count >= plan.max_sites as u64 {
+        return Err(Error::invalid(
+            "customer_id",
+            format!("plan `{}` allows at most {} site(s); this customer has {count}", plan.id, plan.max_sites),
+        ));
+    }
+    let taken = sites::Entity::find()
+        .filter(sites::Column::CustomerId.eq(customer_id))
+        .filter(sites::Column::Name.eq(new.name.clone()))
+        .one(&txn)
+        .await?;
+    if taken.is_some() {
+        return Err(Error::Conflict(format!("this customer already has a site named {}", new.name)));
+    }
+
+    let id = Uuid::now_v7();
+    let now = super::now();
+    let model = sites::ActiveModel {
+        id: Set(id),
+        customer_id: Set(customer_id),
+        name: Set(new.name.clone()),
+        image: Set(image),
+        env: Set(seal_env(keys, id, &new.env)?),
+        desired_state: Set(DesiredState::Running),
+        status: Set(SiteStatus::Pending),
+        status_reason: Set(None),
+        container_id: Set(None),
+        observed_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await
+    .map_err(|e| crate::error::conflict_on_unique(e, "this customer already has a site with that name"))?;
+    store_domains(&txn, id, &domains).await?;
+    audit::record(
+        &txn,
+        caller,
+        Event::new("site.create", "site", id)
+            .customer(Some(customer_id))
+            .details(json!({"name": model.name, "image": model.image, "domains": domains})),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(Site { model, domains, env: new.env })
+}
+
+pub async fn update<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    keys: &Keys,
+    caller: &Caller,
+    id: Uuid,
+    patch: Patch,
+) -> Result<Site> {
+    let mut fields = Fields::new();
+    if let Some(image) = &patch.image {
+        fields.check("image", validate::image_ref(image));
+    }
+    let domains = patch.domains.as_ref().map(|d| check_domains(&mut fields, d));
+    if let Some(env) = &patch.env {
+        check_env(&mut fields, env);
+    }
+    fields.finish()?;
+
+    let txn = db.begin().await?;
+    let current = get(&txn, keys, caller, id).await?;
+    let mut changes = serde_json::Map::new();
+    let mut active: sites::ActiveModel = current.model.clone().into();
+    if let Some(image) = patch.image.filter(|i| *i != current.model.image) {
+        changes.insert("image".into(), json!({"from": current.model.image, "to": image}));
+        active.image = Set(image);
+    }
+    if let Some(state) = patch.desired_state.filter(|s| *s != current.model.desired_state) {
+        changes.insert("desired_state".into(), json!({"from": current.model.desired_state, "to": state}));
+        active.desired_state = Set(state);
+    }
+    let env = match patch.env {
+        Some(env) if env != current.env => {
+            // Names only: values are secret and the audit log is not.
+            changes.insert("env".into(), json!({"keys": env.keys().collect::<Vec<_>>()}));
+            active.env = Set(seal_env(keys, id, &env)?);
+            env
+        }
+        _ => current.env.clone(),
+    };
+    let domains = match domains {
+        Some(d) if d != current.domains => {
+            changes.insert("domains".into(), json!({"from": current.domains, "to": d}));
+            store_domains(&txn, id, &d).await?;
+            d
+        }
+        _ => current.domains.clone(),
+    };
+    if changes.is_empty() {
+        txn.commit().await?;
+        return Ok(current);
+    }
+    active.updated_at = Set(super::now());
+    let model = active.update(&txn).await?;
+    audit::record(
+        &txn,
+        caller,
+        Event::new("site.update", "site", id).customer(Some(model.customer_id)).details(changes.into()),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(Site { model, domains, env })
+}
+
+pub async fn delete<C: ConnectionTrait + TransactionTrait>(db: &C, caller: &Caller, id: Uuid) -> Result<()> {
+    let txn = db.begin().await?;
+    let model =
+        access::sites(caller).filter(sites::Column::Id.eq(id)).one(&txn).await?.ok_or(Error::NotFound("site"))?;
+    site_domains::Entity::delete_many().filter(site_domains::Column::SiteId.eq(id)).exec(&txn).await?;
+    sites::Entity::delete_by_id(id).exec(&txn).await?;
+    audit::record(
+        &txn,
+        caller,
+        Event::new("site.delete", "site", id).customer(Some(model.customer_id)).details(json!({"name": model.name})),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Counts by status, for dashboards and metrics.
+pub async fn count_by_status(db: &impl ConnectionTrait, caller: &Caller) -> Result<Vec<(SiteStatus, u64)>> {
+    let rows: Vec<(SiteStatus, i64)> = access::sites(caller)
+        .select_only()
+        .column(sites::Column::Status)
+        .column_as(sites::Column::Id.count(), "n")
+        .group_by(sites::Column::Status)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|(s, n)| (s, n.max(0) as u64)).collect())
+}

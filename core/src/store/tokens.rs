@@ -1,0 +1,115 @@
+//! Bearer API tokens: for scripts and operators. A token acts as its owner and is scoped like
+//! them; only its SHA-256 is stored.
+
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::audit::{self, Event};
+use super::users;
+use crate::access::Caller;
+use crate::crypto;
+use crate::entities::{api_tokens, users as user_entity};
+use crate::error::{Error, Fields, Result};
+use crate::validate;
+
+/// Every Berth token starts with this, so secret scanners can recognise a leaked one.
+pub const TOKEN_PREFIX: &str = "berth_";
+
+/// Creates a token for `owner`; returns the record and the token in clear (shown once).
+pub async fn create<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    caller: &Caller,
+    owner: &user_entity::Model,
+    name: &str,
+) -> Result<(api_tokens::Model, String)> {
+    let mut fields = Fields::new();
+    let name = fields.check("name", validate::token_name(name));
+    fields.finish()?;
+    let token = crypto::random_token(TOKEN_PREFIX);
+    let txn = db.begin().await?;
+    let model = api_tokens::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        user_id: Set(owner.id),
+        name: Set(name.unwrap_or_default()),
+        token_hash: Set(crypto::hash_token(&token)),
+        prefix: Set(token.chars().take(TOKEN_PREFIX.len() + 6).collect()),
+        last_used_at: Set(None),
+        revoked_at: Set(None),
+        created_at: Set(super::now()),
+    }
+    .insert(&txn)
+    .await?;
+    audit::record(
+        &txn,
+        caller,
+        Event::new("token.create", "api_token", model.id)
+            .customer(owner.customer_id)
+            .details(json!({"name": model.name, "owner": owner.email})),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok((model, token))
+}
+
+/// The caller's own tokens (revoked ones included, marked as such).
+pub async fn list(db: &impl ConnectionTrait, caller: &Caller) -> Result<Vec<api_tokens::Model>> {
+    let Some(user_id) = caller.user_id else {
+        return Ok(Vec::new());
+    };
+    Ok(api_tokens::Entity::find()
+        .filter(api_tokens::Column::UserId.eq(user_id))
+        .order_by_desc(api_tokens::Column::Id)
+        .all(db)
+        .await?)
+}
+
+pub async fn revoke<C: ConnectionTrait + TransactionTrait>(db: &C, caller: &Caller, id: Uuid) -> Result<()> {
+    let user_id = caller.user_id.ok_or(Error::NotFound("token"))?;
+    let txn = db.begin().await?;
+    let token = api_tokens::Entity::find_by_id(id)
+        .filter(api_tokens::Column::UserId.eq(user_id))
+        .one(&txn)
+        .await?
+        .ok_or(Error::NotFound("token"))?;
+    if token.revoked_at.is_none() {
+        let mut active: api_tokens::ActiveModel = token.clone().into();
+        active.revoked_at = Set(Some(super::now()));
+        active.update(&txn).await?;
+        audit::record(&txn, caller, Event::new("token.revoke", "api_token", id).details(json!({"name": token.name})))
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Resolves a bearer token to its (enabled) owner, or `None` for anything else.
+pub async fn authenticate(db: &impl ConnectionTrait, token: &str) -> Result<Option<user_entity::Model>> {
+    if !token.starts_with(TOKEN_PREFIX) || token.len() > 128 {
+        return Ok(None);
+    }
+    let Some(record) = api_tokens::Entity::find()
+        .filter(api_tokens::Column::TokenHash.eq(crypto::hash_token(token)))
+        .filter(api_tokens::Column::RevokedAt.is_null())
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let Some(user) = users::find(db, record.user_id).await?.filter(|u| !u.disabled) else {
+        return Ok(None);
+    };
+    // Best effort: a failed "last used" stamp must not fail the request it belongs to.
+    if let Err(err) = api_tokens::Entity::update_many()
+        .col_expr(api_tokens::Column::LastUsedAt, sea_orm::sea_query::Expr::value(super::now()))
+        .filter(api_tokens::Column::Id.eq(record.id))
+        .exec(db)
+        .await
+    {
+        tracing::warn!(token.id = %record.id, error = %err, "Could not record API token use");
+    }
+    Ok(Some(user))
+}

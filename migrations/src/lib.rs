@@ -1,0 +1,16 @@
+//! Berth's schema, one numbered migration per change. Every migration runs on PostgreSQL and
+//! SQLite, and follows expand-then-contract: it never breaks the binary already running.
+
+pub use sea_orm_migration::prelude::MigratorTrait;
+use sea_orm_migration::prelude::*;
+
+mod m0001_initial;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_initial::Migration)]
+    }
+}
