@@ -251,7 +251,7 @@ cargo build --workspace --bins
 
 log "running cargo test --workspace $*"
 set +e
-cargo test --workspace "$@"
+cargo test --workspace --no-fail-fast "$@"
 status=$?
 set -e
 if ((status == 0)); then

@@ -166,7 +166,13 @@ pub fn email(value: &str) -> Result<String, String> {
         return Err(ERR_EMAIL.to_owned());
     }
     // No trailing dot here: `user@example.com.` is not how addresses are written.
-    let domain = ascii_domain(domain_part).map_err(|_| ERR_EMAIL.to_owned())?;
+    // `localhost` (RFC 6761) is the one single-label domain accepted: the embedded default's
+    // first admin is admin@localhost.
+    let domain = if domain_part.eq_ignore_ascii_case("localhost") {
+        "localhost".to_owned()
+    } else {
+        ascii_domain(domain_part).map_err(|_| ERR_EMAIL.to_owned())?
+    };
 
     let address = format!("{}@{}", local.to_ascii_lowercase(), domain);
     if !(MIN_EMAIL_LEN..=MAX_EMAIL_LEN).contains(&address.len()) {
@@ -410,6 +416,7 @@ mod tests {
         assert_eq!(email("a!#$%&'*+/=?^_`{|}~-z@example.com").as_deref(), Ok("a!#$%&'*+/=?^_`{|}~-z@example.com"));
         assert_eq!(email("kunde@bücher.example").as_deref(), Ok("kunde@xn--bcher-kva.example"));
         assert_eq!(email("a@b.co").as_deref(), Ok("a@b.co"));
+        assert_eq!(email("Admin@LocalHost").as_deref(), Ok("admin@localhost"));
     }
 
     #[test]
@@ -425,7 +432,6 @@ mod tests {
             ".user@example.com",
             "user.@example.com",
             "us..er@example.com",
-            "user@localhost",
             "user@example",
             "user@example.com.",
             "user@.example.com",

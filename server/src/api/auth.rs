@@ -1,0 +1,275 @@
+//! Sign-in, sign-out, the current user, passwords and TOTP.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::Json;
+use berth_core::access::Caller;
+use berth_core::crypto::PasswordCheck;
+use berth_core::entities::users;
+use berth_core::store::{self, audit};
+use berth_core::types::Role;
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::auth::rate_limit::Verdict;
+use crate::auth::{self as authn, session_error, Auth, Via};
+use crate::http::client_ip::ClientIp;
+use crate::http::error::{ApiError, ApiResult, Problem};
+use crate::http::extract::ApiJson;
+use crate::http::request_id;
+use crate::state::AppState;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(me))
+        .routes(routes!(change_password))
+        .routes(routes!(set_password))
+        .routes(routes!(totp_enroll))
+        .routes(routes!(totp_confirm))
+}
+
+/// The one message for an unknown e-mail, a wrong password and a disabled account alike.
+const BAD_CREDENTIALS: &str = "wrong e-mail or password";
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserDto {
+    pub id: Uuid,
+    pub email: String,
+    pub role: Role,
+    pub customer_id: Option<Uuid>,
+    pub totp_enabled: bool,
+    pub disabled: bool,
+    pub has_password: bool,
+    pub last_login_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<users::Model> for UserDto {
+    fn from(u: users::Model) -> Self {
+        Self {
+            id: u.id,
+            email: u.email,
+            role: u.role,
+            customer_id: u.customer_id,
+            totp_enabled: u.totp_enabled,
+            disabled: u.disabled,
+            has_password: u.password_hash.is_some(),
+            last_login_at: u.last_login_at,
+            created_at: u.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+    /// The 6-digit code, required when the account has two-factor authentication.
+    pub totp: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionInfo {
+    pub user: UserDto,
+    /// Send this as `X-CSRF-Token` with every cookie-authenticated change.
+    pub csrf_token: Option<String>,
+}
+
+fn limited(v: Verdict) -> ApiResult<()> {
+    match v {
+        Verdict::Allowed => Ok(()),
+        Verdict::Limited { retry_after_secs } => Err(ApiError::TooManyRequests { retry_after_secs }),
+    }
+}
+
+fn limiter_down(e: redis::RedisError) -> ApiError {
+    tracing::error!(error = %e, "Rate limiter unavailable");
+    ApiError::Unavailable("the rate limiter is unavailable; try again shortly".into())
+}
+
+async fn count_failure(state: &AppState, account_key: &str, window: Duration) -> ApiResult<()> {
+    state.limiter.hit(account_key, state.config.login_limit_per_account, window).await.map_err(limiter_down)?;
+    Ok(())
+}
+
+/// A login POSTed cross-site (a form on another origin) is refused: it would sign the victim
+/// into the attacker's account.
+fn check_origin(headers: &HeaderMap, state: &AppState) -> ApiResult<()> {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return Ok(());
+    };
+    let public = state.config.public_url.origin().ascii_serialization();
+    let own_host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let same_host = own_host.is_some_and(|h| origin.split("://").nth(1) == Some(h));
+    if origin == public || same_host {
+        Ok(())
+    } else {
+        Err(ApiError::CsrfFailed)
+    }
+}
+
+#[utoipa::path(post, operation_id = "auth_login", path = "/auth/login", tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in; the session cookie is set", body = SessionInfo),
+        (status = 401, description = "Wrong credentials, or a TOTP code is needed", body = Problem),
+        (status = 429, description = "Too many attempts", body = Problem),
+    ))]
+async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    session: Session,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> ApiResult<Json<SessionInfo>> {
+    check_origin(&headers, &state)?;
+    let cfg = &state.config;
+    let window = Duration::from_secs(cfg.login_limit_window_seconds);
+    let email = body.email.trim().to_lowercase();
+    let account_key = format!("login:account:{email}");
+    // Every attempt counts against the address; only failures count against the account, so
+    // an attacker cannot lock a user out from one address faster than the per-IP limit allows.
+    limited(state.limiter.hit(&format!("login:ip:{ip}"), cfg.login_limit_per_ip, window).await.map_err(limiter_down)?)?;
+    limited(state.limiter.check(&account_key, cfg.login_limit_per_account, window).await.map_err(limiter_down)?)?;
+
+    let user = store::users::find_by_email(&state.db, &email).await?;
+    let check =
+        store::users::verify_password(&body.password, user.as_ref().and_then(|u| u.password_hash.clone())).await?;
+    let Some(user) = user.filter(|u| check != PasswordCheck::Wrong && !u.disabled) else {
+        count_failure(&state, &account_key, window).await?;
+        return Err(ApiError::Unauthorized(BAD_CREDENTIALS));
+    };
+    if user.totp_enabled {
+        match body.totp.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+            None => return Err(ApiError::TotpRequired),
+            Some(code) => {
+                if !store::users::check_totp(&state.keys, &user, code)? {
+                    count_failure(&state, &account_key, window).await?;
+                    return Err(ApiError::invalid("totp", "is not the current code from your authenticator app"));
+                }
+            }
+        }
+    }
+    state.limiter.clear(&account_key).await.map_err(limiter_down)?;
+
+    let rehash = match check {
+        PasswordCheck::OkNeedsRehash => Some(store::users::hash_password(&body.password).await?),
+        _ => None,
+    };
+    let caller = Caller::user(&user).with_request(Some(ip.to_string()), request_id::of(&headers));
+    let user = store::users::record_login(&state.db, user, &caller, rehash).await?;
+    let csrf = authn::start_session(&session, &user).await?;
+    Ok(Json(SessionInfo { user: user.into(), csrf_token: Some(csrf) }))
+}
+
+#[utoipa::path(post, operation_id = "auth_logout", path = "/auth/logout", tag = "auth",
+    responses((status = 204, description = "Signed out; the session is destroyed"), (status = 401, body = Problem)))]
+async fn logout(State(state): State<AppState>, auth: Auth) -> ApiResult<StatusCode> {
+    audit::record(
+        &state.db,
+        &auth.caller,
+        audit::Event::new("auth.logout", "user", auth.user.id).customer(auth.user.customer_id),
+    )
+    .await?;
+    if let Some(session) = auth.session {
+        session.flush().await.map_err(session_error)?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, operation_id = "auth_me", path = "/auth/me", tag = "auth",
+    responses((status = 200, body = SessionInfo), (status = 401, body = Problem)))]
+async fn me(auth: Auth) -> ApiResult<Json<SessionInfo>> {
+    let csrf_token = match &auth.session {
+        Some(s) => authn::csrf_token(s).await?,
+        None => None,
+    };
+    Ok(Json(SessionInfo { user: auth.user.into(), csrf_token }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassword {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+#[utoipa::path(post, operation_id = "auth_change_password", path = "/auth/password", tag = "auth",
+    request_body = ChangePassword,
+    responses((status = 200, description = "Changed; other sessions are ended", body = SessionInfo), (status = 422, body = Problem)))]
+async fn change_password(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiJson(body): ApiJson<ChangePassword>,
+) -> ApiResult<Json<SessionInfo>> {
+    let user =
+        store::users::change_password(&state.db, &auth.caller, auth.user, &body.current_password, &body.new_password)
+            .await?;
+    // The epoch bump ended every session; this one continues under a new id and epoch.
+    let csrf_token = match (&auth.session, auth.via) {
+        (Some(s), Via::Session) => Some(authn::start_session(s, &user).await?),
+        _ => None,
+    };
+    Ok(Json(SessionInfo { user: user.into(), csrf_token }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetPassword {
+    /// The token from the one-time link.
+    pub token: String,
+    pub password: String,
+}
+
+#[utoipa::path(post, operation_id = "auth_set_password", path = "/auth/set-password", tag = "auth",
+    request_body = SetPassword,
+    responses((status = 204, description = "Password set; sign in with it"), (status = 422, body = Problem)))]
+async fn set_password(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<SetPassword>,
+) -> ApiResult<StatusCode> {
+    let caller = Caller::system("set-password-link").with_request(Some(ip.to_string()), request_id::of(&headers));
+    store::users::set_password_with_token(&state.db, &caller, &body.token, &body.password).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TotpEnrollment {
+    /// Show as a QR code, or paste into an authenticator app.
+    pub otpauth_uri: String,
+}
+
+#[utoipa::path(post, operation_id = "auth_totp_enroll", path = "/auth/totp/enroll", tag = "auth",
+    responses((status = 200, body = TotpEnrollment), (status = 409, description = "Already enabled", body = Problem)))]
+async fn totp_enroll(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<TotpEnrollment>> {
+    let otpauth_uri = store::users::begin_totp(&state.db, &state.keys, auth.user).await?;
+    Ok(Json(TotpEnrollment { otpauth_uri }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TotpConfirm {
+    pub code: String,
+}
+
+#[utoipa::path(post, operation_id = "auth_totp_confirm", path = "/auth/totp/confirm", tag = "auth",
+    request_body = TotpConfirm,
+    responses((status = 200, body = UserDto), (status = 422, body = Problem)))]
+async fn totp_confirm(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiJson(body): ApiJson<TotpConfirm>,
+) -> ApiResult<Json<UserDto>> {
+    let user = store::users::confirm_totp(&state.db, &state.keys, &auth.caller, auth.user, &body.code).await?;
+    Ok(Json(user.into()))
+}

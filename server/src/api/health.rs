@@ -1,0 +1,75 @@
+//! Liveness, readiness and metrics, outside /api/v1 where probes and Prometheus expect them.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::state::AppState;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz)).routes(routes!(metrics))
+}
+
+/// The process is up and serving.
+#[utoipa::path(get, operation_id = "health_healthz", path = "/healthz", tag = "health", responses((status = 200, description = "Up")))]
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Ready to serve: the database (and Redis, when configured) answer. A 503 names the failing part.
+#[utoipa::path(get, operation_id = "health_readyz", path = "/readyz", tag = "health",
+    responses((status = 200, description = "Ready"), (status = 503, description = "A dependency is down")))]
+async fn readyz(State(state): State<AppState>) -> Response {
+    let mut checks = serde_json::Map::new();
+    let mut failing = Vec::new();
+    match state.db.ping().await {
+        Ok(()) => {
+            checks.insert("database".into(), "ok".into());
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "Readiness: database unreachable");
+            checks.insert("database".into(), "unreachable".into());
+            failing.push("database");
+        }
+    }
+    if let Some(redis) = &state.redis {
+        let mut conn = redis.clone();
+        let pong: Result<String, _> = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            redis::cmd("PING").query_async::<String>(&mut conn),
+        )
+        .await
+        .unwrap_or_else(|_| Err(redis::RedisError::from((redis::ErrorKind::IoError, "timed out"))));
+        match pong {
+            Ok(_) => {
+                checks.insert("redis".into(), "ok".into());
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Readiness: Redis unreachable");
+                checks.insert("redis".into(), "unreachable".into());
+                failing.push("redis");
+            }
+        }
+    }
+    if failing.is_empty() {
+        return Json(json!({"status": "ready", "checks": checks})).into_response();
+    }
+    let body = json!({
+        "type": "urn:berth:problem:not-ready",
+        "title": "Not ready",
+        "status": 503,
+        "detail": format!("not ready: {} unreachable", failing.join(" and ")),
+        "checks": checks,
+    });
+    (StatusCode::SERVICE_UNAVAILABLE, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string())
+        .into_response()
+}
+
+/// Prometheus text exposition of Berth's own metrics.
+#[utoipa::path(get, operation_id = "health_metrics", path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus text format")))]
+async fn metrics(State(state): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+}

@@ -1,0 +1,68 @@
+//! Prometheus metrics for Berth itself: HTTP request count and latency by route and status.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+
+use crate::state::AppState;
+
+#[derive(Clone)]
+pub struct Metrics {
+    pub registry: Registry,
+    http_requests: IntCounterVec,
+    http_duration: HistogramVec,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let http_requests = IntCounterVec::new(
+            Opts::new("berth_http_requests_total", "HTTP requests served, by method, route and status"),
+            &["method", "route", "status"],
+        )
+        .expect("static metric definition is valid");
+        let http_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "berth_http_request_duration_seconds",
+                "HTTP request latency, by method, route and status",
+            )
+            .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+            &["method", "route", "status"],
+        )
+        .expect("static metric definition is valid");
+        registry.register(Box::new(http_requests.clone())).expect("metric registered once");
+        registry.register(Box::new(http_duration.clone())).expect("metric registered once");
+        Self { registry, http_requests, http_duration }
+    }
+
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
+            tracing::error!(error = %e, "Could not encode metrics");
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Middleware: labels by the route template (`/api/v1/sites/{id}`), never the raw path, so
+/// ids do not explode the label set.
+pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |m| m.as_str()).to_owned();
+    let method = req.method().as_str().to_owned();
+    let started = Instant::now();
+    let res = next.run(req).await;
+    let status = res.status().as_u16().to_string();
+    let labels = [method.as_str(), route.as_str(), status.as_str()];
+    state.metrics.http_requests.with_label_values(&labels).inc();
+    state.metrics.http_duration.with_label_values(&labels).observe(started.elapsed().as_secs_f64());
+    res
+}

@@ -1,0 +1,8 @@
+//! The HTTP plumbing shared by every route: errors, extractors, request ids, client address,
+//! metrics.
+
+pub mod client_ip;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod request_id;

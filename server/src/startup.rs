@@ -1,0 +1,184 @@
+//! Start-up: connect to what the configuration names, migrate, make the first admin, serve.
+//! Every failure here is one line a person can act on.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use berth_core::access::Caller;
+use berth_core::config::{mask_url, Config};
+use berth_core::crypto::{self, Keys};
+use berth_core::store;
+use berth_migrations::{Migrator, MigratorTrait};
+use redis::aio::ConnectionManager;
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::auth::rate_limit::RateLimiter;
+use crate::auth::session_store::{RedisStore, Store};
+use crate::http::metrics::Metrics;
+use crate::state::AppState;
+
+/// Connections to everything Berth depends on.
+pub struct Services {
+    pub config: Arc<Config>,
+    pub db: DatabaseConnection,
+    pub redis: Option<ConnectionManager>,
+    pub keys: Arc<Keys>,
+}
+
+impl Services {
+    pub async fn connect(config: Config) -> anyhow::Result<Self> {
+        let db = berth_core::db::connect(&config).await?;
+        let redis = match &config.redis_url {
+            Some(url) => Some(connect_redis(url.expose()).await?),
+            None => None,
+        };
+        let keys = Arc::new(load_keys(&config)?);
+        Ok(Self { config: Arc::new(config), db, redis, keys })
+    }
+
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        Migrator::up(&self.db, None).await.map_err(|e| anyhow!("database migration failed: {e}"))
+    }
+
+    pub fn state(&self) -> AppState {
+        let limiter = match &self.redis {
+            Some(conn) => RateLimiter::redis(conn.clone(), &self.config.redis_prefix),
+            None => RateLimiter::memory(),
+        };
+        AppState {
+            db: self.db.clone(),
+            config: self.config.clone(),
+            keys: self.keys.clone(),
+            redis: self.redis.clone(),
+            limiter: Arc::new(limiter),
+            metrics: Metrics::new(),
+        }
+    }
+
+    pub fn session_store(&self) -> Store {
+        match &self.redis {
+            Some(conn) => Store::Redis(RedisStore::new(conn.clone(), &self.config.redis_prefix)),
+            None => Store::Memory(tower_sessions::MemoryStore::default()),
+        }
+    }
+
+    pub fn app(&self) -> axum::Router {
+        crate::app::build(self.state(), self.session_store())
+    }
+}
+
+pub async fn connect_redis(url: &str) -> anyhow::Result<ConnectionManager> {
+    let fail = |e: &dyn std::fmt::Display| anyhow!("cannot connect to Redis {}: {e}", mask_url(url));
+    let client = redis::Client::open(url).map_err(|e| fail(&e))?;
+    let mut conn = tokio::time::timeout(Duration::from_secs(5), ConnectionManager::new(client))
+        .await
+        .map_err(|_| fail(&"timed out after 5 s"))?
+        .map_err(|e| fail(&e))?;
+    let _: String = redis::cmd("PING").query_async(&mut conn).await.map_err(|e| fail(&e))?;
+    Ok(conn)
+}
+
+/// The configured secret key, or on the embedded default one generated once into the data dir.
+fn load_keys(config: &Config) -> anyhow::Result<Keys> {
+    if let Some(key) = &config.secret_key {
+        return Ok(Keys::derive(key.expose().as_bytes()));
+    }
+    let path = config.data_dir.join("secret.key");
+    let key = match std::fs::read_to_string(&path) {
+        Ok(text) => text.trim().to_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = crypto::random_token("");
+            write_private(&path, &key).with_context(|| format!("cannot write secret key to {}", path.display()))?;
+            tracing::info!(path = %path.display(), "Generated a new secret key");
+            key
+        }
+        Err(e) => return Err(anyhow!("cannot read secret key {}: {e}", path.display())),
+    };
+    if key.len() < 32 {
+        return Err(anyhow!("secret key in {} is shorter than 32 characters", path.display()));
+    }
+    Ok(Keys::derive(key.as_bytes()))
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()
+}
+
+/// On an empty database, creates the first admin. Returns the password when Berth generated
+/// it (so the caller prints it once); `None` when admins exist or the password was configured.
+pub async fn bootstrap_admin(services: &Services) -> anyhow::Result<Option<(String, String)>> {
+    if store::users::count_admins(&services.db).await? > 0 {
+        return Ok(None);
+    }
+    let cfg = &services.config;
+    let (password, generated) = match &cfg.bootstrap_admin_password {
+        Some(p) => (p.expose().to_owned(), false),
+        None => (crypto::random_password(), true),
+    };
+    let caller = Caller::system("bootstrap");
+    let user = store::users::create_admin(&services.db, &caller, &cfg.bootstrap_admin_email, &password)
+        .await
+        .map_err(|e| anyhow!("cannot create the first admin: {e}"))?;
+    tracing::info!(user.email = %user.email, "Created the first admin");
+    Ok(generated.then_some((user.email, password)))
+}
+
+/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("Shutting down");
+}
+
+/// Serves HTTP on `listener` (and runs the workers when `with_workers`) until `stop` resolves.
+pub async fn serve(
+    services: &Services,
+    listener: TcpListener,
+    with_workers: bool,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (tx, rx) = watch::channel(false);
+    let workers = with_workers.then(|| tokio::spawn(berth_workers::run(services.db.clone(), rx)));
+    let app = services.app();
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, public_url = %services.config.public_url, "Berth is listening");
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(stop)
+        .await
+        .context("HTTP server failed")?;
+    let _ = tx.send(true);
+    if let Some(handle) = workers {
+        let _ = handle.await;
+    }
+    Ok(())
+}

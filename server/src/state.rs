@@ -1,0 +1,21 @@
+//! What every request handler can reach.
+
+use std::sync::Arc;
+
+use berth_core::config::Config;
+use berth_core::crypto::Keys;
+use redis::aio::ConnectionManager;
+use sea_orm::DatabaseConnection;
+
+use crate::auth::rate_limit::RateLimiter;
+use crate::http::metrics::Metrics;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub config: Arc<Config>,
+    pub keys: Arc<Keys>,
+    pub redis: Option<ConnectionManager>,
+    pub limiter: Arc<RateLimiter>,
+    pub metrics: Metrics,
+}

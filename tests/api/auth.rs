@@ -1,0 +1,311 @@
+use reqwest::StatusCode;
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::json;
+
+use crate::support::{totp_code, Client, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
+
+fn session_cookie(res: &crate::support::Res) -> Option<String> {
+    res.headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("berth_session="))
+        .map(str::to_owned)
+}
+
+#[tokio::test]
+async fn login_me_logout() {
+    let app = TestApp::spawn().await;
+    let mut c = app.client();
+    c.get("/api/v1/auth/me").await.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
+    let res = c.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(res.body["user"]["role"], "admin");
+    let cookie = session_cookie(&res).expect("session cookie set at login");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(!cookie.contains("Secure"), "plain-http public URL must not mark cookies Secure: {cookie}");
+
+    let me = c.get("/api/v1/auth/me").await;
+    assert_eq!(me.body["user"]["email"], ADMIN_EMAIL);
+    assert_eq!(me.body["csrf_token"], res.body["csrf_token"]);
+
+    assert_eq!(c.post("/api/v1/auth/logout", &json!({})).await.status, StatusCode::NO_CONTENT);
+    c.get("/api/v1/auth/me").await.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
+}
+
+#[tokio::test]
+async fn cookies_are_secure_behind_tls() {
+    let app = TestApp::spawn_with(&[("BERTH_PUBLIC_URL", "https://panel.berth.test")]).await;
+    let res = app.client().post("/api/v1/auth/login", &json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})).await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert!(session_cookie(&res).expect("cookie").contains("Secure"));
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_email_get_the_same_answer() {
+    let app = TestApp::spawn().await;
+    let c = app.client();
+    let wrong = c.post("/api/v1/auth/login", &json!({"email": ADMIN_EMAIL, "password": "nope-nope-nope"})).await;
+    let unknown =
+        c.post("/api/v1/auth/login", &json!({"email": "ghost@berth.test", "password": "nope-nope-nope"})).await;
+    wrong.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
+    assert_eq!(wrong.body, unknown.body);
+}
+
+#[tokio::test]
+async fn session_id_rotates_at_login_and_dies_at_logout() {
+    let app = TestApp::spawn().await;
+    // An anonymous session exists first (a fixation attempt would plant one).
+    let c = app.client();
+    let first = c.post("/api/v1/auth/login", &json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})).await;
+    let first_cookie = session_cookie(&first).expect("cookie");
+    let again = c.post("/api/v1/auth/login", &json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})).await;
+    let second_cookie = session_cookie(&again).expect("cookie");
+    assert_ne!(first_cookie.split(';').next(), second_cookie.split(';').next(), "login must issue a new session id");
+
+    // Replaying the old id does not work (a jar-less client sends exactly that cookie).
+    let fresh = reqwest::Client::new();
+    let stale = Client::finish(
+        fresh
+            .get(format!("{}/api/v1/auth/me", app.base))
+            .header("cookie", first_cookie.split(';').next().expect("pair")),
+    )
+    .await;
+    stale.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
+
+    // After logout, the last id is dead too.
+    let mut c2 = c.clone();
+    c2.csrf = again.body["csrf_token"].as_str().map(str::to_owned);
+    assert_eq!(c2.post("/api/v1/auth/logout", &json!({})).await.status, StatusCode::NO_CONTENT);
+    let after = Client::finish(
+        fresh
+            .get(format!("{}/api/v1/auth/me", app.base))
+            .header("cookie", second_cookie.split(';').next().expect("pair")),
+    )
+    .await;
+    after.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
+}
+
+#[tokio::test]
+async fn cookie_mutations_need_the_csrf_token() {
+    let app = TestApp::spawn().await;
+    let mut c = app.admin().await;
+    let body = json!({"email": "csrf@example.com", "company_name": "C", "plan": "starter"});
+    let token = c.csrf.take().expect("csrf token");
+    c.post("/api/v1/customers", &body).await.assert_problem(StatusCode::FORBIDDEN, "csrf");
+    c.csrf = Some("0".repeat(64));
+    c.post("/api/v1/customers", &body).await.assert_problem(StatusCode::FORBIDDEN, "csrf");
+    // Reads need none.
+    c.csrf = None;
+    assert_eq!(c.get("/api/v1/customers").await.status, StatusCode::OK);
+    // Nothing was created by the refused requests.
+    assert_eq!(c.get("/api/v1/customers").await.body["items"].as_array().expect("items").len(), 0);
+    c.csrf = Some(token);
+    assert_eq!(c.post("/api/v1/customers", &body).await.status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn cross_site_login_is_refused() {
+    let app = TestApp::spawn().await;
+    let res = Client::finish(
+        app.client()
+            .http
+            .post(format!("{}/api/v1/auth/login", app.base))
+            .header("origin", "https://evil.example")
+            .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})),
+    )
+    .await;
+    res.assert_problem(StatusCode::FORBIDDEN, "csrf");
+}
+
+#[tokio::test]
+async fn totp_enrolment_and_login() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let enrol = admin.post("/api/v1/auth/totp/enroll", &json!({})).await;
+    assert_eq!(enrol.status, StatusCode::OK, "{}", enrol.text);
+    let uri = enrol.str("otpauth_uri");
+    assert!(uri.starts_with("otpauth://totp/Berth:"), "{uri}");
+
+    admin
+        .post("/api/v1/auth/totp/confirm", &json!({"code": "000000"}))
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    let ok = admin.post("/api/v1/auth/totp/confirm", &json!({"code": totp_code(&uri)})).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
+    assert_eq!(ok.body["totp_enabled"], true);
+    admin.post("/api/v1/auth/totp/enroll", &json!({})).await.assert_problem(StatusCode::CONFLICT, "conflict");
+
+    // The secret is sealed at rest.
+    let row = app
+        .db
+        .query_one(Statement::from_string(
+            app.db.get_database_backend(),
+            format!("SELECT totp_secret FROM users WHERE email = '{ADMIN_EMAIL}'"),
+        ))
+        .await
+        .expect("query")
+        .expect("row");
+    let sealed: String = row.try_get("", "totp_secret").expect("column");
+    let secret_b32 = uri.split("secret=").nth(1).expect("secret").split('&').next().expect("secret");
+    assert!(!sealed.contains(secret_b32));
+
+    let c = app.client();
+    let no_code = c.post("/api/v1/auth/login", &json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})).await;
+    no_code.assert_problem(StatusCode::UNAUTHORIZED, "totp-required");
+    let bad = c
+        .post("/api/v1/auth/login", &json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "totp": "123456"}))
+        .await;
+    bad.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    let good = c
+        .post("/api/v1/auth/login", &json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "totp": totp_code(&uri)}))
+        .await;
+    assert_eq!(good.status, StatusCode::OK, "{}", good.text);
+    // A wrong password with a right code is still just a wrong password.
+    let wrong_pw = c
+        .post("/api/v1/auth/login", &json!({"email": ADMIN_EMAIL, "password": "wrong-wrong", "totp": totp_code(&uri)}))
+        .await;
+    wrong_pw.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
+}
+
+#[tokio::test]
+async fn login_is_rate_limited_per_account() {
+    let app = TestApp::spawn().await;
+    let c = app.client();
+    for _ in 0..5 {
+        let res = c.post("/api/v1/auth/login", &json!({"email": ADMIN_EMAIL, "password": "guess-guess"})).await;
+        res.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    // Locked now, even with the right password.
+    let res = c.post("/api/v1/auth/login", &json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})).await;
+    res.assert_problem(StatusCode::TOO_MANY_REQUESTS, "rate-limited");
+    let retry: u64 =
+        res.headers.get("retry-after").expect("Retry-After").to_str().expect("ascii").parse().expect("seconds");
+    assert!(retry > 0 && retry <= 900);
+    // The counters live in Redis, under this app's prefix.
+    assert!(app.redis_keys().await.iter().any(|k| k.contains("ratelimit:login:account:")));
+}
+
+#[tokio::test]
+async fn login_is_rate_limited_per_ip_even_with_a_spoofed_forwarded_for() {
+    let app = TestApp::spawn_with(&[("BERTH_LOGIN_LIMIT_PER_IP", "4")]).await;
+    let c = app.client();
+    for i in 0..4 {
+        let res = Client::finish(
+            c.http
+                .post(format!("{}/api/v1/auth/login", app.base))
+                .header("x-forwarded-for", format!("198.51.100.{i}"))
+                .json(&json!({"email": format!("user{i}@berth.test"), "password": "guess-guess"})),
+        )
+        .await;
+        res.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    let res = Client::finish(
+        c.http
+            .post(format!("{}/api/v1/auth/login", app.base))
+            .header("x-forwarded-for", "203.0.113.77")
+            .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})),
+    )
+    .await;
+    res.assert_problem(StatusCode::TOO_MANY_REQUESTS, "rate-limited");
+}
+
+#[tokio::test]
+async fn forwarded_for_is_believed_from_trusted_proxies() {
+    let app =
+        TestApp::spawn_with(&[("BERTH_LOGIN_LIMIT_PER_IP", "2"), ("BERTH_TRUSTED_PROXIES", "127.0.0.1/32")]).await;
+    let c = app.client();
+    let attempt = |ip: &'static str| {
+        let c = c.clone();
+        let base = app.base.clone();
+        async move {
+            Client::finish(
+                c.http
+                    .post(format!("{base}/api/v1/auth/login"))
+                    .header("x-forwarded-for", ip)
+                    .json(&json!({"email": "nobody@berth.test", "password": "guess-guess"})),
+            )
+            .await
+            .status
+        }
+    };
+    assert_eq!(attempt("198.51.100.1").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(attempt("198.51.100.1").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(attempt("198.51.100.1").await, StatusCode::TOO_MANY_REQUESTS);
+    // Another real client behind the same proxy is not punished for the first one.
+    assert_eq!(attempt("198.51.100.2").await, StatusCode::UNAUTHORIZED);
+    // The audit trail records the client, not the proxy.
+    let mut admin = app.client();
+    admin.extra_headers.push(("x-forwarded-for".into(), "192.0.2.10".into()));
+    admin.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let audit = admin.get("/api/v1/audit?action=auth.login").await;
+    assert_eq!(audit.body["items"][0]["ip"], "192.0.2.10");
+}
+
+#[tokio::test]
+async fn old_password_hashes_are_upgraded_at_login() {
+    let app = TestApp::spawn().await;
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let weak = argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon2::Params::new(4096, 1, 1, None).expect("params"),
+    );
+    let hash = weak
+        .hash_password(ADMIN_PASSWORD.as_bytes(), &SaltString::generate(&mut rand::rngs::OsRng))
+        .expect("hash")
+        .to_string();
+    let backend = app.db.get_database_backend();
+    app.db
+        .execute(Statement::from_sql_and_values(
+            backend,
+            "UPDATE users SET password_hash = $1 WHERE email = $2",
+            [hash.into(), ADMIN_EMAIL.into()],
+        ))
+        .await
+        .expect("update");
+    app.admin().await;
+    let row = app
+        .db
+        .query_one(Statement::from_sql_and_values(
+            backend,
+            "SELECT password_hash FROM users WHERE email = $1",
+            [ADMIN_EMAIL.into()],
+        ))
+        .await
+        .expect("query")
+        .expect("row");
+    let stored: String = row.try_get("", "password_hash").expect("hash");
+    assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{stored}");
+}
+
+#[tokio::test]
+async fn changing_the_password_ends_other_sessions() {
+    let app = TestApp::spawn().await;
+    let mut here = app.admin().await;
+    let elsewhere = app.admin().await;
+    let weak = here
+        .post("/api/v1/auth/password", &json!({"current_password": ADMIN_PASSWORD, "new_password": "password1"}))
+        .await;
+    assert_eq!(weak.error_fields(), ["new_password"], "common passwords are refused: {}", weak.text);
+    let short =
+        here.post("/api/v1/auth/password", &json!({"current_password": ADMIN_PASSWORD, "new_password": "Ab1!"})).await;
+    assert_eq!(short.error_fields(), ["new_password"]);
+    let wrong = here
+        .post(
+            "/api/v1/auth/password",
+            &json!({"current_password": "not-it-at-all", "new_password": "A-new-long-password-7"}),
+        )
+        .await;
+    assert_eq!(wrong.error_fields(), ["current_password"]);
+
+    let long = "L0ng-".repeat(20); // 100 characters are allowed
+    let res =
+        here.post("/api/v1/auth/password", &json!({"current_password": ADMIN_PASSWORD, "new_password": long})).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+    here.csrf = res.body["csrf_token"].as_str().map(str::to_owned);
+    assert_eq!(here.get("/api/v1/auth/me").await.status, StatusCode::OK, "this session continues");
+    assert_eq!(here.post("/api/v1/tokens", &json!({"name": "after"})).await.status, StatusCode::CREATED);
+    elsewhere.get("/api/v1/auth/me").await.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
+    app.client().login(ADMIN_EMAIL, &long).await;
+}

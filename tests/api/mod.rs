@@ -1,0 +1,11 @@
+mod audit;
+mod auth;
+mod customer_users;
+mod customers;
+mod errors;
+mod health;
+mod openapi;
+mod plans;
+mod sites;
+mod tenancy;
+mod tokens;

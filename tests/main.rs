@@ -1,0 +1,7 @@
+//! Berth's end-to-end tests: one binary, driving the real application over HTTP against real
+//! PostgreSQL and Redis (started by scripts/test.sh). `api/` mirrors `server/src/api/`.
+
+mod api;
+mod cli;
+mod migrations;
+mod support;
