@@ -9,11 +9,11 @@ use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 use tracing::Level;
 
-use crate::auth::session_store::Store;
 use crate::auth::SESSION_COOKIE;
 use crate::http::error::ApiError;
 use crate::http::{metrics, request_id};
 use crate::state::AppState;
+use berth_core::auth::session_store::Store;
 
 /// Request bodies above this are refused with 413 before they are read into memory.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;

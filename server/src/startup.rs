@@ -16,10 +16,10 @@ use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::auth::rate_limit::RateLimiter;
-use crate::auth::session_store::{RedisStore, Store};
 use crate::http::metrics::Metrics;
 use crate::state::AppState;
+use berth_core::auth::rate_limit::RateLimiter;
+use berth_core::auth::session_store::{RedisStore, Store};
 
 /// Connections to everything Berth depends on.
 pub struct Services {

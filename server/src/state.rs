@@ -7,8 +7,8 @@ use berth_core::crypto::Keys;
 use redis::aio::ConnectionManager;
 use sea_orm::DatabaseConnection;
 
-use crate::auth::rate_limit::RateLimiter;
 use crate::http::metrics::Metrics;
+use berth_core::auth::rate_limit::RateLimiter;
 
 #[derive(Clone)]
 pub struct AppState {

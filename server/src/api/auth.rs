@@ -1,12 +1,10 @@
 //! Sign-in, sign-out, the current user, passwords and TOTP.
 
-use std::time::Duration;
-
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use berth_core::access::Caller;
-use berth_core::crypto::PasswordCheck;
+use berth_core::auth::{self as core_auth, LoginError};
 use berth_core::entities::users;
 use berth_core::store::{self, audit};
 use berth_core::types::Role;
@@ -16,7 +14,6 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use crate::auth::rate_limit::Verdict;
 use crate::auth::{self as authn, session_error, Auth, Via};
 use crate::http::client_ip::ClientIp;
 use crate::http::error::{ApiError, ApiResult, Problem};
@@ -83,23 +80,6 @@ pub struct SessionInfo {
     pub csrf_token: Option<String>,
 }
 
-fn limited(v: Verdict) -> ApiResult<()> {
-    match v {
-        Verdict::Allowed => Ok(()),
-        Verdict::Limited { retry_after_secs } => Err(ApiError::TooManyRequests { retry_after_secs }),
-    }
-}
-
-fn limiter_down(e: redis::RedisError) -> ApiError {
-    tracing::error!(error = %e, "Rate limiter unavailable");
-    ApiError::Unavailable("the rate limiter is unavailable; try again shortly".into())
-}
-
-async fn count_failure(state: &AppState, account_key: &str, window: Duration) -> ApiResult<()> {
-    state.limiter.hit(account_key, state.config.login_limit_per_account, window).await.map_err(limiter_down)?;
-    Ok(())
-}
-
 /// A login POSTed cross-site (a form on another origin) is refused: it would sign the victim
 /// into the attacker's account.
 fn check_origin(headers: &HeaderMap, state: &AppState) -> ApiResult<()> {
@@ -131,41 +111,29 @@ async fn login(
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<SessionInfo>> {
     check_origin(&headers, &state)?;
-    let cfg = &state.config;
-    let window = Duration::from_secs(cfg.login_limit_window_seconds);
-    let email = body.email.trim().to_lowercase();
-    let account_key = format!("login:account:{email}");
-    // Every attempt counts against the address; only failures count against the account, so
-    // an attacker cannot lock a user out from one address faster than the per-IP limit allows.
-    limited(state.limiter.hit(&format!("login:ip:{ip}"), cfg.login_limit_per_ip, window).await.map_err(limiter_down)?)?;
-    limited(state.limiter.check(&account_key, cfg.login_limit_per_account, window).await.map_err(limiter_down)?)?;
-
-    let user = store::users::find_by_email(&state.db, &email).await?;
-    let check =
-        store::users::verify_password(&body.password, user.as_ref().and_then(|u| u.password_hash.clone())).await?;
-    let Some(user) = user.filter(|u| check != PasswordCheck::Wrong && !u.disabled) else {
-        count_failure(&state, &account_key, window).await?;
-        return Err(ApiError::Unauthorized(BAD_CREDENTIALS));
+    let attempt = core_auth::Attempt {
+        email: &body.email,
+        password: &body.password,
+        totp: body.totp.as_deref(),
+        ip,
+        request_id: request_id::of(&headers),
     };
-    if user.totp_enabled {
-        match body.totp.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
-            None => return Err(ApiError::TotpRequired),
-            Some(code) => {
-                if !store::users::check_totp(&state.keys, &user, code)? {
-                    count_failure(&state, &account_key, window).await?;
-                    return Err(ApiError::invalid("totp", "is not the current code from your authenticator app"));
+    let user =
+        core_auth::login(&state.db, &state.keys, &state.limiter, &state.config, attempt).await.map_err(
+            |e| match e {
+                LoginError::BadCredentials => ApiError::Unauthorized(BAD_CREDENTIALS),
+                LoginError::TotpRequired => ApiError::TotpRequired,
+                LoginError::TotpWrong => {
+                    ApiError::invalid("totp", "is not the current code from your authenticator app")
                 }
-            }
-        }
-    }
-    state.limiter.clear(&account_key).await.map_err(limiter_down)?;
-
-    let rehash = match check {
-        PasswordCheck::OkNeedsRehash => Some(store::users::hash_password(&body.password).await?),
-        _ => None,
-    };
-    let caller = Caller::user(&user).with_request(Some(ip.to_string()), request_id::of(&headers));
-    let user = store::users::record_login(&state.db, user, &caller, rehash).await?;
+                LoginError::Limited { retry_after_secs } => ApiError::TooManyRequests { retry_after_secs },
+                LoginError::LimiterDown(err) => {
+                    tracing::error!(error = %err, "Rate limiter unavailable");
+                    ApiError::Unavailable("the rate limiter is unavailable; try again shortly".into())
+                }
+                LoginError::Core(err) => err.into(),
+            },
+        )?;
     let csrf = authn::start_session(&session, &user).await?;
     Ok(Json(SessionInfo { user: user.into(), csrf_token: Some(csrf) }))
 }

@@ -5,28 +5,20 @@
 //! (bearer-token calls cannot be forged by a browser and need none). A session stops working
 //! when its user is disabled or changes password: both bump the user's session epoch.
 
-pub mod rate_limit;
-pub mod session_store;
-
 use axum::extract::FromRequestParts;
 use axum::http::{header, request::Parts};
 use berth_core::access::Caller;
-use berth_core::crypto;
+use berth_core::auth as core_auth;
 use berth_core::entities::users;
 use berth_core::store;
 use tower_sessions::Session;
-use uuid::Uuid;
 
 use crate::http::client_ip::ClientIp;
 use crate::http::error::ApiError;
 use crate::http::request_id;
 use crate::state::AppState;
 
-pub const SESSION_USER: &str = "user_id";
-pub const SESSION_EPOCH: &str = "epoch";
-pub const SESSION_CSRF: &str = "csrf";
-pub const CSRF_HEADER: &str = "x-csrf-token";
-pub const SESSION_COOKIE: &str = "berth_session";
+pub use berth_core::auth::{CSRF_HEADER, SESSION_COOKIE};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Via {
@@ -47,18 +39,13 @@ pub fn session_error(e: tower_sessions::session::Error) -> ApiError {
     ApiError::Unavailable("the session store is unavailable; try again shortly".into())
 }
 
-/// Stores a fresh, rotated login in the session and returns its CSRF token.
+/// Starts the signed-in session and returns its CSRF token.
 pub async fn start_session(session: &Session, user: &users::Model) -> Result<String, ApiError> {
-    session.cycle_id().await.map_err(session_error)?;
-    let csrf = crypto::random_token("");
-    session.insert(SESSION_USER, user.id).await.map_err(session_error)?;
-    session.insert(SESSION_EPOCH, user.session_epoch).await.map_err(session_error)?;
-    session.insert(SESSION_CSRF, &csrf).await.map_err(session_error)?;
-    Ok(csrf)
+    core_auth::start_session(session, user).await.map_err(session_error)
 }
 
 pub async fn csrf_token(session: &Session) -> Result<Option<String>, ApiError> {
-    session.get::<String>(SESSION_CSRF).await.map_err(session_error)
+    core_auth::csrf_token(session).await.map_err(session_error)
 }
 
 impl FromRequestParts<AppState> for Auth {
@@ -85,23 +72,15 @@ impl FromRequestParts<AppState> for Auth {
         let session = Session::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::Unavailable("sessions are not available on this route".into()))?;
-        let user_id: Option<Uuid> = session.get(SESSION_USER).await.map_err(session_error)?;
-        let Some(user_id) = user_id else {
-            return Err(ApiError::Unauthorized("sign in or send a valid API token"));
-        };
-        let epoch: Option<i32> = session.get(SESSION_EPOCH).await.map_err(session_error)?;
-        let user = match store::users::find(&state.db, user_id).await? {
-            Some(u) if !u.disabled && Some(u.session_epoch) == epoch => u,
-            _ => {
-                session.flush().await.map_err(session_error)?;
-                return Err(ApiError::Unauthorized("your session has ended; sign in again"));
-            }
+        let user = match core_auth::session_user(&state.db, &session).await {
+            Ok(Some(user)) => user,
+            Ok(None) => return Err(ApiError::Unauthorized("sign in or send a valid API token")),
+            Err(core_auth::SessionError::Store(e)) => return Err(session_error(e)),
+            Err(core_auth::SessionError::Core(e)) => return Err(e.into()),
         };
         if !parts.method.is_safe() {
-            let expected = csrf_token(&session).await?;
             let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
-            let ok = matches!((expected, sent), (Some(e), Some(s)) if crypto::secure_eq(e.as_bytes(), s.as_bytes()));
-            if !ok {
+            if !core_auth::csrf_matches(&session, sent).await.map_err(session_error)? {
                 return Err(ApiError::CsrfFailed);
             }
         }
