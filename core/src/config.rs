@@ -404,6 +404,30 @@ mod tests {
     }
 
     #[test]
+    fn toml_file_is_read_and_environment_wins() {
+        let path = std::env::temp_dir().join(format!("berth-config-{}.toml", uuid::Uuid::new_v4()));
+        std::fs::write(
+            &path,
+            "listen = \"0.0.0.0:9000\"\nlog = \"debug\"\ntrusted_proxies = [\"10.0.0.0/8\", \"192.168.1.1\"]\n",
+        )
+        .expect("write temp config");
+        let file = path.display().to_string();
+        let cfg = load(&[("BERTH_CONFIG", &file), ("BERTH_LOG", "warn")]).expect("valid");
+        assert_eq!(cfg.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(cfg.log, "warn");
+        assert_eq!(cfg.trusted_proxies.len(), 2);
+
+        std::fs::write(&path, "listen = \"0.0.0.0:9000\"\ncolour = \"blue\"\n").expect("write temp config");
+        let problems = load(&[("BERTH_CONFIG", &file)]).expect_err("unknown key");
+        assert!(problems[0].contains("unknown setting `colour`"), "{problems:?}");
+        std::fs::write(&path, "listen = ").expect("write temp config");
+        assert!(load(&[("BERTH_CONFIG", &file)]).expect_err("bad toml")[0].contains("not valid TOML"));
+        std::fs::remove_file(&path).ok();
+        let missing = load(&[("BERTH_CONFIG", "/nonexistent/berth.toml")]).expect_err("missing file");
+        assert!(missing[0].starts_with("BERTH_CONFIG: cannot read"));
+    }
+
+    #[test]
     fn public_links_ignore_trailing_slash() {
         let cfg = load(&[("BERTH_PUBLIC_URL", "https://panel.example.com/")]).expect("valid");
         assert_eq!(cfg.public_link("/set-password?token=x"), "https://panel.example.com/set-password?token=x");
