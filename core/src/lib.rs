@@ -12,5 +12,6 @@ pub mod store;
 pub mod totp;
 pub mod types;
 pub mod validate;
+pub mod webhook;
 
 pub use error::{Error, FieldError, Result};
