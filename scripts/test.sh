@@ -48,6 +48,10 @@ if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/nul
 fi
 # Some crates in the dependency graph compile a little C (ring, for instance).
 command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
+# PowerDNS with its sqlite3 backend: the DNS provider tests start their own pdns_server.
+command -v pdns_server >/dev/null 2>&1 || missing+=(pdns-server)
+[[ -f /usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql ]] || missing+=(pdns-backend-sqlite3)
+command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-pip)
 
 if ((${#missing[@]} > 0)); then
     as_root=()
@@ -60,6 +64,13 @@ if ((${#missing[@]} > 0)); then
     "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
     "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
         apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# The SMTP sink the mail tests send to (aiosmtpd, from PyPI).
+if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+    log "installing aiosmtpd (SMTP sink for the mail tests)"
+    python3 -m pip install --quiet aiosmtpd 2>/dev/null \
+        || python3 -m pip install --quiet --break-system-packages aiosmtpd
 fi
 
 PG_BIN="$(pg_bin_dir)"

@@ -3,5 +3,6 @@
 
 mod api;
 mod cli;
+mod integrations;
 mod migrations;
 mod support;

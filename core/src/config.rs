@@ -19,6 +19,16 @@
 //! | `BERTH_LOGIN_LIMIT_PER_IP` | `login_limit_per_ip` | `20` attempts per window |
 //! | `BERTH_LOGIN_LIMIT_PER_ACCOUNT` | `login_limit_per_account` | `5` failures per window |
 //! | `BERTH_LOGIN_LIMIT_WINDOW_SECONDS` | `login_limit_window_seconds` | `900` |
+//! | `BERTH_BASE_DOMAIN` | `base_domain` | none: the domain under which signup subdomains live (`shop.<base>`) |
+//! | `BERTH_DNS_PROVIDER` | `dns_provider` | `none` (DNS managed elsewhere) or `powerdns` |
+//! | `BERTH_PDNS_API_URL` | `pdns_api_url` | none: PowerDNS HTTP API, e.g. `http://127.0.0.1:8081` (required for `powerdns`) |
+//! | `BERTH_PDNS_API_KEY` | `pdns_api_key` | none (required for `powerdns`) |
+//! | `BERTH_PDNS_SERVER_ID` | `pdns_server_id` | `localhost` |
+//! | `BERTH_DNS_TARGET` | `dns_target` | `127.0.0.1`: the address site records point at (the ingress) |
+//! | `BERTH_SMTP_URL` | `smtp_url` | none: mail is written to `$BERTH_DATA_DIR/outbox/` instead (`smtp://host:port`, `smtp://user:pw@host:587?tls=required`, `smtps://…`) |
+//! | `BERTH_MAIL_FROM` | `mail_from` | `Berth <berth@localhost>` |
+//! | `BERTH_WEBHOOK_SECRET` | `webhook_secret` | none: the signup webhook answers 503 until it is set |
+//! | `BERTH_WEBHOOK_SECRET_PREVIOUS` | `webhook_secret_previous` | none: also accepted, while rotating secrets |
 //! | `BERTH_LOG_FORMAT` | `log_format` | `json` (or `pretty`) |
 //! | `BERTH_LOG` | `log` | `info` (a tracing filter, e.g. `berth=debug,info`) |
 //!
@@ -77,6 +87,24 @@ pub struct Config {
     pub login_limit_window_seconds: u64,
     pub log_format: LogFormat,
     pub log: String,
+    pub base_domain: Option<String>,
+    pub dns: DnsConfig,
+    pub dns_target: std::net::IpAddr,
+    pub smtp_url: Option<Secret>,
+    pub mail_from: String,
+    pub webhook_secret: Option<Secret>,
+    pub webhook_secret_previous: Option<Secret>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DnsConfig {
+    /// Berth creates no records: DNS is managed elsewhere.
+    None,
+    PowerDns {
+        api_url: Url,
+        api_key: Secret,
+        server_id: String,
+    },
 }
 
 /// The names every setting is known by, in the order `config check` prints them.
@@ -97,6 +125,16 @@ const KEYS: &[&str] = &[
     "login_limit_window_seconds",
     "log_format",
     "log",
+    "base_domain",
+    "dns_provider",
+    "pdns_api_url",
+    "pdns_api_key",
+    "pdns_server_id",
+    "dns_target",
+    "smtp_url",
+    "mail_from",
+    "webhook_secret",
+    "webhook_secret_previous",
 ];
 
 pub fn env_name(key: &str) -> String {
@@ -218,6 +256,71 @@ impl Config {
             }
         };
         let log = get("log").unwrap_or_else(|| "info".into());
+        let base_domain = get("base_domain").and_then(|d| match crate::validate::domain(&d) {
+            Ok(d) => Some(d),
+            Err(msg) => {
+                problems.push(format!("BERTH_BASE_DOMAIN: `{d}` {msg}"));
+                None
+            }
+        });
+        let dns = match get("dns_provider").as_deref() {
+            None | Some("none") => DnsConfig::None,
+            Some("powerdns") => {
+                let api_url = match get("pdns_api_url").map(|u| Url::parse(&u)) {
+                    Some(Ok(u)) if matches!(u.scheme(), "http" | "https") => Some(u),
+                    Some(_) => {
+                        problems.push("BERTH_PDNS_API_URL: must be an http(s) URL".into());
+                        None
+                    }
+                    None => {
+                        problems.push("BERTH_PDNS_API_URL: required with BERTH_DNS_PROVIDER=powerdns".into());
+                        None
+                    }
+                };
+                let api_key = get("pdns_api_key");
+                if api_key.is_none() {
+                    problems.push("BERTH_PDNS_API_KEY: required with BERTH_DNS_PROVIDER=powerdns".into());
+                }
+                match (api_url, api_key) {
+                    (Some(api_url), Some(key)) => DnsConfig::PowerDns {
+                        api_url,
+                        api_key: Secret(key),
+                        server_id: get("pdns_server_id").unwrap_or_else(|| "localhost".into()),
+                    },
+                    _ => DnsConfig::None,
+                }
+            }
+            Some(v) => {
+                problems.push(format!("BERTH_DNS_PROVIDER: `{v}` must be none or powerdns"));
+                DnsConfig::None
+            }
+        };
+        let dns_target = match get("dns_target") {
+            None => std::net::IpAddr::from([127, 0, 0, 1]),
+            Some(v) => v.parse().unwrap_or_else(|_| {
+                problems.push(format!("BERTH_DNS_TARGET: `{v}` is not an IP address"));
+                std::net::IpAddr::from([127, 0, 0, 1])
+            }),
+        };
+        let smtp_url = get("smtp_url");
+        if let Some(url) = &smtp_url {
+            if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+                problems.push("BERTH_SMTP_URL: must start with smtp:// or smtps://".into());
+            }
+        }
+        let mail_from = get("mail_from").unwrap_or_else(|| "Berth <berth@localhost>".into());
+        if !mail_from.contains('@') || mail_from.contains(['\r', '\n']) {
+            problems.push("BERTH_MAIL_FROM: must be an address like `Berth <noreply@example.com>`".into());
+        }
+        let webhook_secret = get("webhook_secret");
+        let webhook_secret_previous = get("webhook_secret_previous");
+        for (name, value) in
+            [("BERTH_WEBHOOK_SECRET", &webhook_secret), ("BERTH_WEBHOOK_SECRET_PREVIOUS", &webhook_secret_previous)]
+        {
+            if value.as_ref().is_some_and(|v| v.len() < 16) {
+                problems.push(format!("{name}: must be at least 16 characters"));
+            }
+        }
         let redis_prefix = get("redis_prefix").unwrap_or_else(|| "berth:".into());
 
         if !problems.is_empty() {
@@ -240,6 +343,13 @@ impl Config {
             login_limit_window_seconds,
             log_format,
             log,
+            base_domain,
+            dns,
+            dns_target,
+            smtp_url: smtp_url.map(Secret),
+            mail_from,
+            webhook_secret: webhook_secret.map(Secret),
+            webhook_secret_previous: webhook_secret_previous.map(Secret),
         })
     }
 
@@ -298,6 +408,34 @@ impl Config {
                 "login_limit_window_seconds" => self.login_limit_window_seconds.to_string(),
                 "log_format" => format!("{:?}", self.log_format).to_lowercase(),
                 "log" => self.log.clone(),
+                "base_domain" => self.base_domain.clone().unwrap_or_else(|| "(none)".into()),
+                "dns_provider" => match &self.dns {
+                    DnsConfig::None => "none".into(),
+                    DnsConfig::PowerDns { .. } => "powerdns".into(),
+                },
+                "pdns_api_url" => match &self.dns {
+                    DnsConfig::PowerDns { api_url, .. } => api_url.to_string(),
+                    DnsConfig::None => "(unused)".into(),
+                },
+                "pdns_api_key" => match &self.dns {
+                    DnsConfig::PowerDns { .. } => "********".into(),
+                    DnsConfig::None => "(unused)".into(),
+                },
+                "pdns_server_id" => match &self.dns {
+                    DnsConfig::PowerDns { server_id, .. } => server_id.clone(),
+                    DnsConfig::None => "(unused)".into(),
+                },
+                "dns_target" => self.dns_target.to_string(),
+                "smtp_url" => self.smtp_url.as_ref().map_or_else(
+                    || format!("(none: mail goes to {})", self.data_dir.join("outbox").display()),
+                    |u| mask_url(u.expose()),
+                ),
+                "mail_from" => self.mail_from.clone(),
+                "webhook_secret" | "webhook_secret_previous" => {
+                    let set =
+                        if key == "webhook_secret" { &self.webhook_secret } else { &self.webhook_secret_previous };
+                    set.as_ref().map_or("(none)".into(), |_| "********".into())
+                }
                 _ => String::new(),
             }
         };

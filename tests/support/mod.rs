@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+pub mod services;
+
 use std::net::SocketAddr;
 
 use berth_core::config::Config;

@@ -1,0 +1,190 @@
+//! Outgoing mail. SMTP through lettre in production; without `BERTH_SMTP_URL` (the embedded
+//! default) messages are written as `.eml` files into `$BERTH_DATA_DIR/outbox/`, where an
+//! operator can read them. Bodies come from askama templates (HTML escaped, plain text beside).
+
+use std::path::PathBuf;
+
+use askama::Template;
+use async_trait::async_trait;
+use berth_core::config::Config;
+use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("invalid address `{0}`")]
+    Address(String),
+    #[error("cannot build the message: {0}")]
+    Build(String),
+    #[error("SMTP delivery failed: {0}")]
+    Smtp(String),
+    #[error("cannot write to the outbox: {0}")]
+    Outbox(String),
+    #[error("template failed: {0}")]
+    Template(String),
+}
+
+/// A message ready to send.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    /// Stable across retries (`<flow step id@berth>`), so a resent message is recognisably the
+    /// same one and the outbox never holds two copies.
+    pub message_id: String,
+}
+
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    async fn send(&self, mail: &Mail) -> Result<(), MailError>;
+    fn name(&self) -> &'static str;
+}
+
+pub fn from_config(config: &Config) -> Result<Box<dyn Mailer>, MailError> {
+    let from: Mailbox = config.mail_from.parse().map_err(|_| MailError::Address(config.mail_from.clone()))?;
+    match &config.smtp_url {
+        Some(url) => {
+            let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
+                .map_err(|e| MailError::Smtp(e.to_string()))?
+                .timeout(Some(std::time::Duration::from_secs(15)))
+                .build();
+            Ok(Box::new(SmtpMailer { transport, from }))
+        }
+        None => Ok(Box::new(OutboxMailer { dir: config.data_dir.join("outbox"), from })),
+    }
+}
+
+fn build(from: &Mailbox, mail: &Mail) -> Result<Message, MailError> {
+    let to: Mailbox = mail.to.parse().map_err(|_| MailError::Address(mail.to.clone()))?;
+    Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(&mail.subject)
+        .message_id(Some(mail.message_id.clone()))
+        .multipart(
+            MultiPart::alternative()
+                .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(mail.text.clone()))
+                .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(mail.html.clone())),
+        )
+        .map_err(|e| MailError::Build(e.to_string()))
+}
+
+pub struct SmtpMailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+#[async_trait]
+impl Mailer for SmtpMailer {
+    async fn send(&self, mail: &Mail) -> Result<(), MailError> {
+        let message = build(&self.from, mail)?;
+        self.transport.send(message).await.map_err(|e| MailError::Smtp(e.to_string()))?;
+        Ok(())
+    }
+    fn name(&self) -> &'static str {
+        "smtp"
+    }
+}
+
+pub struct OutboxMailer {
+    dir: PathBuf,
+    from: Mailbox,
+}
+
+#[async_trait]
+impl Mailer for OutboxMailer {
+    async fn send(&self, mail: &Mail) -> Result<(), MailError> {
+        let message = build(&self.from, mail)?;
+        tokio::fs::create_dir_all(&self.dir).await.map_err(|e| MailError::Outbox(e.to_string()))?;
+        // The file name comes from the message id, so a retried send overwrites, never doubles.
+        let name: String = mail.message_id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+        let path = self.dir.join(format!("{name}.eml"));
+        tokio::fs::write(&path, message.formatted()).await.map_err(|e| MailError::Outbox(e.to_string()))?;
+        tracing::info!(to = %mail.to, path = %path.display(), "Mail written to the outbox (no BERTH_SMTP_URL)");
+        Ok(())
+    }
+    fn name(&self) -> &'static str {
+        "outbox"
+    }
+}
+
+#[derive(Template)]
+#[template(path = "welcome.txt")]
+struct WelcomeText<'a> {
+    company_name: &'a str,
+    site_url: &'a str,
+    set_password_url: &'a str,
+    portal_url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "welcome.html")]
+struct WelcomeHtml<'a> {
+    company_name: &'a str,
+    site_url: &'a str,
+    set_password_url: &'a str,
+    portal_url: &'a str,
+}
+
+/// What the welcome e-mail says.
+pub struct Welcome<'a> {
+    pub to: &'a str,
+    pub company_name: &'a str,
+    pub site_url: &'a str,
+    pub set_password_url: &'a str,
+    pub portal_url: &'a str,
+    pub message_id: String,
+}
+
+pub fn welcome(w: Welcome<'_>) -> Result<Mail, MailError> {
+    let text = WelcomeText {
+        company_name: w.company_name,
+        site_url: w.site_url,
+        set_password_url: w.set_password_url,
+        portal_url: w.portal_url,
+    }
+    .render()
+    .map_err(|e| MailError::Template(e.to_string()))?;
+    let html = WelcomeHtml {
+        company_name: w.company_name,
+        site_url: w.site_url,
+        set_password_url: w.set_password_url,
+        portal_url: w.portal_url,
+    }
+    .render()
+    .map_err(|e| MailError::Template(e.to_string()))?;
+    Ok(Mail {
+        to: w.to.to_owned(),
+        subject: format!("Welcome to your hosting, {}", w.company_name),
+        text,
+        html,
+        message_id: w.message_id,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn welcome_escapes_html_and_keeps_text_plain() {
+        let mail = welcome(Welcome {
+            to: "a@b.example",
+            company_name: "Tom & <Jerry>",
+            site_url: "https://shop.hosting.example",
+            set_password_url: "https://panel.example/set-password?token=abc",
+            portal_url: "https://panel.example/portal",
+            message_id: "<x@berth>".into(),
+        })
+        .expect("renders");
+        assert!(mail.html.contains("Tom &#38; &#60;Jerry&#62;"), "{}", mail.html);
+        assert!(!mail.html.contains("<Jerry>") && !mail.html.contains("Tom & "));
+        assert!(mail.text.contains("Tom & <Jerry>"));
+        assert!(mail.text.contains("https://panel.example/set-password?token=abc"));
+        let from: Mailbox = "Berth <berth@localhost>".parse().expect("mailbox");
+        let raw = String::from_utf8(build(&from, &mail).expect("builds").formatted()).expect("utf8");
+        assert!(raw.contains("Message-ID: <x@berth>"), "{raw}");
+    }
+}

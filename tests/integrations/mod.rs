@@ -1,0 +1,2 @@
+mod dns;
+mod mail;

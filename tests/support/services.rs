@@ -1,0 +1,115 @@
+//! Outside services a test starts for itself on loopback: a PowerDNS server (sqlite3 backend)
+//! and an SMTP sink (aiosmtpd writing a Maildir). Each is killed when dropped.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use sea_orm::{ConnectionTrait, Database};
+use tokio::process::{Child, Command};
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port()
+}
+
+async fn wait_until(what: &str, mut ready: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if ready().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what} did not become ready within 30 s");
+}
+
+pub struct PowerDnsServer {
+    pub api_url: String,
+    pub api_key: String,
+    _child: Child,
+    _dir: tempfile::TempDir,
+}
+
+const PDNS_SCHEMA: &str = "/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql";
+
+impl PowerDnsServer {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db_path = dir.path().join("pdns.sqlite3");
+        let schema = std::fs::read_to_string(PDNS_SCHEMA)
+            .unwrap_or_else(|e| panic!("{PDNS_SCHEMA}: {e} (scripts/test.sh installs pdns-backend-sqlite3)"));
+        let db = Database::connect(format!("sqlite://{}?mode=rwc", db_path.display())).await.expect("pdns sqlite");
+        db.execute_unprepared(&schema).await.expect("load pdns schema");
+        db.close().await.ok();
+        let (dns_port, api_port) = (free_port(), free_port());
+        let api_key = format!("test-{}", uuid::Uuid::new_v4().simple());
+        let conf = format!(
+            "launch=gsqlite3\ngsqlite3-database={}\nlocal-address=127.0.0.1\nlocal-port={dns_port}\napi=yes\napi-key={api_key}\n\
+             webserver=yes\nwebserver-address=127.0.0.1\nwebserver-port={api_port}\nwebserver-allow-from=127.0.0.0/8\n\
+             daemon=no\nguardian=no\nsocket-dir={}\nwrite-pid=no\n",
+            db_path.display(),
+            dir.path().display()
+        );
+        std::fs::write(dir.path().join("pdns.conf"), conf).expect("pdns.conf");
+        let child = Command::new("pdns_server")
+            .arg(format!("--config-dir={}", dir.path().display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("pdns_server is installed by scripts/test.sh");
+        let api_url = format!("http://127.0.0.1:{api_port}");
+        let probe = format!("{api_url}/api/v1/servers/localhost");
+        let key = api_key.clone();
+        wait_until("pdns_server", async || {
+            let res = reqwest::Client::new().get(&probe).header("X-API-Key", &key).send().await;
+            res.is_ok_and(|r| r.status().is_success())
+        })
+        .await;
+        Self { api_url, api_key, _child: child, _dir: dir }
+    }
+}
+
+pub struct SmtpSink {
+    pub url: String,
+    maildir: PathBuf,
+    _child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl SmtpSink {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let maildir = dir.path().join("maildir");
+        let port = free_port();
+        let child = Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(&maildir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("python3 with aiosmtpd is installed by scripts/test.sh");
+        wait_until("the SMTP sink", async || tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()).await;
+        Self { url: format!("smtp://127.0.0.1:{port}"), maildir, _child: child, _dir: dir }
+    }
+
+    /// Every message received so far, as raw RFC 5322 text.
+    pub fn messages(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(self.maildir.join("new")) else { return Vec::new() };
+        entries.filter_map(|e| e.ok()).filter_map(|e| std::fs::read_to_string(e.path()).ok()).collect()
+    }
+
+    /// Waits for `n` messages (polling; SMTP delivery completes before `send` returns, but the
+    /// sink writes the file a moment later).
+    pub async fn wait_for(&self, n: usize) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let found = self.messages();
+            if found.len() >= n || Instant::now() > deadline {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
