@@ -52,6 +52,9 @@ command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
 command -v pdns_server >/dev/null 2>&1 || missing+=(pdns-server)
 [[ -f /usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql ]] || missing+=(pdns-backend-sqlite3)
 command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-pip)
+# pebble (ACME test CA) and openssl (the TLS tests verify issued chains with it).
+command -v pebble >/dev/null 2>&1 || missing+=(pebble)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 
 if ((${#missing[@]} > 0)); then
     as_root=()

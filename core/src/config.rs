@@ -27,6 +27,9 @@
 //! | `BERTH_DNS_TARGET` | `dns_target` | `127.0.0.1`: the address site records point at (the ingress) |
 //! | `BERTH_SMTP_URL` | `smtp_url` | none: mail is written to `$BERTH_DATA_DIR/outbox/` instead (`smtp://host:port`, `smtp://user:pw@host:587?tls=required`, `smtps://…`) |
 //! | `BERTH_MAIL_FROM` | `mail_from` | `Berth <berth@localhost>` |
+//! | `BERTH_ACME_DIRECTORY_URL` | `acme_directory_url` | none: ACME off, sites get self-signed certificates |
+//! | `BERTH_ACME_CA_ROOT` | `acme_ca_root` | none: PEM file of the ACME server's root, for private or test CAs |
+//! | `BERTH_ACME_CONTACT` | `acme_contact` | none: e-mail the CA may write to about certificates |
 //! | `BERTH_WEBHOOK_SECRET` | `webhook_secret` | none: the signup webhook answers 503 until it is set |
 //! | `BERTH_WEBHOOK_SECRET_PREVIOUS` | `webhook_secret_previous` | none: also accepted, while rotating secrets |
 //! | `BERTH_LOG_FORMAT` | `log_format` | `json` (or `pretty`) |
@@ -94,6 +97,9 @@ pub struct Config {
     pub mail_from: String,
     pub webhook_secret: Option<Secret>,
     pub webhook_secret_previous: Option<Secret>,
+    pub acme_directory_url: Option<Url>,
+    pub acme_ca_root: Option<PathBuf>,
+    pub acme_contact: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,6 +141,9 @@ const KEYS: &[&str] = &[
     "mail_from",
     "webhook_secret",
     "webhook_secret_previous",
+    "acme_directory_url",
+    "acme_ca_root",
+    "acme_contact",
 ];
 
 pub fn env_name(key: &str) -> String {
@@ -312,6 +321,25 @@ impl Config {
         if !mail_from.contains('@') || mail_from.contains(['\r', '\n']) {
             problems.push("BERTH_MAIL_FROM: must be an address like `Berth <noreply@example.com>`".into());
         }
+        let acme_directory_url = get("acme_directory_url").and_then(|u| match Url::parse(&u) {
+            Ok(url) if url.scheme() == "https" => Some(url),
+            _ => {
+                problems.push(format!("BERTH_ACME_DIRECTORY_URL: `{u}` must be an https URL"));
+                None
+            }
+        });
+        let acme_ca_root = get("acme_ca_root").map(PathBuf::from);
+        if let Some(path) = &acme_ca_root {
+            if !path.is_file() {
+                problems.push(format!("BERTH_ACME_CA_ROOT: {} is not a readable file", path.display()));
+            }
+        }
+        let acme_contact = get("acme_contact");
+        if let Some(c) = &acme_contact {
+            if crate::validate::email(c).is_err() {
+                problems.push(format!("BERTH_ACME_CONTACT: `{c}` is not an e-mail address"));
+            }
+        }
         let webhook_secret = get("webhook_secret");
         let webhook_secret_previous = get("webhook_secret_previous");
         for (name, value) in
@@ -350,6 +378,9 @@ impl Config {
             mail_from,
             webhook_secret: webhook_secret.map(Secret),
             webhook_secret_previous: webhook_secret_previous.map(Secret),
+            acme_directory_url,
+            acme_ca_root,
+            acme_contact,
         })
     }
 
@@ -436,6 +467,13 @@ impl Config {
                         if key == "webhook_secret" { &self.webhook_secret } else { &self.webhook_secret_previous };
                     set.as_ref().map_or("(none)".into(), |_| "********".into())
                 }
+                "acme_directory_url" => {
+                    self.acme_directory_url.as_ref().map_or("(none: self-signed certificates)".into(), Url::to_string)
+                }
+                "acme_ca_root" => {
+                    self.acme_ca_root.as_ref().map_or("(system roots)".into(), |p| p.display().to_string())
+                }
+                "acme_contact" => self.acme_contact.clone().unwrap_or_else(|| "(none)".into()),
                 _ => String::new(),
             }
         };

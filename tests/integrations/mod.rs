@@ -1,2 +1,3 @@
 mod dns;
 mod mail;
+mod tls;

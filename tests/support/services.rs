@@ -26,6 +26,8 @@ async fn wait_until(what: &str, mut ready: impl AsyncFnMut() -> bool) {
 pub struct PowerDnsServer {
     pub api_url: String,
     pub api_key: String,
+    /// The DNS (UDP/TCP) port, for resolvers such as pebble's.
+    pub dns_port: u16,
     _child: Child,
     _dir: tempfile::TempDir,
 }
@@ -66,7 +68,69 @@ impl PowerDnsServer {
             res.is_ok_and(|r| r.status().is_success())
         })
         .await;
-        Self { api_url, api_key, _child: child, _dir: dir }
+        Self { api_url, api_key, dns_port, _child: child, _dir: dir }
+    }
+}
+
+/// Debian's `pebble` ACME test server, resolving names through `dns_port` and validating
+/// HTTP-01 challenges on `http_port`. Its HTTPS listener uses a self-signed certificate
+/// (`ca_root`) the client must trust.
+pub struct Pebble {
+    pub directory_url: String,
+    pub management_url: String,
+    pub ca_root: PathBuf,
+    _child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Pebble {
+    pub async fn start(dns_port: u16, http_port: u16) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let listen = berth_integrations::tls::self_signed(&["localhost".into()]).expect("pebble's certificate");
+        let ca_root = dir.path().join("pebble-listener.pem");
+        std::fs::write(&ca_root, &listen.chain_pem).expect("cert");
+        std::fs::write(dir.path().join("pebble-listener.key"), &listen.key_pem).expect("key");
+        let (port, mgmt) = (free_port(), free_port());
+        let config = serde_json::json!({"pebble": {
+            "listenAddress": format!("127.0.0.1:{port}"),
+            "managementListenAddress": format!("127.0.0.1:{mgmt}"),
+            "certificate": ca_root,
+            "privateKey": dir.path().join("pebble-listener.key"),
+            "httpPort": http_port,
+            "tlsPort": free_port(),
+            "ocspResponderURL": "",
+            "externalAccountBindingRequired": false,
+        }});
+        let config_path = dir.path().join("pebble.json");
+        std::fs::write(&config_path, config.to_string()).expect("pebble.json");
+        let child = Command::new("pebble")
+            .arg("-config")
+            .arg(&config_path)
+            .args(["-dnsserver", &format!("127.0.0.1:{dns_port}")])
+            // Deterministic: no artificial validation delays, no random nonce rejections.
+            .env("PEBBLE_VA_NOSLEEP", "1")
+            .env("PEBBLE_WFE_NONCEREJECT", "0")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("pebble is installed by scripts/test.sh");
+        wait_until("pebble", async || tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()).await;
+        Self {
+            directory_url: format!("https://localhost:{port}/dir"),
+            management_url: format!("https://localhost:{mgmt}"),
+            ca_root,
+            _child: child,
+            _dir: dir,
+        }
+    }
+
+    /// The root that signs pebble's issued certificates (random per run).
+    pub async fn issuing_root(&self) -> String {
+        let cert = reqwest::Certificate::from_pem(&std::fs::read(&self.ca_root).expect("ca")).expect("pem");
+        let client = reqwest::Client::builder().add_root_certificate(cert).build().expect("client");
+        let res = client.get(format!("{}/roots/0", self.management_url)).send().await.expect("roots");
+        res.text().await.expect("pem")
     }
 }
 
