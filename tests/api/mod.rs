@@ -9,3 +9,4 @@ mod plans;
 mod sites;
 mod tenancy;
 mod tokens;
+mod webhooks;

@@ -31,6 +31,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/v1/tokens/{id}"),
     ("get", "/api/v1/audit"),
     ("get", "/api/v1/openapi.json"),
+    ("post", "/api/v1/webhooks/signup"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),

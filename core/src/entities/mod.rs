@@ -9,3 +9,4 @@ pub mod plans;
 pub mod site_domains;
 pub mod sites;
 pub mod users;
+pub mod webhook_events;

@@ -126,24 +126,49 @@ pub async fn create_customer_user<C: ConnectionTrait + TransactionTrait>(
         None => None,
     };
     let txn = db.begin().await?;
-    customers::get(&txn, caller, customer_id).await?;
+    let (user, link) = insert_customer_user(&txn, caller, customer_id, email, hash, password.is_none()).await?;
+    txn.commit().await?;
+    Ok((user, link))
+}
+
+/// A portal user created by signup: no password and no link yet; the welcome e-mail carries
+/// the one-time link when it is sent.
+pub async fn create_signup_user<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    caller: &Caller,
+    customer_id: Uuid,
+    email: &str,
+) -> Result<users::Model> {
+    caller.require_admin()?;
+    let email = validate::email(email).map_err(|m| Error::invalid("email", m))?;
+    let txn = db.begin().await?;
+    let (user, _) = insert_customer_user(&txn, caller, customer_id, email, None, false).await?;
+    txn.commit().await?;
+    Ok(user)
+}
+
+async fn insert_customer_user(
+    txn: &impl ConnectionTrait,
+    caller: &Caller,
+    customer_id: Uuid,
+    email: String,
+    hash: Option<String>,
+    issue_link: bool,
+) -> Result<(users::Model, Option<String>)> {
+    customers::get(txn, caller, customer_id).await?;
     let user = new_user(email, Role::Customer, Some(customer_id), hash)
-        .insert(&txn)
+        .insert(txn)
         .await
         .map_err(|e| conflict_on_unique(e, EMAIL_TAKEN))?;
-    let link = match password {
-        Some(_) => None,
-        None => Some(issue_password_token(&txn, user.id).await?),
-    };
+    let link = if issue_link { Some(issue_password_token(txn, user.id).await?) } else { None };
     audit::record(
-        &txn,
+        txn,
         caller,
         Event::new("user.create", "user", user.id)
             .customer(Some(customer_id))
             .details(json!({"email": user.email, "role": "customer", "set_password_link": link.is_some()})),
     )
     .await?;
-    txn.commit().await?;
     Ok((user, link))
 }
 

@@ -9,6 +9,7 @@ pub mod health;
 pub mod plans;
 pub mod sites;
 pub mod tokens;
+pub mod webhooks;
 
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -28,6 +29,7 @@ use crate::state::AppState;
         (name = "plans", description = "Plans on offer"),
         (name = "tokens", description = "API tokens of the caller"),
         (name = "audit", description = "Audit log (admin)"),
+        (name = "webhooks", description = "Signed webhooks in (signup form)"),
         (name = "health", description = "Probes and metrics"),
     )
 )]
@@ -59,6 +61,7 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(plans::routes())
         .merge(tokens::routes())
         .merge(audit::routes())
+        .merge(webhooks::routes())
         .routes(utoipa_axum::routes!(openapi_json))
         .fallback(|| async { ApiError::RouteNotFound });
     let (router, mut doc) =

@@ -1,0 +1,252 @@
+//! The signed signup webhook: every way in is checked, and a rejected call creates nothing.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::support::{Client, Res, TestApp};
+
+const SECRET: &str = "whsec-test-current-0123456789";
+const PREVIOUS: &str = "whsec-test-previous-0123456789";
+
+async fn app() -> TestApp {
+    TestApp::spawn_with(&[
+        ("BERTH_WEBHOOK_SECRET", SECRET),
+        ("BERTH_WEBHOOK_SECRET_PREVIOUS", PREVIOUS),
+        ("BERTH_BASE_DOMAIN", "hosting.test"),
+    ])
+    .await
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+async fn deliver(app: &TestApp, body: &[u8], signature: Option<String>, content_type: &str) -> Res {
+    let mut req = app
+        .client()
+        .http
+        .post(format!("{}/api/v1/webhooks/signup", app.base))
+        .header("content-type", content_type)
+        .body(body.to_vec());
+    if let Some(sig) = signature {
+        req = req.header("Berth-Signature", sig);
+    }
+    Client::finish(req).await
+}
+
+async fn signed(app: &TestApp, body: &Value) -> Res {
+    let raw = body.to_string().into_bytes();
+    deliver(app, &raw, Some(berth_core::webhook::sign(SECRET, now(), &raw)), "application/json").await
+}
+
+fn signup(id: &str, email: &str, sub: &str) -> Value {
+    json!({"id": id, "email": email, "company_name": "Shop & Co", "plan": "starter", "subdomain": sub})
+}
+
+async fn counts(app: &TestApp) -> (usize, usize) {
+    let admin = app.admin().await;
+    let customers = admin.get("/api/v1/customers?limit=200").await.body["items"].as_array().map_or(0, Vec::len);
+    let sites = admin.get("/api/v1/sites?limit=200").await.body["items"].as_array().map_or(0, Vec::len);
+    (customers, sites)
+}
+
+#[tokio::test]
+async fn accepted_signup_creates_customer_user_and_site_once() {
+    let app = app().await;
+    let res = signed(&app, &signup("evt_1", "Owner@Shop.Example", "shop")).await;
+    assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text);
+    assert_eq!(res.body["host"], "shop.hosting.test");
+    let customer = res.str("customer_id");
+    assert!(res.str("status_url").starts_with(crate::support::PUBLIC_URL));
+
+    let admin = app.admin().await;
+    let c = admin.get(&format!("/api/v1/customers/{customer}")).await;
+    assert_eq!(c.body["email"], "owner@shop.example");
+    assert_eq!(c.body["plan"], "starter");
+    let users = admin.get(&format!("/api/v1/customers/{customer}/users")).await;
+    assert_eq!(users.body[0]["email"], "owner@shop.example");
+    assert_eq!(users.body[0]["has_password"], false);
+    let site = admin.get(&format!("/api/v1/sites/{}", res.str("site_id"))).await;
+    assert_eq!(site.body["domains"], json!(["shop.hosting.test"]));
+    assert_eq!(site.body["name"], "shop");
+
+    // A replay answers the same and creates nothing; so does a replay signed with the old secret.
+    let again = signed(&app, &signup("evt_1", "Owner@Shop.Example", "shop")).await;
+    assert_eq!(again.status, StatusCode::ACCEPTED);
+    assert_eq!(again.body, res.body);
+    let raw = signup("evt_1", "owner@shop.example", "shop").to_string().into_bytes();
+    let old = deliver(&app, &raw, Some(berth_core::webhook::sign(PREVIOUS, now(), &raw)), "application/json").await;
+    assert_eq!(old.body, res.body);
+    assert_eq!(counts(&app).await, (1, 1));
+
+    let audit = admin.get("/api/v1/audit?actor=signup-webhook").await;
+    let actions: Vec<&str> =
+        audit.body["items"].as_array().expect("items").iter().filter_map(|e| e["action"].as_str()).collect();
+    for a in ["customer.create", "user.create", "site.create"] {
+        assert!(actions.contains(&a), "{actions:?}");
+    }
+}
+
+#[tokio::test]
+async fn concurrent_deliveries_of_one_event_create_one_customer() {
+    let app = app().await;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let body = signup("evt_race", "race@shop.example", "race");
+        let base = app.base.clone();
+        tasks.push(tokio::spawn(async move {
+            let raw = body.to_string().into_bytes();
+            let req = reqwest::Client::new()
+                .post(format!("{base}/api/v1/webhooks/signup"))
+                .header("content-type", "application/json")
+                .header("Berth-Signature", berth_core::webhook::sign(SECRET, now(), &raw))
+                .body(raw);
+            Client::finish(req).await
+        }));
+    }
+    let mut bodies = Vec::new();
+    for t in tasks {
+        let res = t.await.expect("task");
+        assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text);
+        bodies.push(res.body);
+    }
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "every delivery gets the first answer");
+    assert_eq!(counts(&app).await, (1, 1));
+}
+
+#[tokio::test]
+async fn fifty_concurrent_signups_are_all_accepted_once() {
+    let app = app().await;
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let body = signup(&format!("evt_{i}"), &format!("owner{i}@shops.example"), &format!("shop{i}"));
+        let base = app.base.clone();
+        tasks.push(tokio::spawn(async move {
+            let raw = body.to_string().into_bytes();
+            let req = reqwest::Client::new()
+                .post(format!("{base}/api/v1/webhooks/signup"))
+                .header("content-type", "application/json")
+                .header("Berth-Signature", berth_core::webhook::sign(SECRET, now(), &raw))
+                .body(raw);
+            Client::finish(req).await.status
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.expect("task"), StatusCode::ACCEPTED);
+    }
+    assert_eq!(counts(&app).await, (50, 50));
+}
+
+#[tokio::test]
+async fn signatures_are_enforced() {
+    let app = app().await;
+    let body = signup("evt_sig", "sig@shop.example", "sig");
+    let raw = body.to_string().into_bytes();
+    for sig in [
+        None,
+        Some("garbage".to_owned()),
+        Some(berth_core::webhook::sign("wrong-secret-0123456789", now(), &raw)),
+        Some(berth_core::webhook::sign(SECRET, now() - 360, &raw)),
+        Some(berth_core::webhook::sign(SECRET, now(), b"{\"other\":1}")),
+        Some(berth_core::webhook::sign("", now(), &raw)),
+    ] {
+        let res = deliver(&app, &raw, sig, "application/json").await;
+        res.assert_problem(StatusCode::UNAUTHORIZED, "signature");
+    }
+    // Only JSON is accepted, signed or not.
+    let res = deliver(&app, &raw, Some(berth_core::webhook::sign(SECRET, now(), &raw)), "text/plain").await;
+    res.assert_problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type");
+    assert_eq!(counts(&app).await, (0, 0));
+}
+
+#[tokio::test]
+async fn without_a_secret_the_hook_is_closed() {
+    let app = TestApp::spawn().await;
+    let raw = signup("evt_x", "x@shop.example", "x").to_string().into_bytes();
+    for sig in [
+        None,
+        Some(berth_core::webhook::sign("", now(), &raw)),
+        Some(berth_core::webhook::sign("anything-at-all-123", now(), &raw)),
+    ] {
+        deliver(&app, &raw, sig, "application/json")
+            .await
+            .assert_problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    }
+    assert_eq!(counts(&app).await, (0, 0));
+}
+
+#[tokio::test]
+async fn invalid_signups_name_the_field_and_create_nothing() {
+    let app = app().await;
+    let malformed = b"{\"id\": ".to_vec();
+    deliver(&app, &malformed, Some(berth_core::webhook::sign(SECRET, now(), &malformed)), "application/json")
+        .await
+        .assert_problem(StatusCode::BAD_REQUEST, "bad-request");
+
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            json!({"id": "e1", "email": "not-an-email", "company_name": "C", "plan": "starter", "subdomain": "a"}),
+            "email",
+        ),
+        (
+            json!({"id": "e2", "email": "a@b.example", "company_name": "", "plan": "starter", "subdomain": "a"}),
+            "company_name",
+        ),
+        (json!({"id": "e3", "email": "a@b.example", "company_name": "C", "plan": "gold", "subdomain": "a"}), "plan"),
+        (
+            json!({"id": "e4", "email": "a@b.example", "company_name": "C", "plan": "starter", "subdomain": "a;b"}),
+            "subdomain",
+        ),
+        (
+            json!({"id": "e5", "email": "a@b.example", "company_name": "C", "plan": "starter", "domain": "$(id).example"}),
+            "domain",
+        ),
+        (json!({"id": "e6", "email": "a@b.example", "company_name": "C", "plan": "starter"}), "subdomain"),
+        (
+            json!({"id": "e7", "email": "a@b.example", "company_name": "C", "plan": "starter", "subdomain": "a", "domain": "a.example"}),
+            "domain",
+        ),
+        (
+            json!({"id": "e8", "email": "a@b.example", "company_name": "C", "plan": "starter", "subdomain": "a", "template": "Bad Image"}),
+            "template",
+        ),
+        (
+            json!({"id": "bad id!", "email": "a@b.example", "company_name": "C", "plan": "starter", "subdomain": "a"}),
+            "id",
+        ),
+        (json!({"email": "a@b.example", "company_name": "C", "plan": "starter", "subdomain": "a"}), "id"),
+        // A caller cannot set ids, prices or statuses.
+        (
+            json!({"id": "e9", "email": "a@b.example", "company_name": "C", "plan": "starter", "subdomain": "a", "status": "active"}),
+            "status",
+        ),
+        (
+            json!({"id": "e10", "email": "a@b.example", "company_name": "C", "plan": "starter", "subdomain": "a", "customer_id": "x"}),
+            "customer_id",
+        ),
+    ];
+    for (body, field) in cases {
+        let res = signed(&app, &body).await;
+        res.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+        assert!(res.error_fields().contains(&field.to_owned()), "{field}: {}", res.text);
+    }
+    assert_eq!(counts(&app).await, (0, 0));
+}
+
+#[tokio::test]
+async fn taken_email_or_host_is_a_conflict_that_creates_nothing() {
+    let app = app().await;
+    assert_eq!(signed(&app, &signup("evt_a", "first@shop.example", "taken")).await.status, StatusCode::ACCEPTED);
+    signed(&app, &signup("evt_b", "first@shop.example", "other"))
+        .await
+        .assert_problem(StatusCode::CONFLICT, "conflict");
+    let res = signed(&app, &signup("evt_c", "second@shop.example", "taken")).await;
+    res.assert_problem(StatusCode::CONFLICT, "conflict");
+    assert!(res.text.contains("taken.hosting.test"));
+    // An own domain works too, and is held to the same rule.
+    let own = json!({"id": "evt_d", "email": "third@shop.example", "company_name": "T", "plan": "pro", "domain": "www.third.example"});
+    let res = signed(&app, &own).await;
+    assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text);
+    assert_eq!(res.body["host"], "www.third.example");
+    assert_eq!(counts(&app).await, (2, 2));
+}
