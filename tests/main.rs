@@ -6,3 +6,4 @@ mod cli;
 mod integrations;
 mod migrations;
 mod support;
+mod workers;

@@ -97,6 +97,68 @@ impl ChallengeStore for DirChallengeStore {
     }
 }
 
+/// Where a host's certificate lives on disk for the ingress:
+/// `<dir>/<host>/fullchain.pem` and `<dir>/<host>/privkey.pem` (mode 0600).
+pub struct CertStore {
+    dir: PathBuf,
+}
+
+impl CertStore {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    /// `host` must already be a validated host name (it names a directory).
+    pub fn paths(&self, host: &str) -> (PathBuf, PathBuf) {
+        let dir = self.dir.join(host);
+        (dir.join("fullchain.pem"), dir.join("privkey.pem"))
+    }
+
+    /// Which issuer made the stored certificate, if there is one.
+    pub async fn issuer(&self, host: &str) -> Option<Issuer> {
+        let meta = tokio::fs::read_to_string(self.dir.join(host).join("issuer")).await.ok()?;
+        match meta.trim() {
+            "acme" => Some(Issuer::Acme),
+            "self-signed" => Some(Issuer::SelfSigned),
+            _ => None,
+        }
+    }
+
+    /// Writes the key first and the issuer marker last, so a crash mid-way leaves no marker and
+    /// the next attempt starts over.
+    pub async fn save(&self, host: &str, cert: &Certificate) -> Result<(), TlsError> {
+        let io = |e: std::io::Error| TlsError::Generate(format!("cannot store the certificate: {e}"));
+        let dir = self.dir.join(host);
+        tokio::fs::create_dir_all(&dir).await.map_err(io)?;
+        let (chain, key) = self.paths(host);
+        write_private(&key, &cert.key_pem).await.map_err(io)?;
+        tokio::fs::write(&chain, &cert.chain_pem).await.map_err(io)?;
+        let marker = match cert.issuer {
+            Issuer::Acme => "acme",
+            Issuer::SelfSigned => "self-signed",
+        };
+        tokio::fs::write(dir.join("issuer"), marker).await.map_err(io)
+    }
+}
+
+async fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    let path = path.to_owned();
+    let contents = contents.to_owned();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        options.open(&path)?.write_all(contents.as_bytes())
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
 /// A certificate for `hosts` signed by its own key: the fallback when ACME is off.
 pub fn self_signed(hosts: &[String]) -> Result<Certificate, TlsError> {
     let certified =

@@ -1,0 +1,159 @@
+//! The onboarding steps against real services: PowerDNS, pebble, an SMTP sink, and the app.
+
+use std::sync::Arc;
+
+use berth_core::config::Config;
+use berth_workers::onboarding::{steps, Edges, Subject};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::support::services::{free_port, Pebble, PowerDnsServer, SmtpSink};
+use crate::support::{Client, TestApp};
+
+const SECRET: &str = "whsec-onboarding-test-0123456789";
+
+/// A signup through the real webhook, returning the onboarding subject.
+async fn signed_up(app: &TestApp, sub: &str) -> Subject {
+    let raw = json!({"id": format!("evt_{sub}"), "email": format!("owner@{sub}.example"), "company_name": "Shop & Co", "plan": "starter", "subdomain": sub})
+        .to_string()
+        .into_bytes();
+    let sig = berth_core::webhook::sign(SECRET, chrono::Utc::now().timestamp(), &raw);
+    let res = Client::finish(
+        app.client()
+            .http
+            .post(format!("{}/api/v1/webhooks/signup", app.base))
+            .header("content-type", "application/json")
+            .header("Berth-Signature", sig)
+            .body(raw),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text);
+    let admin = app.admin().await;
+    let users = admin.get(&format!("/api/v1/customers/{}/users", res.str("customer_id"))).await;
+    Subject {
+        customer_id: res.str("customer_id").parse().expect("uuid"),
+        user_id: users.body[0]["id"].as_str().expect("user").parse().expect("uuid"),
+        site_id: res.str("site_id").parse().expect("uuid"),
+        host: res.str("host"),
+    }
+}
+
+fn edges(app: &TestApp, extra: &[(&str, String)]) -> Edges {
+    let mut vars: Vec<(String, String)> = vec![
+        ("BERTH_DATA_DIR".into(), app.config.data_dir.display().to_string()),
+        ("BERTH_BASE_DOMAIN".into(), "hosting.test".into()),
+        ("BERTH_PUBLIC_URL".into(), app.base.clone()),
+    ];
+    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+    let config = Config::load(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())).expect("config");
+    Edges::from_config(app.db.clone(), Arc::new(config)).expect("edges")
+}
+
+#[tokio::test]
+async fn each_step_is_idempotent_and_the_welcome_link_works() {
+    let app = TestApp::spawn_with(&[("BERTH_WEBHOOK_SECRET", SECRET), ("BERTH_BASE_DOMAIN", "hosting.test")]).await;
+    let pdns = PowerDnsServer::start().await;
+    let sink = SmtpSink::start().await;
+    let edges = edges(
+        &app,
+        &[
+            ("BERTH_DNS_PROVIDER", "powerdns".into()),
+            ("BERTH_PDNS_API_URL", pdns.api_url.clone()),
+            ("BERTH_PDNS_API_KEY", pdns.api_key.clone()),
+            ("BERTH_DNS_TARGET", "192.0.2.80".into()),
+            ("BERTH_SMTP_URL", sink.url.clone()),
+        ],
+    );
+    let subject = signed_up(&app, "shop").await;
+
+    // DNS: one record, however often the step runs.
+    for _ in 0..2 {
+        steps::dns(&edges, &subject).await.expect("dns step");
+    }
+    assert_eq!(
+        edges.dns.addresses("shop.hosting.test").await.expect("read"),
+        vec!["192.0.2.80".parse::<std::net::IpAddr>().expect("ip")]
+    );
+
+    // Certificate (self-signed: no ACME configured), issued once, stored privately.
+    assert_eq!(steps::certificate(&edges, &subject).await.expect("cert"), "issued (SelfSigned)");
+    assert_eq!(steps::certificate(&edges, &subject).await.expect("cert"), "already issued (SelfSigned)");
+    let (_, key) = edges.certs.paths("shop.hosting.test");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&key).expect("key").permissions().mode() & 0o777, 0o600);
+    }
+
+    // Welcome e-mail with a working one-time link.
+    steps::welcome(&edges, &subject, "<onboarding-test@berth>").await.expect("welcome");
+    let mails = sink.wait_for(1).await;
+    assert_eq!(mails.len(), 1);
+    let raw = mails[0].replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
+    assert!(raw.contains("To: owner@shop.example"), "{raw}");
+    let link = raw
+        .split_whitespace()
+        .find(|w| w.starts_with(&format!("{}/set-password?token=", app.base)))
+        .unwrap_or_else(|| panic!("no set-password link in {raw}"))
+        .trim_end_matches(['"', '>', '<'])
+        .to_owned();
+    let token = link.split("token=").nth(1).expect("token");
+    let c = app.client();
+    assert_eq!(c.get(&format!("/set-password?token={token}")).await.status, StatusCode::OK);
+    let set = c.post("/api/v1/auth/set-password", &json!({"token": token, "password": "Owner-Password-42"})).await;
+    assert_eq!(set.status, StatusCode::NO_CONTENT, "{}", set.text);
+    let mut portal = app.client();
+    portal.login("owner@shop.example", "Owner-Password-42").await;
+    let sites = portal.get("/api/v1/sites").await;
+    assert_eq!(sites.body["items"][0]["domains"][0], "shop.hosting.test");
+
+    steps::finish(&edges, &subject).await.expect("finish");
+    let audit = app.admin().await.get("/api/v1/audit?action=customer.onboarded").await;
+    assert_eq!(audit.body["items"].as_array().expect("items").len(), 1);
+}
+
+#[tokio::test]
+async fn acme_certificate_step_against_pebble() {
+    let app = TestApp::spawn_with(&[("BERTH_WEBHOOK_SECRET", SECRET), ("BERTH_BASE_DOMAIN", "hosting.test")]).await;
+    let pdns = PowerDnsServer::start().await;
+    let http_port = free_port();
+    let pebble = Pebble::start(pdns.dns_port, http_port).await;
+    let edges = edges(
+        &app,
+        &[
+            ("BERTH_DNS_PROVIDER", "powerdns".into()),
+            ("BERTH_PDNS_API_URL", pdns.api_url.clone()),
+            ("BERTH_PDNS_API_KEY", pdns.api_key.clone()),
+            ("BERTH_ACME_DIRECTORY_URL", pebble.directory_url.clone()),
+            ("BERTH_ACME_CA_ROOT", pebble.ca_root.display().to_string()),
+        ],
+    );
+    let subject = signed_up(&app, "secure").await;
+    steps::dns(&edges, &subject).await.expect("dns → 127.0.0.1");
+    // Serve the challenge directory on pebble's validation port, as the ingress does.
+    let dir = edges.challenges.dir().to_path_buf();
+    let responder = tokio::spawn(async move {
+        let app = axum::Router::new().route(
+            "/.well-known/acme-challenge/{token}",
+            axum::routing::get(move |axum::extract::Path(token): axum::extract::Path<String>| {
+                let dir = dir.clone();
+                async move { tokio::fs::read_to_string(dir.join(token)).await.map_err(|_| StatusCode::NOT_FOUND) }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", http_port)).await.expect("bind");
+        let _ = axum::serve(listener, app).await;
+    });
+    assert_eq!(steps::certificate(&edges, &subject).await.expect("acme"), "issued (Acme)");
+    assert_eq!(steps::certificate(&edges, &subject).await.expect("acme"), "already issued (Acme)");
+    responder.abort();
+}
+
+#[tokio::test]
+async fn own_domains_are_left_to_the_customer() {
+    let app = TestApp::spawn_with(&[("BERTH_WEBHOOK_SECRET", SECRET), ("BERTH_BASE_DOMAIN", "hosting.test")]).await;
+    let edges = edges(&app, &[]);
+    let mut subject = signed_up(&app, "own").await;
+    subject.host = "www.own-domain.example".into();
+    let summary = steps::dns(&edges, &subject).await.expect("dns");
+    assert!(summary.starts_with("skipped"), "{summary}");
+}
