@@ -27,10 +27,14 @@ async fn login_me_logout() {
 
     let me = c.get("/api/v1/auth/me").await;
     assert_eq!(me.body["user"]["email"], ADMIN_EMAIL);
+    // With BERTH_REDIS_URL set, the session lives in Redis (so every replica shares it).
+    let sid = cookie.split(';').next().and_then(|p| p.split_once('=')).map(|(_, v)| v.to_owned()).expect("id");
+    assert!(app.redis_keys().await.contains(&format!("{}session:{sid}", app.redis_prefix)), "session not in Redis");
     assert_eq!(me.body["csrf_token"], res.body["csrf_token"]);
 
     assert_eq!(c.post("/api/v1/auth/logout", &json!({})).await.status, StatusCode::NO_CONTENT);
     c.get("/api/v1/auth/me").await.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
+    assert!(!app.redis_keys().await.iter().any(|k| k.contains("session:")), "logout removes the session");
 }
 
 #[tokio::test]
