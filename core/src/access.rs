@@ -8,7 +8,7 @@
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Select};
 use uuid::Uuid;
 
-use crate::entities::{customers, sites, users};
+use crate::entities::{customers, flow_runs, jobs, sites, users};
 use crate::error::{Error, Result};
 use crate::types::Role;
 
@@ -106,6 +106,25 @@ impl Scoped for Select<users::Entity> {
     }
 }
 
+impl Scoped for Select<jobs::Entity> {
+    fn scoped(self, caller: &Caller) -> Self {
+        match caller.scope {
+            Scope::All => self,
+            // Jobs without a customer are Berth's own (housekeeping, schedules): admins only.
+            Scope::Customer(c) => self.filter(jobs::Column::CustomerId.eq(c)),
+        }
+    }
+}
+
+impl Scoped for Select<flow_runs::Entity> {
+    fn scoped(self, caller: &Caller) -> Self {
+        match caller.scope {
+            Scope::All => self,
+            Scope::Customer(c) => self.filter(flow_runs::Column::CustomerId.eq(c)),
+        }
+    }
+}
+
 /// Shorthands that start every scoped query, so no handler builds an unscoped one by habit.
 pub fn sites(caller: &Caller) -> Select<sites::Entity> {
     sites::Entity::find().scoped(caller)
@@ -117,4 +136,12 @@ pub fn customers(caller: &Caller) -> Select<customers::Entity> {
 
 pub fn users(caller: &Caller) -> Select<users::Entity> {
     users::Entity::find().scoped(caller)
+}
+
+pub fn jobs(caller: &Caller) -> Select<jobs::Entity> {
+    jobs::Entity::find().scoped(caller)
+}
+
+pub fn flow_runs(caller: &Caller) -> Select<flow_runs::Entity> {
+    flow_runs::Entity::find().scoped(caller)
 }

@@ -34,6 +34,10 @@
 //! | `BERTH_WEBHOOK_SECRET_PREVIOUS` | `webhook_secret_previous` | none: also accepted, while rotating secrets |
 //! | `BERTH_LOG_FORMAT` | `log_format` | `json` (or `pretty`) |
 //! | `BERTH_LOG` | `log` | `info` (a tracing filter, e.g. `berth=debug,info`) |
+//! | `BERTH_WORKER_QUEUES` | `worker_queues` | `default=8,short=8,long=2`: queues this process works and their concurrency |
+//! | `BERTH_WORKER_LEASE_SECONDS` | `worker_lease_seconds` | `30`: a running job's lease (heartbeat every third) |
+//! | `BERTH_WORKER_SHUTDOWN_SECONDS` | `worker_shutdown_seconds` | `30`: time running jobs get to finish on shutdown |
+//! | `BERTH_JOB_RETENTION_DAYS` | `job_retention_days` | `7`: finished jobs and succeeded flow runs are kept this long |
 //!
 //! Loading never stops at the first problem: it returns one readable line per bad setting, so
 //! `berth config check` can list them all.
@@ -100,6 +104,11 @@ pub struct Config {
     pub acme_directory_url: Option<Url>,
     pub acme_ca_root: Option<PathBuf>,
     pub acme_contact: Option<String>,
+    /// Workers: (queue name, concurrency) pairs this process works.
+    pub worker_queues: Vec<(String, usize)>,
+    pub worker_lease_seconds: u64,
+    pub worker_shutdown_seconds: u64,
+    pub job_retention_days: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,6 +153,10 @@ const KEYS: &[&str] = &[
     "acme_directory_url",
     "acme_ca_root",
     "acme_contact",
+    "worker_queues",
+    "worker_lease_seconds",
+    "worker_shutdown_seconds",
+    "job_retention_days",
 ];
 
 pub fn env_name(key: &str) -> String {
@@ -256,6 +269,14 @@ impl Config {
         let login_limit_per_ip = number("login_limit_per_ip", 20, 1, 100_000) as u32;
         let login_limit_per_account = number("login_limit_per_account", 5, 1, 1_000) as u32;
         let login_limit_window_seconds = number("login_limit_window_seconds", 900, 1, 86_400);
+        let worker_lease_seconds = number("worker_lease_seconds", 30, 1, 3600);
+        let worker_shutdown_seconds = number("worker_shutdown_seconds", 30, 0, 3600);
+        let job_retention_days = number("job_retention_days", 7, 1, 3650) as u32;
+        let worker_queues = parse_queues(get("worker_queues").as_deref().unwrap_or(DEFAULT_QUEUES))
+            .unwrap_or_else(|e| {
+                problems.push(format!("BERTH_WORKER_QUEUES: {e}"));
+                Vec::new()
+            });
         let log_format = match get("log_format").as_deref() {
             None | Some("json") => LogFormat::Json,
             Some("pretty") => LogFormat::Pretty,
@@ -381,6 +402,10 @@ impl Config {
             acme_directory_url,
             acme_ca_root,
             acme_contact,
+            worker_queues,
+            worker_lease_seconds,
+            worker_shutdown_seconds,
+            job_retention_days,
         })
     }
 
@@ -474,11 +499,45 @@ impl Config {
                     self.acme_ca_root.as_ref().map_or("(system roots)".into(), |p| p.display().to_string())
                 }
                 "acme_contact" => self.acme_contact.clone().unwrap_or_else(|| "(none)".into()),
+                "worker_queues" => {
+                    self.worker_queues.iter().map(|(q, n)| format!("{q}={n}")).collect::<Vec<_>>().join(",")
+                }
+                "worker_lease_seconds" => self.worker_lease_seconds.to_string(),
+                "worker_shutdown_seconds" => self.worker_shutdown_seconds.to_string(),
+                "job_retention_days" => self.job_retention_days.to_string(),
                 _ => String::new(),
             }
         };
         KEYS.iter().map(|k| format!("{} = {}", env_name(k), value(k))).collect()
     }
+}
+
+const DEFAULT_QUEUES: &str = "default=8,short=8,long=2";
+
+/// `name=concurrency` pairs separated by commas, e.g. `default=8,short=8,long=2`.
+fn parse_queues(value: &str) -> Result<Vec<(String, usize)>, String> {
+    let mut out: Vec<(String, usize)> = Vec::new();
+    for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, n) = part.split_once('=').ok_or_else(|| format!("`{part}` is not name=concurrency"))?;
+        let name = name.trim();
+        let valid = !name.is_empty()
+            && name.len() <= 32
+            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        if !valid {
+            return Err(format!("`{name}` is not a queue name (a-z, 0-9, _ and -, at most 32)"));
+        }
+        let n: usize = n.trim().parse().ok().filter(|n| (1..=1024).contains(n)).ok_or_else(|| {
+            format!("concurrency of `{name}` must be a whole number from 1 to 1024")
+        })?;
+        if out.iter().any(|(q, _)| q == name) {
+            return Err(format!("queue `{name}` is listed twice"));
+        }
+        out.push((name.to_owned(), n));
+    }
+    if out.is_empty() {
+        return Err("name at least one queue".into());
+    }
+    Ok(out)
 }
 
 fn default_public_url(listen: SocketAddr) -> Url {
@@ -601,6 +660,18 @@ mod tests {
         std::fs::remove_file(&path).ok();
         let missing = load(&[("BERTH_CONFIG", "/nonexistent/berth.toml")]).expect_err("missing file");
         assert!(missing[0].starts_with("BERTH_CONFIG: cannot read"));
+    }
+
+    #[test]
+    fn worker_queues_parse_and_reject_nonsense() {
+        let cfg = load(&[]).expect("defaults");
+        assert_eq!(cfg.worker_queues, vec![("default".into(), 8), ("short".into(), 8), ("long".into(), 2)]);
+        let cfg = load(&[("BERTH_WORKER_QUEUES", " default=3 , mail=1")]).expect("valid");
+        assert_eq!(cfg.worker_queues, vec![("default".into(), 3), ("mail".into(), 1)]);
+        for bad in ["default", "default=0", "Default=1", "a=1,a=2", ",", "x=9999"] {
+            let problems = load(&[("BERTH_WORKER_QUEUES", bad)]).expect_err(bad);
+            assert!(problems[0].starts_with("BERTH_WORKER_QUEUES"), "{bad}: {problems:?}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::MigratorTrait;
 use sea_orm_migration::prelude::*;
 
 mod m0001_initial;
+mod m0003_jobs;
 mod m0005_webhook_events;
 
 pub struct Migrator;
@@ -12,6 +13,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_initial::Migration), Box::new(m0005_webhook_events::Migration)]
+        vec![
+            Box::new(m0001_initial::Migration),
+            Box::new(m0003_jobs::Migration),
+            Box::new(m0005_webhook_events::Migration),
+        ]
     }
 }

@@ -45,6 +45,28 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Background jobs.
+    Job {
+        #[command(subcommand)]
+        command: JobCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum JobCommand {
+    /// Enqueue a job by its kind name (what a schedule would do), e.g. `housekeeping.retention`.
+    Enqueue {
+        /// The job kind; `berth job kinds` lists them.
+        name: String,
+        /// The job's data as JSON.
+        #[arg(long, default_value = "{}")]
+        payload: String,
+        /// The customer the job works for.
+        #[arg(long)]
+        customer: Option<uuid::Uuid>,
+    },
+    /// List the job kinds this build runs.
+    Kinds,
 }
 
 #[derive(Subcommand)]
@@ -132,7 +154,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             let services = Services::connect(config).await?;
             services.migrate().await?;
             let (tx, rx) = tokio::sync::watch::channel(false);
-            let workers = tokio::spawn(berth_workers::run(services.db.clone(), rx));
+            let settings = berth_workers::WorkerSettings::from_config(&services.config);
+            let workers = tokio::spawn(berth_workers::run(services.db.clone(), settings, rx));
             startup::shutdown_signal().await;
             let _ = tx.send(true);
             let _ = workers.await;
@@ -168,6 +191,30 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 .ok_or_else(|| anyhow!("no enabled user with e-mail {email}"))?;
             let (_, token) = store::tokens::create(&services.db, &Caller::system("cli"), &user, &name).await?;
             println!("{token}");
+        }
+        Command::Job { command: JobCommand::Kinds } => {
+            for name in berth_workers::registry().names() {
+                println!("{name}");
+            }
+        }
+        Command::Job { command: JobCommand::Enqueue { name, payload, customer } } => {
+            let payload: serde_json::Value =
+                serde_json::from_str(&payload).map_err(|e| anyhow!("--payload is not JSON: {e}"))?;
+            let services = Services::connect(config).await?;
+            services.migrate().await?;
+            match berth_workers::queue::enqueue_by_name(
+                &services.db,
+                &berth_workers::registry(),
+                &Caller::system("cli"),
+                &name,
+                payload,
+                customer,
+            )
+            .await?
+            {
+                Some(id) => println!("Enqueued {name} as job {id}."),
+                None => println!("A {name} job with the same key is already queued or running; nothing enqueued."),
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

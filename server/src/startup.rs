@@ -168,8 +168,14 @@ pub async fn serve(
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (tx, rx) = watch::channel(false);
-    let workers = with_workers.then(|| tokio::spawn(berth_workers::run(services.db.clone(), rx)));
-    let app = services.app();
+    let state = services.state();
+    let workers = with_workers.then(|| {
+        // The queue's metrics join the server's registry, so /metrics shows them.
+        let mut settings = berth_workers::WorkerSettings::from_config(&services.config);
+        settings.metrics = Some(state.metrics.registry.clone());
+        tokio::spawn(berth_workers::run(services.db.clone(), settings, rx))
+    });
+    let app = crate::app::build(state, services.session_store());
     let addr = listener.local_addr()?;
     tracing::info!(%addr, public_url = %services.config.public_url, "Berth is listening");
     axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())

@@ -1,48 +1,93 @@
-//! Berth's background work. Today: housekeeping (expired one-time links). The durable job
-//! queue, scheduler and flows grow here (see issue 5); `berth worker` runs this apart from
-//! the HTTP server, `berth serve` runs it in process by default.
+//! Berth's background work: the durable job queue ([`queue`]), cron schedules
+//! ([`scheduler`]) and flows ([`flows`]). `berth worker` runs this apart from the HTTP server;
+//! `berth serve` runs it in process by default. docs/queue.md describes the guarantees.
 
+pub mod demo;
+pub mod flows;
+pub mod housekeeping;
 pub mod onboarding;
+pub mod queue;
+pub mod scheduler;
 
-use std::time::Duration;
+use std::sync::Arc;
 
-use berth_core::entities::password_tokens;
-use chrono::Utc;
-use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::DatabaseConnection;
 use tokio::sync::watch;
 
-/// How often housekeeping runs.
-pub const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
+pub use queue::{enqueue, enqueue_with, Job, JobContext, Options, Registry};
 
-/// Runs until `shutdown` turns true.
-pub async fn run(db: DatabaseConnection, mut shutdown: watch::Receiver<bool>) {
-    tracing::info!("Workers started");
-    let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {
-                match purge_password_links(&db).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(removed = n, "Removed expired or used set-password links"),
-                    Err(e) => tracing::warn!(error = %e, "Housekeeping failed; will retry"),
-                }
-            }
-            _ = shutdown.changed() => break,
-        }
-    }
-    tracing::info!("Workers stopped");
+/// Every job kind this build of Berth runs.
+pub fn registry() -> Registry {
+    Registry::new()
+        .register::<flows::driver::RunFlow>()
+        .register::<housekeeping::PurgePasswordLinks>()
+        .register::<housekeeping::Retention>()
+        .register::<demo::Noop>()
+        .register::<demo::Sleep>()
+        .register::<demo::Fail>()
+        .register::<demo::StartDemoFlow>()
 }
 
-/// Deletes set-password links that expired, or were used, more than a day ago.
-pub async fn purge_password_links(db: &DatabaseConnection) -> Result<u64, sea_orm::DbErr> {
-    let cutoff = Utc::now() - chrono::Duration::days(1);
-    let res = password_tokens::Entity::delete_many()
-        .filter(
-            Condition::any()
-                .add(password_tokens::Column::ExpiresAt.lt(cutoff))
-                .add(password_tokens::Column::UsedAt.lt(cutoff)),
-        )
-        .exec(db)
-        .await?;
-    Ok(res.rows_affected)
+/// Every flow this build of Berth drives.
+pub fn flow_registry() -> flows::FlowRegistry {
+    flows::FlowRegistry::new().register(flows::demo::DemoFlow)
+}
+
+/// The schedules built into Berth.
+pub fn builtin_schedules(retention_days: u32) -> Vec<scheduler::Builtin> {
+    vec![
+        scheduler::Builtin {
+            name: "housekeeping.password_links",
+            cron: "0 */10 * * * *",
+            kind: housekeeping::PurgePasswordLinks::NAME,
+            payload: serde_json::json!({}),
+        },
+        scheduler::Builtin {
+            name: "housekeeping.retention",
+            cron: "0 17 3 * * *",
+            kind: housekeeping::Retention::NAME,
+            payload: serde_json::json!({ "days": retention_days }),
+        },
+    ]
+}
+
+/// How the workers of this process run.
+#[derive(Clone)]
+pub struct WorkerSettings {
+    pub pool: queue::pool::Settings,
+    /// Days finished jobs and succeeded flow runs are kept.
+    pub retention_days: u32,
+    /// Where the queue's metrics go (the server's registry under `berth serve`).
+    pub metrics: Option<prometheus::Registry>,
+}
+
+impl WorkerSettings {
+    pub fn from_config(config: &berth_core::config::Config) -> Self {
+        Self {
+            pool: queue::pool::Settings {
+                queues: config.worker_queues.clone(),
+                lease: std::time::Duration::from_secs(config.worker_lease_seconds),
+                shutdown_grace: std::time::Duration::from_secs(config.worker_shutdown_seconds),
+                ..queue::pool::Settings::default()
+            },
+            retention_days: config.job_retention_days,
+            metrics: None,
+        }
+    }
+}
+
+/// Runs the worker pool and the scheduler until `shutdown` turns true, then stops them
+/// gracefully (see [`queue::pool`]).
+pub async fn run(db: DatabaseConnection, settings: WorkerSettings, shutdown: watch::Receiver<bool>) {
+    let registry = registry();
+    let metrics = match &settings.metrics {
+        Some(r) => queue::metrics::Metrics::new(r),
+        None => queue::metrics::Metrics::unregistered(),
+    };
+    let scheduler =
+        scheduler::Scheduler::new(db.clone(), Arc::new(registry.clone()), builtin_schedules(settings.retention_days));
+    let pool = queue::pool::Pool::new(db, registry, flow_registry(), settings.pool).with_metrics(metrics);
+    let scheduler = tokio::spawn(scheduler.run(shutdown.clone()));
+    pool.run(shutdown).await;
+    let _ = scheduler.await;
 }

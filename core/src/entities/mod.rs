@@ -4,6 +4,10 @@
 pub mod api_tokens;
 pub mod audit_log;
 pub mod customers;
+pub mod flow_runs;
+pub mod flow_steps;
+pub mod job_schedules;
+pub mod jobs;
 pub mod password_tokens;
 pub mod plans;
 pub mod site_domains;

@@ -4,6 +4,8 @@
 
 pub mod audit;
 pub mod customers;
+pub mod flows;
+pub mod jobs;
 pub mod page;
 pub mod plans;
 pub mod signup;

@@ -1,0 +1,187 @@
+//! Flow runs and their steps: creating a run (with the job that drives it, in the caller's
+//! transaction), the tenant-scoped reads behind the API, and the manual retry of a failed run.
+//! Executing the steps is `berth_workers::flows`.
+
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
+};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::audit::{self, Event};
+use super::jobs::{self, NewJob};
+use super::page::{self, Page, Paged};
+use crate::access::{self, Caller};
+use crate::entities::flow_runs::{self, FlowState};
+use crate::entities::flow_steps::{self, StepState};
+use crate::error::{conflict_on_unique, Error, Result};
+
+/// The job kind that drives flow runs. Defined here because both the workers (who run it) and
+/// the retry below (which enqueues it) need the same name.
+pub const DRIVER_KIND: &str = "flow.run";
+pub const DRIVER_QUEUE: &str = "default";
+/// Attempts of the driver job per run (and per manual retry); each resumes at the step that was
+/// running or failed.
+pub const DRIVER_MAX_ATTEMPTS: i32 = 5;
+
+/// The driver job's de-duplication key: at most one job drives a run at a time.
+pub fn driver_dedup_key(run_id: Uuid) -> String {
+    format!("flow:{run_id}")
+}
+
+/// The driver job's payload.
+pub fn driver_payload(run_id: Uuid) -> Value {
+    json!({ "flow_run_id": run_id })
+}
+
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    pub kind: String,
+    pub steps: Vec<String>,
+    pub input: Value,
+    pub customer_id: Option<Uuid>,
+    pub max_attempts: i32,
+}
+
+fn driver_job(run_id: Uuid, customer_id: Option<Uuid>, max_attempts: i32) -> NewJob {
+    NewJob {
+        kind: DRIVER_KIND.into(),
+        queue: DRIVER_QUEUE.into(),
+        priority: 0,
+        payload: driver_payload(run_id),
+        max_attempts,
+        dedup_key: Some(driver_dedup_key(run_id)),
+        customer_id,
+        flow_run_id: Some(run_id),
+        scheduled_for: None,
+        run_at: None,
+    }
+}
+
+/// Creates a run, its pending steps and the job that drives it on `db` (the caller's
+/// transaction): all of it commits with the state change that started the flow, or none does.
+pub async fn create(db: &impl ConnectionTrait, new: NewRun) -> Result<flow_runs::Model> {
+    let now = super::now();
+    let run = flow_runs::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        kind: Set(new.kind),
+        state: Set(FlowState::Running),
+        customer_id: Set(new.customer_id),
+        input: Set(new.input),
+        current_step: Set(None),
+        error: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        finished_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    for (position, name) in new.steps.into_iter().enumerate() {
+        flow_steps::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            flow_run_id: Set(run.id),
+            position: Set(position as i32),
+            idempotency_key: Set(format!("{}:{name}", run.id)),
+            name: Set(name),
+            state: Set(StepState::Pending),
+            attempts: Set(0),
+            error: Set(None),
+            started_at: Set(None),
+            finished_at: Set(None),
+        }
+        .insert(db)
+        .await?;
+    }
+    jobs::insert(db, vec![driver_job(run.id, run.customer_id, new.max_attempts)]).await?;
+    Ok(run)
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    pub kind: Option<String>,
+    pub state: Option<FlowState>,
+    pub customer_id: Option<Uuid>,
+}
+
+pub async fn list(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    filter: Filter,
+    page: Page,
+) -> Result<Paged<flow_runs::Model>> {
+    let mut q = access::flow_runs(caller);
+    if let Some(kind) = filter.kind {
+        q = q.filter(flow_runs::Column::Kind.eq(kind));
+    }
+    if let Some(state) = filter.state {
+        q = q.filter(flow_runs::Column::State.eq(state));
+    }
+    if let Some(c) = filter.customer_id {
+        q = q.filter(flow_runs::Column::CustomerId.eq(c));
+    }
+    page::fetch(db, q, flow_runs::Column::Id, page, |m| m.id).await
+}
+
+pub async fn get(db: &impl ConnectionTrait, caller: &Caller, id: Uuid) -> Result<flow_runs::Model> {
+    access::flow_runs(caller).filter(flow_runs::Column::Id.eq(id)).one(db).await?.ok_or(Error::NotFound("flow run"))
+}
+
+/// A run with its steps in order; the same scoping as [`get`].
+pub async fn get_with_steps(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<(flow_runs::Model, Vec<flow_steps::Model>)> {
+    let run = get(db, caller, id).await?;
+    let steps = steps(db, run.id).await?;
+    Ok((run, steps))
+}
+
+/// The steps of a run in order (no scoping: for the workers and for callers that already
+/// checked the run).
+pub async fn steps(db: &impl ConnectionTrait, run_id: Uuid) -> Result<Vec<flow_steps::Model>> {
+    Ok(flow_steps::Entity::find()
+        .filter(flow_steps::Column::FlowRunId.eq(run_id))
+        .order_by_asc(flow_steps::Column::Position)
+        .all(db)
+        .await?)
+}
+
+/// Admin-only: resumes a failed run at the step that failed, with a fresh driver job; audited.
+pub async fn retry<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<flow_runs::Model> {
+    caller.require_admin()?;
+    let txn = db.begin().await?;
+    let current = get(&txn, caller, id).await?;
+    if current.state != FlowState::Failed {
+        return Err(Error::Conflict("only failed flow runs can be retried".into()));
+    }
+    let mut active: flow_runs::ActiveModel = current.clone().into();
+    active.state = Set(FlowState::Running);
+    active.finished_at = Set(None);
+    active.updated_at = Set(super::now());
+    let model = active.update(&txn).await?;
+    let inserted = jobs::insert(&txn, vec![driver_job(id, current.customer_id, DRIVER_MAX_ATTEMPTS)])
+        .await
+        .map_err(|e| match e {
+            Error::Db(db) => conflict_on_unique(db, "this flow run is already being driven"),
+            other => other,
+        })?;
+    if inserted.is_empty() {
+        return Err(Error::Conflict("this flow run is already being driven".into()));
+    }
+    audit::record(
+        &txn,
+        caller,
+        Event::new("flow.retry", "flow_run", id)
+            .customer(current.customer_id)
+            .details(json!({"kind": current.kind, "step": current.current_step, "error": current.error})),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(model)
+}
