@@ -154,8 +154,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             let services = Services::connect(config).await?;
             services.migrate().await?;
             let (tx, rx) = tokio::sync::watch::channel(false);
-            let settings = berth_workers::WorkerSettings::from_config(&services.config);
-            let workers = tokio::spawn(berth_workers::run(services.db.clone(), settings, rx));
+            let workers = tokio::spawn(berth_workers::run(services.db.clone(), services.worker_settings(), rx));
             startup::shutdown_signal().await;
             let _ = tx.send(true);
             let _ = workers.await;

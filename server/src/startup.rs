@@ -27,6 +27,8 @@ pub struct Services {
     pub db: DatabaseConnection,
     pub redis: Option<ConnectionManager>,
     pub keys: Arc<Keys>,
+    /// DNS, mail and certificates, for onboarding.
+    pub edges: berth_workers::onboarding::Edges,
 }
 
 impl Services {
@@ -37,7 +39,9 @@ impl Services {
             None => None,
         };
         let keys = Arc::new(load_keys(&config)?);
-        Ok(Self { config: Arc::new(config), db, redis, keys })
+        let config = Arc::new(config);
+        let edges = berth_workers::onboarding::Edges::from_config(db.clone(), config.clone())?;
+        Ok(Self { config, db, redis, keys, edges })
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
@@ -57,6 +61,13 @@ impl Services {
             limiter: Arc::new(limiter),
             metrics: Metrics::new(),
         }
+    }
+
+    /// Worker settings from the configuration, with the outside services onboarding uses.
+    pub fn worker_settings(&self) -> berth_workers::WorkerSettings {
+        let mut settings = berth_workers::WorkerSettings::from_config(&self.config);
+        settings.onboarding = Some(self.edges.clone());
+        settings
     }
 
     pub fn session_store(&self) -> Store {
@@ -171,7 +182,7 @@ pub async fn serve(
     let state = services.state();
     let workers = with_workers.then(|| {
         // The queue's metrics join the server's registry, so /metrics shows them.
-        let mut settings = berth_workers::WorkerSettings::from_config(&services.config);
+        let mut settings = services.worker_settings();
         settings.metrics = Some(state.metrics.registry.clone());
         tokio::spawn(berth_workers::run(services.db.clone(), settings, rx))
     });

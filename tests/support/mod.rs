@@ -96,6 +96,16 @@ impl TestApp {
 
     /// Starts the app with extra `BERTH_*` settings over the test defaults.
     pub async fn spawn_with(extra: &[(&str, &str)]) -> Self {
+        Self::start(extra, false).await
+    }
+
+    /// Like [`spawn_with`](Self::spawn_with), with the job workers and scheduler running in
+    /// process as under `berth serve`.
+    pub async fn spawn_with_workers(extra: &[(&str, &str)]) -> Self {
+        Self::start(extra, true).await
+    }
+
+    async fn start(extra: &[(&str, &str)], workers: bool) -> Self {
         let database = TempDatabase::create().await;
         let data_dir = tempfile::tempdir().expect("temp data dir");
         let redis_prefix = format!("berth-test:{}:", Uuid::new_v4().simple());
@@ -128,7 +138,7 @@ impl TestApp {
             let stop = async move {
                 let _ = rx.await;
             };
-            if let Err(e) = startup::serve(&services, listener, false, stop).await {
+            if let Err(e) = startup::serve(&services, listener, workers, stop).await {
                 panic!("test server failed: {e:#}");
             }
         });

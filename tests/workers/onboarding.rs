@@ -7,6 +7,8 @@ use berth_workers::onboarding::{steps, Edges, Subject};
 use reqwest::StatusCode;
 use serde_json::json;
 
+use berth_integrations::dns::{DnsProvider, PowerDns};
+
 use crate::support::services::{free_port, Pebble, PowerDnsServer, SmtpSink};
 use crate::support::{Client, TestApp};
 
@@ -156,4 +158,80 @@ async fn own_domains_are_left_to_the_customer() {
     subject.host = "www.own-domain.example".into();
     let summary = steps::dns(&edges, &subject).await.expect("dns");
     assert!(summary.starts_with("skipped"), "{summary}");
+}
+
+/// The whole chain as the website drives it: signed webhook → onboarding flow run by the worker
+/// pool → DNS record, e-mail with a link that sets the password → the customer signs in.
+#[tokio::test]
+async fn signup_webhook_onboards_end_to_end() {
+    let pdns = PowerDnsServer::start().await;
+    let sink = SmtpSink::start().await;
+    let app = TestApp::spawn_with_workers(&[
+        ("BERTH_WEBHOOK_SECRET", SECRET),
+        ("BERTH_BASE_DOMAIN", "hosting.test"),
+        ("BERTH_DNS_PROVIDER", "powerdns"),
+        ("BERTH_PDNS_API_URL", &pdns.api_url),
+        ("BERTH_PDNS_API_KEY", &pdns.api_key),
+        ("BERTH_DNS_TARGET", "192.0.2.99"),
+        ("BERTH_SMTP_URL", &sink.url),
+    ])
+    .await;
+    let raw = json!({"id": "evt_e2e", "email": "e2e@shop.example", "company_name": "E2E", "plan": "starter", "subdomain": "e2e"})
+        .to_string()
+        .into_bytes();
+    let sig = berth_core::webhook::sign(SECRET, chrono::Utc::now().timestamp(), &raw);
+    let res = Client::finish(
+        app.client()
+            .http
+            .post(format!("{}/api/v1/webhooks/signup", app.base))
+            .header("content-type", "application/json")
+            .header("Berth-Signature", sig)
+            .body(raw),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text);
+    let flow_id = res.str("flow_id");
+    assert!(res.str("status_url").ends_with(&format!("/api/v1/flows/{flow_id}")));
+
+    // Poll the run until it ends (generous deadline; no timing assertion).
+    use sea_orm::EntityTrait;
+    let run_id: uuid::Uuid = flow_id.parse().expect("uuid");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let run = loop {
+        let run = berth_core::entities::flow_runs::Entity::find_by_id(run_id)
+            .one(&app.db)
+            .await
+            .expect("query")
+            .expect("run");
+        if run.state != berth_core::entities::flow_runs::FlowState::Running || std::time::Instant::now() > deadline {
+            break run;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(run.state, berth_core::entities::flow_runs::FlowState::Succeeded, "{run:?}");
+
+    let dns = PowerDns::new(
+        url::Url::parse(&pdns.api_url).expect("url"),
+        berth_core::config::Secret::new(&pdns.api_key),
+        "localhost",
+        "hosting.test",
+    );
+    assert_eq!(
+        dns.addresses("e2e.hosting.test").await.expect("read"),
+        vec!["192.0.2.99".parse::<std::net::IpAddr>().expect("ip")]
+    );
+    let mails = sink.wait_for(1).await;
+    assert_eq!(mails.len(), 1, "exactly one welcome e-mail");
+    let raw = mails[0].replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
+    let token = raw
+        .split_whitespace()
+        .find_map(|w| w.split("/set-password?token=").nth(1))
+        .map(|t| t.trim_end_matches(['"', '>', '<']).to_owned())
+        .unwrap_or_else(|| panic!("no link in {raw}"));
+    let c = app.client();
+    let set = c.post("/api/v1/auth/set-password", &json!({"token": token, "password": "E2e-Owner-Password-1"})).await;
+    assert_eq!(set.status, StatusCode::NO_CONTENT, "{}", set.text);
+    let mut portal = app.client();
+    portal.login("e2e@shop.example", "E2e-Owner-Password-1").await;
+    assert_eq!(portal.get("/api/v1/sites").await.body["items"][0]["domains"][0], "e2e.hosting.test");
 }

@@ -28,9 +28,13 @@ pub fn registry() -> Registry {
         .register::<demo::StartDemoFlow>()
 }
 
-/// Every flow this build of Berth drives.
-pub fn flow_registry() -> flows::FlowRegistry {
-    flows::FlowRegistry::new().register(flows::demo::DemoFlow)
+/// Every flow this build of Berth drives. Onboarding needs the outside services (`edges`).
+pub fn flow_registry(edges: Option<onboarding::Edges>) -> flows::FlowRegistry {
+    let registry = flows::FlowRegistry::new().register(flows::demo::DemoFlow);
+    match edges {
+        Some(edges) => registry.register(onboarding::flow::OnboardingFlow { edges }),
+        None => registry,
+    }
 }
 
 /// The schedules built into Berth.
@@ -59,6 +63,8 @@ pub struct WorkerSettings {
     pub retention_days: u32,
     /// Where the queue's metrics go (the server's registry under `berth serve`).
     pub metrics: Option<prometheus::Registry>,
+    /// The outside services onboarding uses; without them onboarding runs are not driven here.
+    pub onboarding: Option<onboarding::Edges>,
 }
 
 impl WorkerSettings {
@@ -72,6 +78,7 @@ impl WorkerSettings {
             },
             retention_days: config.job_retention_days,
             metrics: None,
+            onboarding: None,
         }
     }
 }
@@ -86,7 +93,8 @@ pub async fn run(db: DatabaseConnection, settings: WorkerSettings, shutdown: wat
     };
     let scheduler =
         scheduler::Scheduler::new(db.clone(), Arc::new(registry.clone()), builtin_schedules(settings.retention_days));
-    let pool = queue::pool::Pool::new(db, registry, flow_registry(), settings.pool).with_metrics(metrics);
+    let pool =
+        queue::pool::Pool::new(db, registry, flow_registry(settings.onboarding), settings.pool).with_metrics(metrics);
     let scheduler = tokio::spawn(scheduler.run(shutdown.clone()));
     pool.run(shutdown).await;
     let _ = scheduler.await;

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use berth_core::access::Caller;
 use berth_core::store::signup::{self, Outcome, Signup};
 use berth_core::webhook::{self, SignatureError};
+use berth_workers::onboarding::{self, Subject};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -46,7 +47,9 @@ pub struct SignupAccepted {
     pub site_id: Uuid,
     /// The host the site will answer on.
     pub host: String,
-    /// Where to follow onboarding.
+    /// The onboarding flow run.
+    pub flow_id: Uuid,
+    /// Where to follow onboarding (the flow run, with its steps).
     pub status_url: String,
 }
 
@@ -60,7 +63,7 @@ fn signature_problem(err: SignatureError) -> Response {
     request_body = SignupRequest,
     params(("Berth-Signature" = String, Header, description = "t=<unix seconds>,v1=<hex HMAC-SHA256 of \"t.body\">")),
     responses(
-        (status = 202, description = "Accepted: customer, portal user and site exist; the site is brought up in the background", body = SignupAccepted),
+        (status = 202, description = "Accepted: customer, portal user and site exist; onboarding runs in the background", body = SignupAccepted),
         (status = 401, description = "Missing, malformed, stale or wrong signature", body = Problem),
         (status = 409, description = "E-mail or host already taken", body = Problem),
         (status = 415, body = Problem),
@@ -101,11 +104,20 @@ async fn signup_webhook(
     Ok(match signup::accept(&state.db, &state.keys, cfg, &caller, signup).await? {
         Outcome::New(pending) => {
             let accepted = &pending.accepted;
+            let subject = Subject {
+                customer_id: accepted.customer_id,
+                user_id: accepted.user_id,
+                site_id: accepted.site_id,
+                host: accepted.host.clone(),
+            };
+            // Enqueued in the signup's transaction: the customer and their onboarding commit together.
+            let run = onboarding::flow::start(pending.txn(), &subject).await?;
             let body = SignupAccepted {
                 customer_id: accepted.customer_id,
                 site_id: accepted.site_id,
                 host: accepted.host.clone(),
-                status_url: cfg.public_link(&format!("/api/v1/sites/{}", accepted.site_id)),
+                flow_id: run.id,
+                status_url: cfg.public_link(&format!("/api/v1/flows/{}", run.id)),
             };
             let response = serde_json::to_value(&body).map_err(|e| berth_core::Error::Internal(e.into()))?;
             pending.commit(response.clone()).await?;

@@ -3,6 +3,7 @@
 //! the steps after it. Each step is idempotent — running it again after a crash converges to
 //! the same single effect — and returns a one-line summary for the flow's timeline.
 
+pub mod flow;
 pub mod steps;
 
 use std::sync::Arc;

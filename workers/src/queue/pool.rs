@@ -100,13 +100,7 @@ impl Shared {
 
 impl Pool {
     pub fn new(db: DatabaseConnection, registry: Registry, flows: FlowRegistry, settings: Settings) -> Self {
-        Self {
-            db,
-            registry: Arc::new(registry),
-            flows: Arc::new(flows),
-            settings,
-            metrics: Metrics::unregistered(),
-        }
+        Self { db, registry: Arc::new(registry), flows: Arc::new(flows), settings, metrics: Metrics::unregistered() }
     }
 
     pub fn with_metrics(mut self, metrics: Metrics) -> Self {
@@ -188,19 +182,18 @@ async fn fetch(
         let in_process = berth_core::store::jobs::WAKE.notified();
         tokio::pin!(in_process);
         in_process.as_mut().enable();
-        let claimed = match store::claim(&shared.db, &queue, free, &shared.settings.worker_id, shared.settings.lease)
-            .await
-        {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(queue = %queue, error = %e, "Could not claim jobs; will retry");
-                tokio::select! {
-                    _ = tokio::time::sleep(shared.settings.poll) => {}
-                    _ = shutdown.changed() => {}
+        let claimed =
+            match store::claim(&shared.db, &queue, free, &shared.settings.worker_id, shared.settings.lease).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(queue = %queue, error = %e, "Could not claim jobs; will retry");
+                    tokio::select! {
+                        _ = tokio::time::sleep(shared.settings.poll) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                    continue;
                 }
-                continue;
-            }
-        };
+            };
         let got = claimed.len();
         for job in claimed {
             let pair = (job.id, job.lease_id);
@@ -242,7 +235,9 @@ async fn fetch(
             match store::release(&shared.db, id, lease).await {
                 Ok(true) => tracing::info!(job.id = %id, queue = %queue, "Released a running job at shutdown"),
                 Ok(false) => {}
-                Err(e) => tracing::warn!(job.id = %id, error = %e, "Could not release a job at shutdown; its lease will expire"),
+                Err(e) => {
+                    tracing::warn!(job.id = %id, error = %e, "Could not release a job at shutdown; its lease will expire")
+                }
             }
         }
     }

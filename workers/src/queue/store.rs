@@ -160,10 +160,8 @@ pub async fn heartbeat(
     let until = lease_until(Utc::now(), lease);
     let sql = "UPDATE jobs AS j SET lease_expires_at = $3 FROM UNNEST($1::uuid[], $2::uuid[]) AS c(id, lease) \
                WHERE j.id = c.id AND j.lease_id = c.lease AND j.state = 'running' RETURNING j.id";
-    let kept = set_by_pairs(db, held, sql, until, |q| {
-        q.col_expr(jobs::Column::LeaseExpiresAt, Expr::value(until))
-    })
-    .await?;
+    let kept =
+        set_by_pairs(db, held, sql, until, |q| q.col_expr(jobs::Column::LeaseExpiresAt, Expr::value(until))).await?;
     Ok(held.iter().filter(|(id, _)| !kept.contains(id)).map(|(id, _)| *id).collect())
 }
 
@@ -307,11 +305,8 @@ pub const LEASE_EXPIRED: &str = "lease expired: the worker stopped heartbeating 
 /// Safe to run from every worker at once: each statement re-checks the expiry on the row.
 pub async fn reap(db: &DatabaseConnection) -> Result<u64, sea_orm::DbErr> {
     let now = Utc::now();
-    let expired = || {
-        Condition::all()
-            .add(jobs::Column::State.eq(JobState::Running))
-            .add(jobs::Column::LeaseExpiresAt.lt(now))
-    };
+    let expired =
+        || Condition::all().add(jobs::Column::State.eq(JobState::Running)).add(jobs::Column::LeaseExpiresAt.lt(now));
     let txn = db.begin().await?;
     let dead = jobs::Entity::update_many()
         .col_expr(jobs::Column::State, Expr::value(JobState::Dead))
