@@ -235,3 +235,102 @@ async fn signup_webhook_onboards_end_to_end() {
     portal.login("e2e@shop.example", "E2e-Owner-Password-1").await;
     assert_eq!(portal.get("/api/v1/sites").await.body["items"][0]["domains"][0], "e2e.hosting.test");
 }
+
+/// `kill -9` at every step boundary: a real `berth worker` process dies abruptly before each
+/// onboarding step's first attempt and is started again. The flow still completes, with one
+/// customer, one DNS record and one e-mail.
+#[tokio::test]
+async fn a_worker_killed_at_every_step_boundary_resumes_without_doubling() {
+    let pdns = PowerDnsServer::start().await;
+    let sink = SmtpSink::start().await;
+    let settings = [
+        ("BERTH_WEBHOOK_SECRET", SECRET.to_owned()),
+        ("BERTH_BASE_DOMAIN", "hosting.test".to_owned()),
+        ("BERTH_DNS_PROVIDER", "powerdns".to_owned()),
+        ("BERTH_PDNS_API_URL", pdns.api_url.clone()),
+        ("BERTH_PDNS_API_KEY", pdns.api_key.clone()),
+        ("BERTH_DNS_TARGET", "192.0.2.77".to_owned()),
+        ("BERTH_SMTP_URL", sink.url.clone()),
+    ];
+    let refs: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // The app serves the webhook; onboarding runs only in the separate worker processes.
+    let app = TestApp::spawn_with(&refs).await;
+    let subject = signed_up(&app, "crashy").await;
+
+    let cfg = &app.config;
+    let mut env: Vec<(String, String)> = settings.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    env.extend([
+        ("BERTH_DATABASE_URL".into(), cfg.database_url.as_ref().expect("db").expose().to_owned()),
+        ("BERTH_SECRET_KEY".into(), cfg.secret_key.as_ref().expect("key").expose().to_owned()),
+        ("BERTH_DATA_DIR".into(), cfg.data_dir.display().to_string()),
+        ("BERTH_PUBLIC_URL".into(), app.base.clone()),
+        // A short lease, so the job of a dead worker is handed on quickly.
+        ("BERTH_WORKER_LEASE_SECONDS".into(), "1".into()),
+        ("BERTH_LOG".into(), "warn".into()),
+        ("BERTH_FAULT_CRASH_BEFORE_STEPS".into(), "dns,certificate,welcome,finish".into()),
+    ]);
+    let run_state = || async {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        berth_core::entities::flow_runs::Entity::find()
+            .filter(berth_core::entities::flow_runs::Column::CustomerId.eq(subject.customer_id))
+            .one(&app.db)
+            .await
+            .expect("query")
+            .expect("run")
+            .state
+    };
+    let mut crashes = 0;
+    for _ in 0..10 {
+        let mut worker = tokio::process::Command::new(env!("CARGO_BIN_EXE_berth"));
+        worker.arg("worker").env_clear().envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        if let Ok(path) = std::env::var("PATH") {
+            worker.env("PATH", path);
+        }
+        let mut child = worker
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn berth worker");
+        // Either the fault hook kills it, or the flow finishes and we stop it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let died = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break Some(status);
+            }
+            if run_state().await != berth_core::entities::flow_runs::FlowState::Running
+                || std::time::Instant::now() > deadline
+            {
+                break None;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
+        match died {
+            Some(status) => {
+                assert!(!status.success(), "the worker only exits here by the injected crash");
+                crashes += 1;
+            }
+            None => {
+                child.kill().await.ok();
+                break;
+            }
+        }
+    }
+    assert_eq!(crashes, 4, "one crash at each of the four boundaries");
+    assert_eq!(run_state().await, berth_core::entities::flow_runs::FlowState::Succeeded);
+
+    let admin = app.admin().await;
+    assert_eq!(admin.get("/api/v1/customers").await.body["items"].as_array().expect("items").len(), 1);
+    let dns = PowerDns::new(
+        url::Url::parse(&pdns.api_url).expect("url"),
+        berth_core::config::Secret::new(&pdns.api_key),
+        "localhost",
+        "hosting.test",
+    );
+    assert_eq!(dns.addresses("crashy.hosting.test").await.expect("read").len(), 1);
+    // Give a (wrongly) duplicated message every chance to arrive before counting.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(sink.messages().len(), 1, "exactly one welcome e-mail");
+    let onboarded = admin.get("/api/v1/audit?action=customer.onboarded").await;
+    assert_eq!(onboarded.body["items"].as_array().expect("items").len(), 1);
+}

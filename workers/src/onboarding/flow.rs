@@ -27,6 +27,7 @@ impl Flow for OnboardingFlow {
     }
 
     async fn step(&self, ctx: &StepContext, subject: &Subject) -> anyhow::Result<()> {
+        crash_if_asked(ctx);
         let summary = match ctx.step.as_str() {
             "customer" => "created with the signup".to_owned(),
             "dns" => steps::dns(&self.edges, subject).await?,
@@ -38,6 +39,19 @@ impl Flow for OnboardingFlow {
         };
         tracing::info!(flow.run = %ctx.run_id, step = %ctx.step, %summary, "Onboarding step done");
         Ok(())
+    }
+}
+
+/// Test-only fault injection: with `BERTH_FAULT_CRASH_BEFORE_STEPS=dns,welcome`, the process
+/// dies abruptly (as `kill -9` would leave it) when one of those steps starts its first
+/// attempt, i.e. at the boundary after the previous step was recorded. The crash-safety tests
+/// use it to prove a restarted worker resumes there and no effect happens twice. Unset in any
+/// real deployment.
+fn crash_if_asked(ctx: &StepContext) {
+    let Ok(steps) = std::env::var("BERTH_FAULT_CRASH_BEFORE_STEPS") else { return };
+    if ctx.attempt == 1 && steps.split(',').any(|s| s.trim() == ctx.step) {
+        eprintln!("fault injection: crashing before onboarding step `{}`", ctx.step);
+        std::process::abort();
     }
 }
 
