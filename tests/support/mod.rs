@@ -94,6 +94,16 @@ impl TestApp {
 
     /// Starts the app with extra `BERTH_*` settings over the test defaults.
     pub async fn spawn_with(extra: &[(&str, &str)]) -> Self {
+        Self::start(extra, false).await
+    }
+
+    /// Like [`spawn_with`](Self::spawn_with), with the job workers and scheduler running in
+    /// process as under `berth serve`.
+    pub async fn spawn_with_workers(extra: &[(&str, &str)]) -> Self {
+        Self::start(extra, true).await
+    }
+
+    async fn start(extra: &[(&str, &str)], workers: bool) -> Self {
         let database = TempDatabase::create().await;
         let data_dir = tempfile::tempdir().expect("temp data dir");
         let redis_prefix = format!("berth-test:{}:", Uuid::new_v4().simple());
@@ -126,7 +136,7 @@ impl TestApp {
             let stop = async move {
                 let _ = rx.await;
             };
-            if let Err(e) = startup::serve(&services, listener, false, stop).await {
+            if let Err(e) = startup::serve(&services, listener, workers, stop).await {
                 panic!("test server failed: {e:#}");
             }
         });
@@ -202,8 +212,44 @@ impl TestApp {
     }
 }
 
+/// Jobs still queued or running in `db`, as `kind (state)`: a test must leave none behind.
+pub async fn pending_jobs(db: &DatabaseConnection) -> Vec<String> {
+    let rows = db
+        .query_all(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT kind, state FROM jobs WHERE state IN ('queued', 'running')".to_owned(),
+        ))
+        .await
+        .unwrap_or_default();
+    rows.iter()
+        .map(|r| {
+            let kind: String = r.try_get("", "kind").unwrap_or_default();
+            let state: String = r.try_get("", "state").unwrap_or_default();
+            format!("{kind} ({state})")
+        })
+        .collect()
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
+        // A test that leaves jobs in the queue fails here (unless it is failing already).
+        if !std::thread::panicking() {
+            let url = self.config.effective_database_url();
+            let left = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                rt.block_on(async {
+                    let Ok(db) = Database::connect(url).await else { return Vec::new() };
+                    let left = pending_jobs(&db).await;
+                    let _ = db.close().await;
+                    left
+                })
+            })
+            .join()
+            .unwrap_or_default();
+            if !left.is_empty() {
+                panic!("the test left jobs in the queue: {left:?}");
+            }
+        }
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
