@@ -5,5 +5,6 @@ mod api;
 mod cli;
 mod integrations;
 mod migrations;
+mod queue;
 mod support;
 mod workers;

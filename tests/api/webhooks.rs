@@ -8,8 +8,9 @@ use crate::support::{Client, Res, TestApp};
 const SECRET: &str = "whsec-test-current-0123456789";
 const PREVIOUS: &str = "whsec-test-previous-0123456789";
 
+/// With workers: each accepted signup's onboarding runs (and must finish) within the test.
 async fn app() -> TestApp {
-    TestApp::spawn_with(&[
+    TestApp::spawn_with_workers(&[
         ("BERTH_WEBHOOK_SECRET", SECRET),
         ("BERTH_WEBHOOK_SECRET_PREVIOUS", PREVIOUS),
         ("BERTH_BASE_DOMAIN", "hosting.test"),
@@ -44,6 +45,7 @@ fn signup(id: &str, email: &str, sub: &str) -> Value {
 }
 
 async fn counts(app: &TestApp) -> (usize, usize) {
+    app.wait_for_idle_queue().await;
     let admin = app.admin().await;
     let customers = admin.get("/api/v1/customers?limit=200").await.body["items"].as_array().map_or(0, Vec::len);
     let sites = admin.get("/api/v1/sites?limit=200").await.body["items"].as_array().map_or(0, Vec::len);

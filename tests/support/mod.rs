@@ -214,8 +214,72 @@ impl TestApp {
     }
 }
 
+/// Jobs still queued or running in `db`, as `kind (state)`: a test must leave none behind.
+impl TestApp {
+    /// Waits (up to a minute) until the workers have finished every queued job, for tests whose
+    /// requests enqueue work (a signup enqueues its onboarding). Fails the test otherwise.
+    pub async fn wait_for_idle_queue(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let left = pending_jobs(&self.db).await;
+            if left.is_empty() {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "jobs still pending after 60 s: {left:?}");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Removes queued jobs, for tests that run the work themselves (e.g. drive onboarding steps
+    /// one by one) and must not race a worker.
+    pub async fn discard_jobs(&self) {
+        self.db
+            .execute(sea_orm::Statement::from_string(
+                self.db.get_database_backend(),
+                "DELETE FROM jobs WHERE state IN ('queued', 'running')".to_owned(),
+            ))
+            .await
+            .expect("discard jobs");
+    }
+}
+
+pub async fn pending_jobs(db: &DatabaseConnection) -> Vec<String> {
+    let rows = db
+        .query_all(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT kind, state FROM jobs WHERE state IN ('queued', 'running')".to_owned(),
+        ))
+        .await
+        .unwrap_or_default();
+    rows.iter()
+        .map(|r| {
+            let kind: String = r.try_get("", "kind").unwrap_or_default();
+            let state: String = r.try_get("", "state").unwrap_or_default();
+            format!("{kind} ({state})")
+        })
+        .collect()
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
+        // A test that leaves jobs in the queue fails here (unless it is failing already).
+        if !std::thread::panicking() {
+            let url = self.config.effective_database_url();
+            let left = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                rt.block_on(async {
+                    let Ok(db) = Database::connect(url).await else { return Vec::new() };
+                    let left = pending_jobs(&db).await;
+                    let _ = db.close().await;
+                    left
+                })
+            })
+            .join()
+            .unwrap_or_default();
+            if !left.is_empty() {
+                panic!("the test left jobs in the queue: {left:?}");
+            }
+        }
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }

@@ -67,6 +67,8 @@ async fn each_step_is_idempotent_and_the_welcome_link_works() {
         ],
     );
     let subject = signed_up(&app, "shop").await;
+    // This test runs the steps itself; the onboarding job the signup enqueued must not run.
+    app.discard_jobs().await;
 
     // DNS: one record, however often the step runs.
     for _ in 0..2 {
@@ -131,6 +133,7 @@ async fn acme_certificate_step_against_pebble() {
         ],
     );
     let subject = signed_up(&app, "secure").await;
+    app.discard_jobs().await;
     steps::dns(&edges, &subject).await.expect("dns → 127.0.0.1");
     // Serve the challenge directory on pebble's validation port, as the ingress does.
     let dir = edges.challenges.dir().to_path_buf();
@@ -155,6 +158,7 @@ async fn own_domains_are_left_to_the_customer() {
     let app = TestApp::spawn_with(&[("BERTH_WEBHOOK_SECRET", SECRET), ("BERTH_BASE_DOMAIN", "hosting.test")]).await;
     let edges = edges(&app, &[]);
     let mut subject = signed_up(&app, "own").await;
+    app.discard_jobs().await;
     subject.host = "www.own-domain.example".into();
     let summary = steps::dns(&edges, &subject).await.expect("dns");
     assert!(summary.starts_with("skipped"), "{summary}");
@@ -311,7 +315,12 @@ async fn a_worker_killed_at_every_step_boundary_resumes_without_doubling() {
                 crashes += 1;
             }
             None => {
-                child.kill().await.ok();
+                // Done: stop the last worker gracefully, so it releases whatever it holds (the
+                // scheduler may have started housekeeping meanwhile).
+                if let Some(pid) = child.id() {
+                    let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+                }
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait()).await;
                 break;
             }
         }
@@ -333,4 +342,6 @@ async fn a_worker_killed_at_every_step_boundary_resumes_without_doubling() {
     assert_eq!(sink.messages().len(), 1, "exactly one welcome e-mail");
     let onboarded = admin.get("/api/v1/audit?action=customer.onboarded").await;
     assert_eq!(onboarded.body["items"].as_array().expect("items").len(), 1);
+    // No worker is left to run what the scheduler enqueued while this test ran.
+    app.discard_jobs().await;
 }

@@ -5,7 +5,9 @@ pub mod audit;
 pub mod auth;
 pub mod customer_users;
 pub mod customers;
+pub mod flows;
 pub mod health;
+pub mod jobs;
 pub mod plans;
 pub mod sites;
 pub mod tokens;
@@ -30,6 +32,8 @@ use crate::state::AppState;
         (name = "tokens", description = "API tokens of the caller"),
         (name = "audit", description = "Audit log (admin)"),
         (name = "webhooks", description = "Signed webhooks in (signup form)"),
+        (name = "jobs", description = "Background jobs and their history"),
+        (name = "flows", description = "Flow runs with their steps"),
         (name = "health", description = "Probes and metrics"),
     )
 )]
@@ -62,6 +66,8 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(tokens::routes())
         .merge(audit::routes())
         .merge(webhooks::routes())
+        .merge(jobs::routes())
+        .merge(flows::routes())
         .routes(utoipa_axum::routes!(openapi_json))
         .fallback(|| async { ApiError::RouteNotFound });
     let (router, mut doc) =

@@ -222,7 +222,10 @@ async fn fetch(
     if drained.is_err() {
         running.abort_all();
         while let Some(done) = running.join_next_with_id().await {
-            forget(&mut leases, done);
+            // Cancelled jobs keep their entry: those are the ones to release below.
+            if !matches!(&done, Err(e) if e.is_cancelled()) {
+                forget(&mut leases, done);
+            }
         }
         // Completions already handed to the completer are written first, so a job that did
         // finish is not released and run again.
