@@ -6,6 +6,7 @@ pub mod audit;
 pub mod customers;
 pub mod page;
 pub mod plans;
+pub mod site_state;
 pub mod sites;
 pub mod tokens;
 pub mod users;
