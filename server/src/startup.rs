@@ -11,6 +11,7 @@ use berth_core::config::{mask_url, Config};
 use berth_core::crypto::{self, Keys};
 use berth_core::store;
 use berth_migrations::{Migrator, MigratorTrait};
+use berth_runtime::Runtime;
 use redis::aio::ConnectionManager;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
@@ -27,6 +28,8 @@ pub struct Services {
     pub db: DatabaseConnection,
     pub redis: Option<ConnectionManager>,
     pub keys: Arc<Keys>,
+    /// The container runtime and ingress; `None` when BERTH_DOCKER_HOST is off.
+    pub runtime: Option<Arc<Runtime>>,
 }
 
 impl Services {
@@ -37,7 +40,8 @@ impl Services {
             None => None,
         };
         let keys = Arc::new(load_keys(&config)?);
-        Ok(Self { config: Arc::new(config), db, redis, keys })
+        let runtime = Runtime::from_config(&config).map_err(|e| anyhow!("cannot set up the container runtime: {e}"))?;
+        Ok(Self { config: Arc::new(config), db, redis, keys, runtime })
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
@@ -56,6 +60,7 @@ impl Services {
             redis: self.redis.clone(),
             limiter: Arc::new(limiter),
             metrics: Metrics::new(),
+            runtime: self.runtime.clone(),
         }
     }
 
@@ -64,6 +69,12 @@ impl Services {
             Some(conn) => Store::Redis(RedisStore::new(conn.clone(), &self.config.redis_prefix)),
             None => Store::Memory(tower_sessions::MemoryStore::default()),
         }
+    }
+
+    /// Starts the reconciler when there is a runtime (`berth serve` and `berth worker`).
+    pub fn spawn_reconciler(&self, shutdown: watch::Receiver<bool>) -> Option<tokio::task::JoinHandle<()>> {
+        let runtime = self.runtime.clone()?;
+        Some(tokio::spawn(berth_workers::reconciler::run(self.db.clone(), self.keys.clone(), runtime, shutdown)))
     }
 
     pub fn app(&self) -> axum::Router {
@@ -168,7 +179,8 @@ pub async fn serve(
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (tx, rx) = watch::channel(false);
-    let workers = with_workers.then(|| tokio::spawn(berth_workers::run(services.db.clone(), rx)));
+    let workers = with_workers.then(|| tokio::spawn(berth_workers::run(services.db.clone(), rx.clone())));
+    let reconciler = if with_workers { services.spawn_reconciler(rx) } else { None };
     let app = services.app();
     let addr = listener.local_addr()?;
     tracing::info!(%addr, public_url = %services.config.public_url, "Berth is listening");
@@ -178,6 +190,9 @@ pub async fn serve(
         .context("HTTP server failed")?;
     let _ = tx.send(true);
     if let Some(handle) = workers {
+        let _ = handle.await;
+    }
+    if let Some(handle) = reconciler {
         let _ = handle.await;
     }
     Ok(())

@@ -2,6 +2,8 @@
 //! queue, scheduler and flows grow here (see issue 5); `berth worker` runs this apart from
 //! the HTTP server, `berth serve` runs it in process by default.
 
+pub mod reconciler;
+
 use std::time::Duration;
 
 use berth_core::entities::password_tokens;

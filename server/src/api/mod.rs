@@ -7,6 +7,7 @@ pub mod customer_users;
 pub mod customers;
 pub mod health;
 pub mod plans;
+pub mod site_logs;
 pub mod sites;
 pub mod tokens;
 
