@@ -4,4 +4,5 @@
 mod api;
 mod cli;
 mod migrations;
+mod runtime;
 mod support;

@@ -75,6 +75,8 @@ impl Drop for TempDatabase {
     }
 }
 
+pub mod runtime;
+
 pub struct TestApp {
     pub addr: SocketAddr,
     pub base: String,
@@ -85,6 +87,8 @@ pub struct TestApp {
     server: Option<tokio::task::JoinHandle<()>>,
     _data_dir: tempfile::TempDir,
     _database: TempDatabase,
+    /// Set by [`TestApp::spawn_runtime`]: this test's Docker objects, removed on drop.
+    pub docker: Option<runtime::DockerScope>,
 }
 
 impl TestApp {
@@ -94,6 +98,11 @@ impl TestApp {
 
     /// Starts the app with extra `BERTH_*` settings over the test defaults.
     pub async fn spawn_with(extra: &[(&str, &str)]) -> Self {
+        Self::start(extra, false).await
+    }
+
+    /// Starts the app with extra settings; `workers` also runs the workers and the reconciler.
+    pub async fn start(extra: &[(&str, &str)], workers: bool) -> Self {
         let database = TempDatabase::create().await;
         let data_dir = tempfile::tempdir().expect("temp data dir");
         let redis_prefix = format!("berth-test:{}:", Uuid::new_v4().simple());
@@ -108,6 +117,9 @@ impl TestApp {
             ("BERTH_PUBLIC_URL".into(), PUBLIC_URL.into()),
             ("BERTH_BOOTSTRAP_ADMIN_EMAIL".into(), ADMIN_EMAIL.into()),
             ("BERTH_BOOTSTRAP_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
+            // No container runtime unless a test asks for one (TestApp::spawn_runtime).
+            ("BERTH_DOCKER_HOST".into(), "off".into()),
+            ("BERTH_INGRESS_MODE".into(), "off".into()),
         ];
         for (k, v) in extra {
             vars.retain(|(name, _)| name != k);
@@ -126,7 +138,7 @@ impl TestApp {
             let stop = async move {
                 let _ = rx.await;
             };
-            if let Err(e) = startup::serve(&services, listener, false, stop).await {
+            if let Err(e) = startup::serve(&services, listener, workers, stop).await {
                 panic!("test server failed: {e:#}");
             }
         });
@@ -140,6 +152,7 @@ impl TestApp {
             server: Some(server),
             _data_dir: data_dir,
             _database: database,
+            docker: None,
         }
     }
 
