@@ -227,7 +227,8 @@ impl Engine for DockerEngine {
     }
 
     async fn remove(&self, name: &str) -> Result<()> {
-        let options = RemoveContainerOptions { force: true, v: false, link: false };
+        // `v`: anonymous volumes go with the container; named ones (site data) never do.
+        let options = RemoveContainerOptions { force: true, v: true, link: false };
         match self.docker.remove_container(name, Some(options)).await.map_err(RuntimeError::from) {
             Ok(()) | Err(RuntimeError::NotFound(_)) => Ok(()),
             // "removal already in progress": someone else is removing it.

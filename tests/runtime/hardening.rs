@@ -36,7 +36,7 @@ async fn a_new_site_runs_hardened_and_answers_through_nginx() {
     loop {
         let logs = admin.get(&format!("/api/v1/sites/{id}/logs?tail=50")).await;
         assert_eq!(logs.status, StatusCode::OK, "{}", logs.text);
-        if logs.text.contains("GET /") {
+        if logs.text.contains("response:200") {
             break;
         }
         assert!(std::time::Instant::now() < deadline, "no request line in the logs: {}", logs.text);
@@ -50,6 +50,7 @@ async fn a_new_site_runs_hardened_and_answers_through_nginx() {
     let first = tokio::time::timeout(Duration::from_secs(10), sse.chunk()).await.expect("an event").expect("chunk").expect("bytes");
     let text = String::from_utf8_lossy(&first);
     assert!(text.contains("event: log"), "{text}");
+    assert!(text.contains("response:200"), "{text}");
     drop(sse);
 
     // /readyz checks Docker; /metrics carries the reconciler's counters.

@@ -188,6 +188,11 @@ impl TestApp {
         engine().client().inspect_container(name, None).await.expect("inspect container")
     }
 
+    /// Runs a command in a container, giving up after `limit`: `None` when it did not finish.
+    pub async fn exec_within(&self, limit: Duration, container: &str, argv: &[&str]) -> Option<(i64, String)> {
+        tokio::time::timeout(limit, self.exec(container, argv)).await.ok()
+    }
+
     /// Runs a command in a container: (exit code, output).
     pub async fn exec(&self, container: &str, argv: &[&str]) -> (i64, String) {
         use bollard::exec::{CreateExecOptions, StartExecResults};
