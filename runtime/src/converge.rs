@@ -187,8 +187,8 @@ impl<'a> Converger<'a> {
         Ok(Outcome::Observed(o))
     }
 
-    fn running(&self, mut obs: Observed, _spec: &SiteSpec, detail: &ContainerDetail, network: String) -> Observed {
-        let port = self.port_of(&_spec.image);
+    fn running(&self, mut obs: Observed, spec: &SiteSpec, detail: &ContainerDetail, network: String) -> Observed {
+        let port = self.port_of(&spec.image);
         obs.status = Some(if detail.running { SiteStatus::Running } else { SiteStatus::Provisioning });
         obs.status_reason = None;
         obs.container_id = Some(detail.id.clone());

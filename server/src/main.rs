@@ -157,7 +157,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Images { command: ImagesCommand::Build { busybox } } => {
-            let host = config.docker_host.clone().ok_or_else(|| anyhow!("BERTH_DOCKER_HOST is off: no Docker engine to build on"))?;
+            let host = config
+                .docker_host
+                .clone()
+                .ok_or_else(|| anyhow!("BERTH_DOCKER_HOST is off: no Docker engine to build on"))?;
             let engine = berth_runtime::docker::DockerEngine::connect(&host)?;
             let id = berth_runtime::images::build_site_static(&engine, &busybox).await?;
             println!("Built {} ({id}).", berth_runtime::images::SITE_STATIC_TAG);

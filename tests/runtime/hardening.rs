@@ -18,7 +18,7 @@ async fn a_new_site_runs_hardened_and_answers_through_nginx() {
     let c = app.customer(&admin, "hardened@example.com", "business").await;
     let site = app.running_site(&admin, &c, "shop", "shop.hardened.test").await;
     assert_hardened(&app, &site, BUSINESS).await;
-    assert_eq!(site["health"].as_str().is_some(), true);
+    assert!(site["health"].as_str().is_some(), "{site}");
 
     // The page names the site, through nginx, by Host header; with the security headers.
     let page = app.wait_ingress("shop.hardened.test", 200).await;
@@ -44,10 +44,15 @@ async fn a_new_site_runs_hardened_and_answers_through_nginx() {
     }
     let bad = admin.get(&format!("/api/v1/sites/{id}/logs?tail=0")).await;
     bad.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
-    let sse = admin.http.get(format!("{}/api/v1/sites/{id}/logs?tail=5&follow=true", app.base)).send().await.expect("sse");
+    let sse =
+        admin.http.get(format!("{}/api/v1/sites/{id}/logs?tail=5&follow=true", app.base)).send().await.expect("sse");
     assert_eq!(sse.headers()["content-type"], "text/event-stream");
     let mut sse = sse;
-    let first = tokio::time::timeout(Duration::from_secs(10), sse.chunk()).await.expect("an event").expect("chunk").expect("bytes");
+    let first = tokio::time::timeout(Duration::from_secs(10), sse.chunk())
+        .await
+        .expect("an event")
+        .expect("chunk")
+        .expect("bytes");
     let text = String::from_utf8_lossy(&first);
     assert!(text.contains("event: log"), "{text}");
     assert!(text.contains("response:200"), "{text}");

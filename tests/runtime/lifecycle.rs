@@ -31,7 +31,12 @@ async fn a_broken_update_keeps_the_old_container_serving() {
         })
         .await;
     assert_hardened(&app, &site, BUSINESS).await;
-    let env = app.inspect(&app.scope().names.container(id.parse().expect("uuid"))).await.config.and_then(|c| c.env).unwrap_or_default();
+    let env = app
+        .inspect(&app.scope().names.container(id.parse().expect("uuid")))
+        .await
+        .config
+        .and_then(|c| c.env)
+        .unwrap_or_default();
     assert!(env.contains(&"GREETING=hello".to_owned()), "{env:?}");
     let serving = site["container_id"].as_str().expect("container").to_owned();
 
@@ -72,7 +77,10 @@ async fn stop_start_suspend_and_reactivate() {
     // Another tenant cannot act on these sites: 404.
     let other = app.customer(&admin, "other@suspend.test", "business").await;
     let stranger = app.customer_user(&admin, &other, "stranger@suspend.test").await;
-    stranger.post(&format!("/api/v1/sites/{id1}/stop"), &json!({})).await.assert_problem(StatusCode::NOT_FOUND, "not-found");
+    stranger
+        .post(&format!("/api/v1/sites/{id1}/stop"), &json!({}))
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "not-found");
     stranger.get(&format!("/api/v1/sites/{id1}/logs")).await.assert_problem(StatusCode::NOT_FOUND, "not-found");
 
     // Suspension stops every site of the customer; reactivation starts them again.

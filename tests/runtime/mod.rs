@@ -1,6 +1,7 @@
 //! The runtime end to end: real Docker, real nginx (started per test by the test app).
 //! Each test ends with `app.finish()`, which fails when it leaves containers or networks.
 
+mod bench;
 mod hardening;
 mod isolation;
 mod lifecycle;
@@ -36,7 +37,8 @@ pub async fn assert_hardened(app: &TestApp, site: &serde_json::Value, plan: (i64
     assert_eq!((log["max-size"].as_str(), log["max-file"].as_str()), ("10m", "3"));
     let mounts = c.mounts.clone().unwrap_or_default();
     assert!(
-        mounts.iter().any(|m| m.name.as_deref() == Some(names.volume(site_id).as_str()) && m.destination.as_deref() == Some("/srv/www")),
+        mounts.iter().any(|m| m.name.as_deref() == Some(names.volume(site_id).as_str())
+            && m.destination.as_deref() == Some("/srv/www")),
         "data volume at /srv/www: {mounts:?}"
     );
     let config = c.config.clone().expect("config");
@@ -46,8 +48,7 @@ pub async fn assert_hardened(app: &TestApp, site: &serde_json::Value, plan: (i64
     assert_eq!(labels["berth.managed"], "true");
     assert_eq!(labels["berth.site"], site_id.to_string());
     assert_eq!(labels["berth.customer"], customer.to_string());
-    let networks: Vec<String> =
-        c.network_settings.and_then(|n| n.networks).unwrap_or_default().into_keys().collect();
+    let networks: Vec<String> = c.network_settings.and_then(|n| n.networks).unwrap_or_default().into_keys().collect();
     assert_eq!(networks, vec![names.network(customer)], "only the customer's network");
 }
 

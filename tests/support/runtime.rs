@@ -122,7 +122,13 @@ impl TestApp {
     }
 
     /// Polls a site until `done` holds, failing with its last state after `timeout`.
-    pub async fn wait_site(&self, client: &Client, id: &str, timeout: Duration, done: impl Fn(&Value) -> bool) -> Value {
+    pub async fn wait_site(
+        &self,
+        client: &Client,
+        id: &str,
+        timeout: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
         let deadline = Instant::now() + timeout;
         loop {
             let res = client.get(&format!("/api/v1/sites/{id}")).await;
@@ -137,7 +143,8 @@ impl TestApp {
     }
 
     pub async fn wait_running(&self, client: &Client, id: &str) -> Value {
-        self.wait_site(client, id, Duration::from_secs(60), |s| s["status"] == "running" && s["address"].is_string()).await
+        self.wait_site(client, id, Duration::from_secs(60), |s| s["status"] == "running" && s["address"].is_string())
+            .await
     }
 
     /// Creates a site and waits until it runs.
@@ -212,7 +219,9 @@ impl TestApp {
             .await
             .expect("create exec");
         let mut out = String::new();
-        if let StartExecResults::Attached { mut output, .. } = docker.client().start_exec(&exec.id, None).await.expect("start exec") {
+        if let StartExecResults::Attached { mut output, .. } =
+            docker.client().start_exec(&exec.id, None).await.expect("start exec")
+        {
             while let Some(Ok(chunk)) = output.next().await {
                 out.push_str(&chunk.to_string());
             }
@@ -241,8 +250,10 @@ impl TestApp {
                 break;
             }
             if Instant::now() > deadline {
-                panic!("test left Docker objects behind: containers {:?}, networks {networks:?}, sites {sites}",
-                    containers.iter().map(|c| &c.name).collect::<Vec<_>>());
+                panic!(
+                    "test left Docker objects behind: containers {:?}, networks {networks:?}, sites {sites}",
+                    containers.iter().map(|c| &c.name).collect::<Vec<_>>()
+                );
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

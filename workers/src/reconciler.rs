@@ -164,7 +164,9 @@ async fn converge_all(db: &DatabaseConnection, keys: &Keys, rt: &Runtime) -> any
             }
             // The engine is gone: nothing else in this pass can succeed.
             Err(e @ RuntimeError::Unavailable(_)) => return Err(e.into()),
-            Err(e) => tracing::warn!(site.id = %d.site.id, error = %e, "Cannot converge the site; the next pass retries"),
+            Err(e) => {
+                tracing::warn!(site.id = %d.site.id, error = %e, "Cannot converge the site; the next pass retries")
+            }
         }
     }
     converger.orphans(&sites, &containers).await?;

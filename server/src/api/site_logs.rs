@@ -58,12 +58,17 @@ pub struct SiteLogs {
 
 /// The runtime, or 503 when Berth runs without one.
 pub fn runtime(state: &AppState) -> ApiResult<Arc<Runtime>> {
-    state.runtime.clone().ok_or_else(|| ApiError::Unavailable("no container runtime is configured (BERTH_DOCKER_HOST is off)".into()))
+    state
+        .runtime
+        .clone()
+        .ok_or_else(|| ApiError::Unavailable("no container runtime is configured (BERTH_DOCKER_HOST is off)".into()))
 }
 
 pub fn runtime_error(e: RuntimeError) -> ApiError {
     match e {
-        RuntimeError::NotFound(_) => ApiError::Core(berth_core::Error::Conflict("the site has no container yet".into())),
+        RuntimeError::NotFound(_) => {
+            ApiError::Core(berth_core::Error::Conflict("the site has no container yet".into()))
+        }
         RuntimeError::Unavailable(_) => {
             tracing::error!(error = %e, "Docker unreachable");
             ApiError::Unavailable("the container engine is unreachable; try again shortly".into())

@@ -219,7 +219,12 @@ async fn delete(
     Ok(StatusCode::ACCEPTED)
 }
 
-async fn set_desired(state: &AppState, auth: &Auth, id: Uuid, desired: DesiredState) -> ApiResult<(StatusCode, Json<SiteDto>)> {
+async fn set_desired(
+    state: &AppState,
+    auth: &Auth,
+    id: Uuid,
+    desired: DesiredState,
+) -> ApiResult<(StatusCode, Json<SiteDto>)> {
     let site = store::sites::set_desired(&state.db, &state.keys, &auth.caller, id, desired).await?;
     nudge(state);
     Ok((StatusCode::ACCEPTED, Json(SiteDto::new(site, true))))
@@ -228,25 +233,41 @@ async fn set_desired(state: &AppState, auth: &Auth, id: Uuid, desired: DesiredSt
 /// Wants the site running; the reconciler starts its container (creating it if needed).
 #[utoipa::path(post, operation_id = "sites_start", path = "/sites/{id}/start", tag = "sites", params(("id" = Uuid, Path)),
     responses((status = 202, body = SiteDto), (status = 404, body = Problem), (status = 409, body = Problem)))]
-async fn start(State(state): State<AppState>, auth: Auth, ApiPath(id): ApiPath<Uuid>) -> ApiResult<(StatusCode, Json<SiteDto>)> {
+async fn start(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<(StatusCode, Json<SiteDto>)> {
     set_desired(&state, &auth, id, DesiredState::Running).await
 }
 
 /// Wants the site stopped; the reconciler stops its container (and keeps it).
 #[utoipa::path(post, operation_id = "sites_stop", path = "/sites/{id}/stop", tag = "sites", params(("id" = Uuid, Path)),
     responses((status = 202, body = SiteDto), (status = 404, body = Problem), (status = 409, body = Problem)))]
-async fn stop(State(state): State<AppState>, auth: Auth, ApiPath(id): ApiPath<Uuid>) -> ApiResult<(StatusCode, Json<SiteDto>)> {
+async fn stop(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<(StatusCode, Json<SiteDto>)> {
     set_desired(&state, &auth, id, DesiredState::Stopped).await
 }
 
 /// Restarts the site's container now.
 #[utoipa::path(post, operation_id = "sites_restart", path = "/sites/{id}/restart", tag = "sites", params(("id" = Uuid, Path)),
     responses((status = 202, body = SiteDto), (status = 404, body = Problem), (status = 409, description = "The site has no running container", body = Problem), (status = 503, body = Problem)))]
-async fn restart(State(state): State<AppState>, auth: Auth, ApiPath(id): ApiPath<Uuid>) -> ApiResult<(StatusCode, Json<SiteDto>)> {
+async fn restart(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<(StatusCode, Json<SiteDto>)> {
     let site = store::sites::get(&state.db, &state.keys, &auth.caller, id).await?;
     let rt = super::site_logs::runtime(&state)?;
     if site.model.status != SiteStatus::Running || site.model.container_id.is_none() {
-        return Err(CoreError::Conflict(format!("the site is {}; only a running site can be restarted", site.model.status.to_value())).into());
+        return Err(CoreError::Conflict(format!(
+            "the site is {}; only a running site can be restarted",
+            site.model.status.to_value()
+        ))
+        .into());
     }
     rt.engine.restart(&rt.container_name(id)).await.map_err(super::site_logs::runtime_error)?;
     store::sites::record_action(&state.db, &auth.caller, &site.model, "site.restart").await?;
