@@ -6,7 +6,8 @@
 #   bash scripts/test.sh -- --nocapture
 #
 # What it does, in order:
-#   1. installs the Debian packages the tests need (postgresql, redis-server) if missing;
+#   1. installs the Debian packages the tests need (postgresql, redis-server, nginx-light,
+#      busybox-static) if missing, and checks that a Docker engine runs;
 #   2. starts a throwaway PostgreSQL and a throwaway Redis on 127.0.0.1, each on its own
 #      port, with all their files in one temporary directory;
 #   3. exports BERTH_TEST_DATABASE_URL and BERTH_TEST_REDIS_URL for the tests;
@@ -75,6 +76,29 @@ if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
     python3 -m pip install --quiet aiosmtpd 2>/dev/null \
         || python3 -m pip install --quiet --break-system-packages aiosmtpd
 fi
+# --------------------------------------------------------------------------------------------
+# Runtime: Docker engine, nginx, busybox-static
+# --------------------------------------------------------------------------------------------
+# The runtime tests (tests/runtime) drive the real Docker engine and a real nginx that each
+# test starts unprivileged on a loopback port; the site image is built from Debian's static
+# busybox (nothing is pulled). The Docker engine itself must already run on this machine.
+
+runtime_missing=()
+[[ -x /usr/sbin/nginx ]] || command -v nginx >/dev/null 2>&1 || runtime_missing+=(nginx-light)
+dpkg -s busybox-static >/dev/null 2>&1 || runtime_missing+=(busybox-static)
+if ((${#runtime_missing[@]} > 0)); then
+    as_root=()
+    if [[ "$(id -u)" -ne 0 ]]; then
+        command -v sudo >/dev/null 2>&1 \
+            || die "missing packages (${runtime_missing[*]}) and not root without sudo: install them as root, then rerun"
+        as_root=(sudo)
+    fi
+    log "installing ${runtime_missing[*]}"
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -q --no-install-recommends "${runtime_missing[@]}"
+fi
+[[ -S /var/run/docker.sock ]] || die "no Docker engine at /var/run/docker.sock: the runtime tests need one"
 
 PG_BIN="$(pg_bin_dir)"
 [[ -n "$PG_BIN" ]] || die "no PostgreSQL server found under /usr/lib/postgresql/*/bin"

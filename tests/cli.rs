@@ -21,6 +21,9 @@ fn berth(dir: &Path) -> Command {
             cmd.env(key, v);
         }
     }
+    // These tests are about start-up and configuration: no containers, no nginx of their own
+    // (tests/runtime covers those with a per-test Docker prefix and ingress port).
+    cmd.env("BERTH_DOCKER_HOST", "off").env("BERTH_INGRESS_MODE", "off");
     cmd
 }
 

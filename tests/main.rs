@@ -6,5 +6,6 @@ mod cli;
 mod integrations;
 mod migrations;
 mod queue;
+mod runtime;
 mod support;
 mod workers;

@@ -38,6 +38,14 @@
 //! | `BERTH_WORKER_LEASE_SECONDS` | `worker_lease_seconds` | `30`: a running job's lease (heartbeat every third) |
 //! | `BERTH_WORKER_SHUTDOWN_SECONDS` | `worker_shutdown_seconds` | `30`: time running jobs get to finish on shutdown |
 //! | `BERTH_JOB_RETENTION_DAYS` | `job_retention_days` | `7`: finished jobs and succeeded flow runs are kept this long |
+//! | `BERTH_DOCKER_HOST` | `docker_host` | `unix:///var/run/docker.sock` when that socket exists, else `off` (no runtime) |
+//! | `BERTH_DOCKER_PREFIX` | `docker_prefix` | `berth`: names Berth's Docker objects and fills their `berth.instance` label |
+//! | `BERTH_INGRESS_MODE` | `ingress_mode` | `managed` when an nginx binary is found, else `off` (or `external`) |
+//! | `BERTH_INGRESS_LISTEN` | `ingress_listen` | `127.0.0.1:8081` (managed mode: where Berth's nginx listens) |
+//! | `BERTH_INGRESS_DIR` | `ingress_dir` | managed: `$BERTH_DATA_DIR/nginx`; external: required, a directory the system nginx includes |
+//! | `BERTH_NGINX_BINARY` | `nginx_binary` | the first `nginx` in `/usr/sbin`, `/usr/local/sbin`, `/usr/bin` or `PATH` |
+//! | `BERTH_RECONCILE_INTERVAL_SECONDS` | `reconcile_interval_seconds` | `5` |
+//! | `BERTH_SITE_HEALTH_TIMEOUT_SECONDS` | `site_health_timeout_seconds` | `30` (how long a replacement container gets to answer) |
 //!
 //! Loading never stops at the first problem: it returns one readable line per bad setting, so
 //! `berth config check` can list them all.
@@ -75,6 +83,26 @@ pub enum LogFormat {
     Pretty,
 }
 
+/// How Berth routes site traffic (see docs/configuration.md, "Runtime and ingress").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngressMode {
+    /// Berth runs and supervises its own nginx process.
+    Managed,
+    /// Berth writes its server blocks into a directory the system nginx includes, and reloads it.
+    External,
+    Off,
+}
+
+impl IngressMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Managed => "managed",
+            Self::External => "external",
+            Self::Off => "off",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Explicit database URL; `None` means the embedded SQLite under `data_dir`.
@@ -109,6 +137,15 @@ pub struct Config {
     pub worker_lease_seconds: u64,
     pub worker_shutdown_seconds: u64,
     pub job_retention_days: u32,
+    /// The Docker engine; `None` turns the container runtime off.
+    pub docker_host: Option<String>,
+    pub docker_prefix: String,
+    pub ingress_mode: IngressMode,
+    pub ingress_listen: SocketAddr,
+    pub ingress_dir: PathBuf,
+    pub nginx_binary: PathBuf,
+    pub reconcile_interval_seconds: u64,
+    pub site_health_timeout_seconds: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,7 +194,19 @@ const KEYS: &[&str] = &[
     "worker_lease_seconds",
     "worker_shutdown_seconds",
     "job_retention_days",
+    "docker_host",
+    "docker_prefix",
+    "ingress_mode",
+    "ingress_listen",
+    "ingress_dir",
+    "nginx_binary",
+    "reconcile_interval_seconds",
+    "site_health_timeout_seconds",
 ];
+
+/// Where Debian and most distributions install nginx, tried before `PATH`.
+const NGINX_PLACES: &[&str] = &["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"];
+const DOCKER_SOCKET: &str = "/var/run/docker.sock";
 
 pub fn env_name(key: &str) -> String {
     format!("BERTH_{}", key.to_ascii_uppercase())
@@ -272,6 +321,8 @@ impl Config {
         let worker_lease_seconds = number("worker_lease_seconds", 30, 1, 3600);
         let worker_shutdown_seconds = number("worker_shutdown_seconds", 30, 0, 3600);
         let job_retention_days = number("job_retention_days", 7, 1, 3650) as u32;
+        let reconcile_interval_seconds = number("reconcile_interval_seconds", 5, 1, 3_600);
+        let site_health_timeout_seconds = number("site_health_timeout_seconds", 30, 1, 600);
         let worker_queues =
             parse_queues(get("worker_queues").as_deref().unwrap_or(DEFAULT_QUEUES)).unwrap_or_else(|e| {
                 problems.push(format!("BERTH_WORKER_QUEUES: {e}"));
@@ -371,6 +422,7 @@ impl Config {
             }
         }
         let redis_prefix = get("redis_prefix").unwrap_or_else(|| "berth:".into());
+        let runtime = runtime_settings(&get, &data_dir, &mut problems);
 
         if !problems.is_empty() {
             return Err(problems);
@@ -406,6 +458,14 @@ impl Config {
             worker_lease_seconds,
             worker_shutdown_seconds,
             job_retention_days,
+            docker_host: runtime.docker_host,
+            docker_prefix: runtime.docker_prefix,
+            ingress_mode: runtime.ingress_mode,
+            ingress_listen: runtime.ingress_listen,
+            ingress_dir: runtime.ingress_dir,
+            nginx_binary: runtime.nginx_binary,
+            reconcile_interval_seconds,
+            site_health_timeout_seconds,
         })
     }
 
@@ -505,6 +565,14 @@ impl Config {
                 "worker_lease_seconds" => self.worker_lease_seconds.to_string(),
                 "worker_shutdown_seconds" => self.worker_shutdown_seconds.to_string(),
                 "job_retention_days" => self.job_retention_days.to_string(),
+                "docker_host" => self.docker_host.clone().unwrap_or_else(|| "off".into()),
+                "docker_prefix" => self.docker_prefix.clone(),
+                "ingress_mode" => self.ingress_mode.as_str().into(),
+                "ingress_listen" => self.ingress_listen.to_string(),
+                "ingress_dir" => self.ingress_dir.display().to_string(),
+                "nginx_binary" => self.nginx_binary.display().to_string(),
+                "reconcile_interval_seconds" => self.reconcile_interval_seconds.to_string(),
+                "site_health_timeout_seconds" => self.site_health_timeout_seconds.to_string(),
                 _ => String::new(),
             }
         };
@@ -541,6 +609,90 @@ fn parse_queues(value: &str) -> Result<Vec<(String, usize)>, String> {
         return Err("name at least one queue".into());
     }
     Ok(out)
+}
+
+struct RuntimeSettings {
+    docker_host: Option<String>,
+    docker_prefix: String,
+    ingress_mode: IngressMode,
+    ingress_listen: SocketAddr,
+    ingress_dir: PathBuf,
+    nginx_binary: PathBuf,
+}
+
+/// The container runtime and ingress settings. Their defaults look at this machine (a Docker
+/// socket, an nginx binary) so the embedded default runs sites with no configuration at all.
+fn runtime_settings(
+    get: &dyn Fn(&str) -> Option<String>,
+    data_dir: &Path,
+    problems: &mut Vec<String>,
+) -> RuntimeSettings {
+    let docker_host = match get("docker_host").as_deref() {
+        Some("off") => None,
+        Some(h) if h.starts_with("unix://") || h.starts_with("tcp://") || h.starts_with("http://") => {
+            Some(h.to_owned())
+        }
+        Some(h) => {
+            problems.push(format!("BERTH_DOCKER_HOST: `{h}` must start with unix://, tcp:// or http://, or be off"));
+            None
+        }
+        None => Path::new(DOCKER_SOCKET).exists().then(|| format!("unix://{DOCKER_SOCKET}")),
+    };
+    let docker_prefix = get("docker_prefix").unwrap_or_else(|| "berth".into());
+    // The prefix becomes part of container, network and volume names: a strict grammar.
+    let prefix_ok = docker_prefix.len() <= 24
+        && docker_prefix.starts_with(|c: char| c.is_ascii_lowercase())
+        && docker_prefix.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if !prefix_ok {
+        problems.push("BERTH_DOCKER_PREFIX: 1 to 24 lowercase letters and digits, starting with a letter".into());
+    }
+    let nginx_binary = match get("nginx_binary") {
+        Some(p) => PathBuf::from(p),
+        None => find_nginx().unwrap_or_else(|| PathBuf::from("nginx")),
+    };
+    let ingress_mode = match get("ingress_mode").as_deref() {
+        None => {
+            if nginx_binary.is_file() {
+                IngressMode::Managed
+            } else {
+                IngressMode::Off
+            }
+        }
+        Some("managed") => IngressMode::Managed,
+        Some("external") => IngressMode::External,
+        Some("off") => IngressMode::Off,
+        Some(v) => {
+            problems.push(format!("BERTH_INGRESS_MODE: `{v}` must be managed, external or off"));
+            IngressMode::Off
+        }
+    };
+    let ingress_listen = match get("ingress_listen") {
+        None => SocketAddr::from(([127, 0, 0, 1], 8081)),
+        Some(v) => v.parse().unwrap_or_else(|_| {
+            problems.push(format!("BERTH_INGRESS_LISTEN: `{v}` is not an address like 0.0.0.0:80"));
+            SocketAddr::from(([127, 0, 0, 1], 8081))
+        }),
+    };
+    let ingress_dir = match get("ingress_dir") {
+        Some(d) => PathBuf::from(d),
+        None => {
+            if ingress_mode == IngressMode::External {
+                problems.push(
+                    "BERTH_INGRESS_DIR: required in external mode (a directory the system nginx includes)".into(),
+                );
+            }
+            data_dir.join("nginx")
+        }
+    };
+    RuntimeSettings { docker_host, docker_prefix, ingress_mode, ingress_listen, ingress_dir, nginx_binary }
+}
+
+fn find_nginx() -> Option<PathBuf> {
+    let fixed = NGINX_PLACES.iter().map(PathBuf::from);
+    let on_path: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).map(|d| d.join("nginx")).collect())
+        .unwrap_or_default();
+    fixed.chain(on_path).find(|p| p.is_file())
 }
 
 fn default_public_url(listen: SocketAddr) -> Url {

@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::MigratorTrait;
 use sea_orm_migration::prelude::*;
 
 mod m0001_initial;
+mod m0002_runtime;
 mod m0003_jobs;
 mod m0005_webhook_events;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(m0001_initial::Migration),
+            Box::new(m0002_runtime::Migration),
             Box::new(m0003_jobs::Migration),
             Box::new(m0005_webhook_events::Migration),
         ]

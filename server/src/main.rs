@@ -50,6 +50,11 @@ enum Command {
         #[command(subcommand)]
         command: JobCommand,
     },
+    /// Manage the site images Berth builds itself.
+    Images {
+        #[command(subcommand)]
+        command: ImagesCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -67,6 +72,16 @@ enum JobCommand {
     },
     /// List the job kinds this build runs.
     Kinds,
+}
+
+#[derive(Subcommand)]
+enum ImagesCommand {
+    /// Build berth/site-static:latest (the default site image) on the Docker engine.
+    Build {
+        /// The statically linked busybox put into the image (Debian: busybox-static).
+        #[arg(long, default_value = berth_runtime::images::DEFAULT_BUSYBOX)]
+        busybox: std::path::PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -154,10 +169,23 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             let services = Services::connect(config).await?;
             services.migrate().await?;
             let (tx, rx) = tokio::sync::watch::channel(false);
-            let workers = tokio::spawn(berth_workers::run(services.db.clone(), services.worker_settings(), rx));
+            let workers = tokio::spawn(berth_workers::run(services.db.clone(), services.worker_settings(), rx.clone()));
+            let reconciler = services.spawn_reconciler(rx);
             startup::shutdown_signal().await;
             let _ = tx.send(true);
             let _ = workers.await;
+            if let Some(handle) = reconciler {
+                let _ = handle.await;
+            }
+        }
+        Command::Images { command: ImagesCommand::Build { busybox } } => {
+            let host = config
+                .docker_host
+                .clone()
+                .ok_or_else(|| anyhow!("BERTH_DOCKER_HOST is off: no Docker engine to build on"))?;
+            let engine = berth_runtime::docker::DockerEngine::connect(&host)?;
+            let id = berth_runtime::images::build_site_static(&engine, &busybox).await?;
+            println!("Built {} ({id}).", berth_runtime::images::SITE_STATIC_TAG);
         }
         Command::Migrate => {
             let services = Services::connect(config).await?;

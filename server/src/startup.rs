@@ -11,6 +11,7 @@ use berth_core::config::{mask_url, Config};
 use berth_core::crypto::{self, Keys};
 use berth_core::store;
 use berth_migrations::{Migrator, MigratorTrait};
+use berth_runtime::Runtime;
 use redis::aio::ConnectionManager;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
@@ -29,6 +30,8 @@ pub struct Services {
     pub keys: Arc<Keys>,
     /// DNS, mail and certificates, for onboarding.
     pub edges: berth_workers::onboarding::Edges,
+    /// The container runtime and ingress; `None` when BERTH_DOCKER_HOST is off.
+    pub runtime: Option<Arc<Runtime>>,
 }
 
 impl Services {
@@ -39,9 +42,10 @@ impl Services {
             None => None,
         };
         let keys = Arc::new(load_keys(&config)?);
+        let runtime = Runtime::from_config(&config).map_err(|e| anyhow!("cannot set up the container runtime: {e}"))?;
         let config = Arc::new(config);
         let edges = berth_workers::onboarding::Edges::from_config(db.clone(), config.clone())?;
-        Ok(Self { config, db, redis, keys, edges })
+        Ok(Self { config, db, redis, keys, edges, runtime })
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
@@ -60,6 +64,7 @@ impl Services {
             redis: self.redis.clone(),
             limiter: Arc::new(limiter),
             metrics: Metrics::new(),
+            runtime: self.runtime.clone(),
         }
     }
 
@@ -75,6 +80,12 @@ impl Services {
             Some(conn) => Store::Redis(RedisStore::new(conn.clone(), &self.config.redis_prefix)),
             None => Store::Memory(tower_sessions::MemoryStore::default()),
         }
+    }
+
+    /// Starts the reconciler when there is a runtime (`berth serve` and `berth worker`).
+    pub fn spawn_reconciler(&self, shutdown: watch::Receiver<bool>) -> Option<tokio::task::JoinHandle<()>> {
+        let runtime = self.runtime.clone()?;
+        Some(tokio::spawn(berth_workers::reconciler::run(self.db.clone(), self.keys.clone(), runtime, shutdown)))
     }
 
     pub fn app(&self) -> axum::Router {
@@ -184,8 +195,9 @@ pub async fn serve(
         // The queue's metrics join the server's registry, so /metrics shows them.
         let mut settings = services.worker_settings();
         settings.metrics = Some(state.metrics.registry.clone());
-        tokio::spawn(berth_workers::run(services.db.clone(), settings, rx))
+        tokio::spawn(berth_workers::run(services.db.clone(), settings, rx.clone()))
     });
+    let reconciler = if with_workers { services.spawn_reconciler(rx) } else { None };
     let app = crate::app::build(state, services.session_store());
     let addr = listener.local_addr()?;
     tracing::info!(%addr, public_url = %services.config.public_url, "Berth is listening");
@@ -195,6 +207,9 @@ pub async fn serve(
         .context("HTTP server failed")?;
     let _ = tx.send(true);
     if let Some(handle) = workers {
+        let _ = handle.await;
+    }
+    if let Some(handle) = reconciler {
         let _ = handle.await;
     }
     Ok(())

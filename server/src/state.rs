@@ -18,4 +18,6 @@ pub struct AppState {
     pub redis: Option<ConnectionManager>,
     pub limiter: Arc<RateLimiter>,
     pub metrics: Metrics,
+    /// The container runtime; `None` when BERTH_DOCKER_HOST is off.
+    pub runtime: Option<Arc<berth_runtime::Runtime>>,
 }

@@ -77,6 +77,8 @@ impl Drop for TempDatabase {
     }
 }
 
+pub mod runtime;
+
 pub struct TestApp {
     pub addr: SocketAddr,
     pub base: String,
@@ -87,6 +89,8 @@ pub struct TestApp {
     server: Option<tokio::task::JoinHandle<()>>,
     _data_dir: tempfile::TempDir,
     _database: TempDatabase,
+    /// Set by [`TestApp::spawn_runtime`]: this test's Docker objects, removed on drop.
+    pub docker: Option<runtime::DockerScope>,
 }
 
 impl TestApp {
@@ -99,13 +103,14 @@ impl TestApp {
         Self::start(extra, false).await
     }
 
-    /// Like [`spawn_with`](Self::spawn_with), with the job workers and scheduler running in
-    /// process as under `berth serve`.
+    /// Like [`spawn_with`](Self::spawn_with), with the job workers, the scheduler and the
+    /// reconciler running in process as under `berth serve`.
     pub async fn spawn_with_workers(extra: &[(&str, &str)]) -> Self {
         Self::start(extra, true).await
     }
 
-    async fn start(extra: &[(&str, &str)], workers: bool) -> Self {
+    /// Starts the app with extra settings; `workers` also runs the workers and the reconciler.
+    pub async fn start(extra: &[(&str, &str)], workers: bool) -> Self {
         let database = TempDatabase::create().await;
         let data_dir = tempfile::tempdir().expect("temp data dir");
         let redis_prefix = format!("berth-test:{}:", Uuid::new_v4().simple());
@@ -120,6 +125,9 @@ impl TestApp {
             ("BERTH_PUBLIC_URL".into(), PUBLIC_URL.into()),
             ("BERTH_BOOTSTRAP_ADMIN_EMAIL".into(), ADMIN_EMAIL.into()),
             ("BERTH_BOOTSTRAP_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
+            // No container runtime unless a test asks for one (TestApp::spawn_runtime).
+            ("BERTH_DOCKER_HOST".into(), "off".into()),
+            ("BERTH_INGRESS_MODE".into(), "off".into()),
         ];
         for (k, v) in extra {
             vars.retain(|(name, _)| name != k);
@@ -152,6 +160,7 @@ impl TestApp {
             server: Some(server),
             _data_dir: data_dir,
             _database: database,
+            docker: None,
         }
     }
 

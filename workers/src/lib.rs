@@ -7,6 +7,7 @@ pub mod flows;
 pub mod housekeeping;
 pub mod onboarding;
 pub mod queue;
+pub mod reconciler;
 pub mod scheduler;
 
 use std::sync::Arc;

@@ -13,6 +13,8 @@ pub struct Model {
     pub storage_mb: i32,
     pub max_sites: i32,
     pub backup_retention_days: i32,
+    /// Most processes (threads) one site container may run.
+    pub max_pids: i32,
     pub created_at: DateTimeUtc,
 }
 

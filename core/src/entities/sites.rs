@@ -20,6 +20,17 @@ pub struct Model {
     pub status_reason: Option<String>,
     pub container_id: Option<String>,
     pub observed_at: Option<DateTimeUtc>,
+    /// `ip:port` on the customer network (observed; what the ingress proxies to).
+    pub address: Option<String>,
+    pub health: Option<String>,
+    pub restart_count: i32,
+    pub last_error: Option<String>,
+    /// Hash of the specification the current container was made from.
+    pub spec_hash: Option<String>,
+    /// A specification whose replacement failed; not retried until the site changes.
+    pub failed_spec_hash: Option<String>,
+    /// Delete the data volume too when the deletion completes.
+    pub purge_volume: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

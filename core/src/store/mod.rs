@@ -9,6 +9,7 @@ pub mod jobs;
 pub mod page;
 pub mod plans;
 pub mod signup;
+pub mod site_state;
 pub mod sites;
 pub mod tokens;
 pub mod users;

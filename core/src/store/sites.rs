@@ -68,7 +68,7 @@ fn seal_env(keys: &Keys, site_id: Uuid, env: &BTreeMap<String, String>) -> Resul
     Ok(keys.seal(&env_context(site_id), &plain))
 }
 
-fn open_env(keys: &Keys, site: &sites::Model) -> Result<BTreeMap<String, String>> {
+pub(crate) fn open_env(keys: &Keys, site: &sites::Model) -> Result<BTreeMap<String, String>> {
     let plain = keys.open(&env_context(site.id), &site.env).map_err(|e| Error::Internal(e.into()))?;
     serde_json::from_slice(&plain).map_err(|e| Error::Internal(e.into()))
 }
@@ -239,6 +239,13 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
         status_reason: Set(None),
         container_id: Set(None),
         observed_at: Set(None),
+        address: Set(None),
+        health: Set(None),
+        restart_count: Set(0),
+        last_error: Set(None),
+        spec_hash: Set(None),
+        failed_spec_hash: Set(None),
+        purge_volume: Set(false),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -277,6 +284,7 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
 
     let txn = db.begin().await?;
     let current = get(&txn, keys, caller, id).await?;
+    refuse_if_deleting(&current.model)?;
     let mut changes = serde_json::Map::new();
     let mut active: sites::ActiveModel = current.model.clone().into();
     if let Some(image) = patch.image.filter(|i| *i != current.model.image) {
@@ -308,6 +316,8 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
         txn.commit().await?;
         return Ok(current);
     }
+    // A changed specification gets a fresh replacement attempt, even one that failed before.
+    active.failed_spec_hash = Set(None);
     active.updated_at = Set(super::now());
     let model = active.update(&txn).await?;
     audit::record(
@@ -320,19 +330,93 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
     Ok(Site { model, domains, env })
 }
 
-pub async fn delete<C: ConnectionTrait + TransactionTrait>(db: &C, caller: &Caller, id: Uuid) -> Result<()> {
+/// Starts deleting a site: it leaves the ingress at once and the reconciler removes its
+/// container (and, with `purge`, its data volume), then the row. Deleting twice is one deletion.
+pub async fn delete<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    caller: &Caller,
+    id: Uuid,
+    purge: bool,
+) -> Result<()> {
     let txn = db.begin().await?;
-    let model =
-        access::sites(caller).filter(sites::Column::Id.eq(id)).one(&txn).await?.ok_or(Error::NotFound("site"))?;
-    site_domains::Entity::delete_many().filter(site_domains::Column::SiteId.eq(id)).exec(&txn).await?;
-    sites::Entity::delete_by_id(id).exec(&txn).await?;
+    let model = access::sites(caller)
+        .filter(sites::Column::Id.eq(id))
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .ok_or(Error::NotFound("site"))?;
+    if model.status == SiteStatus::Deleting && (model.purge_volume || !purge) {
+        txn.commit().await?;
+        return Ok(());
+    }
+    let customer_id = model.customer_id;
+    let name = model.name.clone();
+    let mut active: sites::ActiveModel = model.into();
+    active.status = Set(SiteStatus::Deleting);
+    active.status_reason = Set(Some("deletion requested".into()));
+    active.desired_state = Set(DesiredState::Stopped);
+    active.purge_volume = Set(purge);
+    active.updated_at = Set(super::now());
+    active.update(&txn).await?;
     audit::record(
         &txn,
         caller,
-        Event::new("site.delete", "site", id).customer(Some(model.customer_id)).details(json!({"name": model.name})),
+        Event::new("site.delete", "site", id)
+            .customer(Some(customer_id))
+            .details(json!({"name": name, "purge": purge})),
     )
     .await?;
     txn.commit().await?;
+    Ok(())
+}
+
+/// Sets what the owner wants the site to be doing (the start and stop actions), audited as
+/// `site.start` / `site.stop` even when it already was so: the request itself is the event.
+pub async fn set_desired<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    keys: &Keys,
+    caller: &Caller,
+    id: Uuid,
+    state: DesiredState,
+) -> Result<Site> {
+    let txn = db.begin().await?;
+    let current = get(&txn, keys, caller, id).await?;
+    refuse_if_deleting(&current.model)?;
+    let mut active: sites::ActiveModel = current.model.clone().into();
+    active.desired_state = Set(state);
+    active.updated_at = Set(super::now());
+    let model = active.update(&txn).await?;
+    let action = match state {
+        DesiredState::Running => "site.start",
+        DesiredState::Stopped => "site.stop",
+    };
+    audit::record(
+        &txn,
+        caller,
+        Event::new(action, "site", id)
+            .customer(Some(model.customer_id))
+            .details(json!({"from": current.model.desired_state, "to": state})),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(Site { model, domains: current.domains, env: current.env })
+}
+
+/// Records an imperative action on a site (a restart) in the audit log, after the caller's
+/// scope let it see the site.
+pub async fn record_action(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    site: &sites::Model,
+    action: &'static str,
+) -> Result<()> {
+    audit::record(db, caller, Event::new(action, "site", site.id).customer(Some(site.customer_id))).await
+}
+
+fn refuse_if_deleting(model: &sites::Model) -> Result<()> {
+    if model.status == SiteStatus::Deleting {
+        return Err(Error::Conflict("the site is being deleted".into()));
+    }
     Ok(())
 }
 

@@ -19,7 +19,7 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// Ready to serve: the database (and Redis, when configured) answer. A 503 names the failing part.
+/// Ready to serve: the database (and Redis and the Docker engine, when configured) answer. A 503 names the failing part.
 #[utoipa::path(get, operation_id = "health_readyz", path = "/readyz", tag = "health",
     responses((status = 200, description = "Ready"), (status = 503, description = "A dependency is down")))]
 async fn readyz(State(state): State<AppState>) -> Response {
@@ -54,6 +54,18 @@ async fn readyz(State(state): State<AppState>) -> Response {
             }
         }
     }
+    if let Some(runtime) = &state.runtime {
+        match runtime.engine.ping().await {
+            Ok(()) => {
+                checks.insert("docker".into(), "ok".into());
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Readiness: Docker unreachable");
+                checks.insert("docker".into(), "unreachable".into());
+                failing.push("docker");
+            }
+        }
+    }
     if failing.is_empty() {
         return Json(json!({"status": "ready", "checks": checks})).into_response();
     }
@@ -71,5 +83,9 @@ async fn readyz(State(state): State<AppState>) -> Response {
 /// Prometheus text exposition of Berth's own metrics.
 #[utoipa::path(get, operation_id = "health_metrics", path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus text format")))]
 async fn metrics(State(state): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+    let mut text = state.metrics.render();
+    if let Some(runtime) = &state.runtime {
+        text.push_str(&runtime.metrics.render());
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

@@ -9,6 +9,7 @@ pub mod flows;
 pub mod health;
 pub mod jobs;
 pub mod plans;
+pub mod site_logs;
 pub mod sites;
 pub mod tokens;
 pub mod webhooks;

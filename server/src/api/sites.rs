@@ -1,4 +1,10 @@
 //! Sites: admins see all, customer users only their own customer's (scoped in the store).
+//!
+//! Changes are recorded as desired state and the reconciler converges Docker to them (the API
+//! nudges it, so it starts at once): start, stop, update (a new container is health-checked
+//! before it replaces the old one) and delete all answer before the container work is done;
+//! the site's `status` then shows progress. Restart acts on the container directly. Logs are
+//! read from the container, as JSON or followed as server-sent events.
 
 use std::collections::BTreeMap;
 
@@ -7,6 +13,8 @@ use axum::http::StatusCode;
 use axum::Json;
 use berth_core::store::{self, page::Page, sites::Site};
 use berth_core::types::{DesiredState, SiteStatus};
+use berth_core::Error as CoreError;
+use sea_orm::ActiveEnum;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -18,7 +26,20 @@ use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(get, patch, delete))
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get, patch, delete))
+        .routes(routes!(start))
+        .routes(routes!(stop))
+        .routes(routes!(restart))
+        .routes(routes!(super::site_logs::logs))
+}
+
+/// Wakes the reconciler so a change is acted on now, not at its next tick.
+fn nudge(state: &AppState) {
+    if let Some(rt) = &state.runtime {
+        rt.nudge.notify_one();
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -36,6 +57,14 @@ pub struct SiteDto {
     pub status: SiteStatus,
     pub status_reason: Option<String>,
     pub container_id: Option<String>,
+    /// Where the container listens on its customer network (`ip:port`), while running.
+    pub address: Option<String>,
+    /// Docker's health status of the container: healthy, unhealthy, starting or none.
+    pub health: Option<String>,
+    /// How often Docker restarted the container after it exited.
+    pub restart_count: i32,
+    /// The last error the runtime met for this site (a failed update, a missing image, ...).
+    pub last_error: Option<String>,
     pub observed_at: Option<chrono::DateTime<chrono::Utc>>,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
@@ -55,6 +84,10 @@ impl SiteDto {
             status: m.status,
             status_reason: m.status_reason,
             container_id: m.container_id,
+            address: m.address,
+            health: m.health,
+            restart_count: m.restart_count,
+            last_error: m.last_error,
             observed_at: m.observed_at,
             created_at: m.created_at,
             updated_at: m.updated_at,
@@ -123,6 +156,7 @@ async fn create(
         env: body.env,
     };
     let site = store::sites::create(&state.db, &state.keys, &auth.caller, new).await?;
+    nudge(&state);
     Ok((StatusCode::CREATED, Json(SiteDto::new(site, true))))
 }
 
@@ -157,12 +191,86 @@ async fn patch(
         env: body.env,
         desired_state: body.desired_state,
     };
-    Ok(Json(SiteDto::new(store::sites::update(&state.db, &state.keys, &auth.caller, id, patch).await?, true)))
+    let site = store::sites::update(&state.db, &state.keys, &auth.caller, id, patch).await?;
+    nudge(&state);
+    Ok(Json(SiteDto::new(site, true)))
 }
 
-#[utoipa::path(delete, operation_id = "sites_delete", path = "/sites/{id}", tag = "sites", params(("id" = Uuid, Path)),
-    responses((status = 204), (status = 404, body = Problem)))]
-async fn delete(State(state): State<AppState>, auth: Auth, ApiPath(id): ApiPath<Uuid>) -> ApiResult<StatusCode> {
-    store::sites::delete(&state.db, &auth.caller, id).await?;
-    Ok(StatusCode::NO_CONTENT)
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteQuery {
+    /// Also delete the site's data volume. Without it the volume is kept.
+    #[serde(default)]
+    pub purge: bool,
+}
+
+/// Starts deleting the site: it leaves the ingress at once (status `deleting`), and the
+/// reconciler removes its container, then the site. The data volume is kept unless `purge`.
+#[utoipa::path(delete, operation_id = "sites_delete", path = "/sites/{id}", tag = "sites", params(("id" = Uuid, Path), DeleteQuery),
+    responses((status = 202, description = "Deletion started"), (status = 404, body = Problem)))]
+async fn delete(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(q): ApiQuery<DeleteQuery>,
+) -> ApiResult<StatusCode> {
+    store::sites::delete(&state.db, &auth.caller, id, q.purge).await?;
+    nudge(&state);
+    Ok(StatusCode::ACCEPTED)
+}
+
+async fn set_desired(
+    state: &AppState,
+    auth: &Auth,
+    id: Uuid,
+    desired: DesiredState,
+) -> ApiResult<(StatusCode, Json<SiteDto>)> {
+    let site = store::sites::set_desired(&state.db, &state.keys, &auth.caller, id, desired).await?;
+    nudge(state);
+    Ok((StatusCode::ACCEPTED, Json(SiteDto::new(site, true))))
+}
+
+/// Wants the site running; the reconciler starts its container (creating it if needed).
+#[utoipa::path(post, operation_id = "sites_start", path = "/sites/{id}/start", tag = "sites", params(("id" = Uuid, Path)),
+    responses((status = 202, body = SiteDto), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn start(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<(StatusCode, Json<SiteDto>)> {
+    set_desired(&state, &auth, id, DesiredState::Running).await
+}
+
+/// Wants the site stopped; the reconciler stops its container (and keeps it).
+#[utoipa::path(post, operation_id = "sites_stop", path = "/sites/{id}/stop", tag = "sites", params(("id" = Uuid, Path)),
+    responses((status = 202, body = SiteDto), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn stop(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<(StatusCode, Json<SiteDto>)> {
+    set_desired(&state, &auth, id, DesiredState::Stopped).await
+}
+
+/// Restarts the site's container now.
+#[utoipa::path(post, operation_id = "sites_restart", path = "/sites/{id}/restart", tag = "sites", params(("id" = Uuid, Path)),
+    responses((status = 202, body = SiteDto), (status = 404, body = Problem), (status = 409, description = "The site has no running container", body = Problem), (status = 503, body = Problem)))]
+async fn restart(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<(StatusCode, Json<SiteDto>)> {
+    let site = store::sites::get(&state.db, &state.keys, &auth.caller, id).await?;
+    let rt = super::site_logs::runtime(&state)?;
+    if site.model.status != SiteStatus::Running || site.model.container_id.is_none() {
+        return Err(CoreError::Conflict(format!(
+            "the site is {}; only a running site can be restarted",
+            site.model.status.to_value()
+        ))
+        .into());
+    }
+    rt.engine.restart(&rt.container_name(id)).await.map_err(super::site_logs::runtime_error)?;
+    store::sites::record_action(&state.db, &auth.caller, &site.model, "site.restart").await?;
+    nudge(&state);
+    Ok((StatusCode::ACCEPTED, Json(SiteDto::new(site, true))))
 }

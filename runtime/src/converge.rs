@@ -1,0 +1,332 @@
+//! One site brought to its desired state. Every step is idempotent: run twice, it does the
+//! work once and then only observes. The reconciler (berth-workers) calls [`Converger::site`]
+//! for every site, then [`Converger::orphans`], holding its cross-process guard.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use berth_core::store::site_state::{DesiredSite, Observed};
+use berth_core::types::{CustomerStatus, DesiredState, SiteStatus};
+use futures_util::StreamExt;
+use uuid::Uuid;
+
+use crate::engine::{ContainerDetail, ContainerInfo, Created};
+use crate::error::{Result, RuntimeError};
+use crate::spec::{hardened, ImageFacts, SiteSpec};
+use crate::Runtime;
+
+/// Limits for a site whose customer has no plan row (a data bug): the smallest plan's.
+const FALLBACK_LIMITS: (i64, i64, i64) = (256, 500, 256);
+
+/// What became of a site.
+#[derive(Debug)]
+pub enum Outcome {
+    Observed(Observed),
+    /// Its deletion is carried out: the caller removes the row.
+    Deleted,
+}
+
+pub struct Converger<'a> {
+    rt: &'a Runtime,
+    images: HashMap<String, Option<ImageFacts>>,
+}
+
+fn drift(rt: &Runtime, kind: &str) {
+    rt.metrics.drift.with_label_values(&[kind]).inc();
+}
+
+impl<'a> Converger<'a> {
+    pub fn new(rt: &'a Runtime) -> Self {
+        Self { rt, images: HashMap::new() }
+    }
+
+    async fn image(&mut self, reference: &str) -> Result<Option<ImageFacts>> {
+        if let Some(f) = self.images.get(reference) {
+            return Ok(f.clone());
+        }
+        let facts = self.rt.engine.image(reference).await?;
+        self.images.insert(reference.to_owned(), facts.clone());
+        Ok(facts)
+    }
+
+    /// Converges one site. `current` is its container (by name) if any; `next` a leftover
+    /// replacement container of an update interrupted by a crash.
+    pub async fn site(
+        &mut self,
+        d: &DesiredSite,
+        current: Option<&ContainerInfo>,
+        next: Option<&ContainerInfo>,
+    ) -> Result<Outcome> {
+        let site = &d.site;
+        let rt = self.rt;
+        if let Some(n) = next {
+            tracing::info!(site.id = %site.id, container = %n.name, "Removing an unfinished replacement container");
+            rt.engine.remove(&n.name).await?;
+        }
+        if site.status == SiteStatus::Deleting {
+            rt.engine.remove(&rt.names.container(site.id)).await?;
+            if site.purge_volume {
+                rt.engine.remove_volume(&rt.names.volume(site.id)).await?;
+            }
+            tracing::info!(site.id = %site.id, purge = site.purge_volume, "Removed a deleted site's container");
+            return Ok(Outcome::Deleted);
+        }
+        let mut obs = Observed::of(site);
+        let env = match &d.env {
+            Ok(env) => env.clone(),
+            Err(reason) => return Ok(Outcome::Observed(failed(obs, reason.clone()))),
+        };
+        let (memory_mb, cpu_millis, pids) =
+            d.plan.as_ref().map_or(FALLBACK_LIMITS, |p| (p.memory_mb.into(), p.cpu_millis.into(), p.max_pids.into()));
+        let spec = SiteSpec {
+            site_id: site.id,
+            customer_id: site.customer_id,
+            name: site.name.clone(),
+            image: site.image.clone(),
+            env,
+            memory_mb,
+            cpu_millis,
+            pids,
+        };
+        let hash = spec.hash();
+        let suspended = d.customer_status != CustomerStatus::Active;
+        let want_running = site.desired_state == DesiredState::Running && !suspended;
+        let idle_status = if suspended { SiteStatus::Suspended } else { SiteStatus::Stopped };
+
+        let Some(container) = current else {
+            if !want_running {
+                obs.status = Some(idle_status);
+                obs.status_reason = None;
+                obs.container_id = None;
+                obs.address = None;
+                obs.health = None;
+                return Ok(Outcome::Observed(obs));
+            }
+            if site.container_id.is_some() {
+                drift(rt, "missing_container");
+                tracing::warn!(site.id = %site.id, "Site container is missing; creating it again");
+            }
+            return Ok(Outcome::Observed(match self.create(&spec, &rt.names.container(site.id)).await {
+                Ok(detail) => {
+                    tracing::info!(site.id = %site.id, container = %detail.id, "Created the site container");
+                    let mut o = self.running(obs, &spec, &detail, rt.names.network(site.customer_id));
+                    o.spec_hash = Some(hash);
+                    o.failed_spec_hash = None;
+                    o
+                }
+                Err(e) => {
+                    tracing::warn!(site.id = %site.id, error = %e, "Cannot create the site container");
+                    failed(obs, e.to_string())
+                }
+            }));
+        };
+
+        let name = container.name.clone();
+        obs.spec_hash = container.spec_hash().map(str::to_owned);
+        // An owner's change (image, environment, plan) calls for a new container; one that
+        // already failed is not tried again until the site changes.
+        if want_running
+            && container.spec_hash() != Some(hash.as_str())
+            && site.failed_spec_hash.as_deref() != Some(hash.as_str())
+        {
+            drift(rt, "outdated_container");
+            match self.replace(&spec, container).await {
+                Ok(detail) => {
+                    tracing::info!(site.id = %site.id, container = %detail.id, "Replaced the site container after a change");
+                    let mut o = self.running(obs, &spec, &detail, rt.names.network(site.customer_id));
+                    o.spec_hash = Some(hash);
+                    o.failed_spec_hash = None;
+                    o.last_error = None;
+                    return Ok(Outcome::Observed(o));
+                }
+                Err(reason) => {
+                    tracing::warn!(site.id = %site.id, %reason, "The new container failed its check; the old one keeps serving");
+                    obs.failed_spec_hash = Some(hash.clone());
+                    obs.last_error = Some(reason);
+                }
+            }
+        }
+        if want_running && !container.running() && container.state != "restarting" {
+            drift(rt, "stopped_container");
+            tracing::warn!(site.id = %site.id, state = %container.state, "Site container is not running; starting it");
+            if let Err(e) = rt.engine.start(&name).await {
+                return Ok(Outcome::Observed(failed(obs, format!("cannot start the container: {e}"))));
+            }
+        } else if !want_running && container.running() {
+            tracing::info!(site.id = %site.id, suspended, "Stopping the site container");
+            rt.engine.stop(&name).await?;
+        }
+        let Some(detail) = rt.engine.inspect(&name).await? else {
+            return Ok(Outcome::Observed(obs));
+        };
+        if !want_running {
+            obs.status = Some(idle_status);
+            obs.status_reason = None;
+            obs.container_id = Some(detail.id.clone());
+            obs.address = None;
+            obs.health = None;
+            obs.restart_count = detail.restart_count as i32;
+            return Ok(Outcome::Observed(obs));
+        }
+        if !detail.running {
+            let reason = detail.error.clone().unwrap_or_else(|| format!("the container is {}", detail.state));
+            obs.container_id = Some(detail.id.clone());
+            obs.restart_count = detail.restart_count as i32;
+            obs.address = None;
+            return Ok(Outcome::Observed(failed(obs, reason)));
+        }
+        let failed_update = obs.failed_spec_hash.as_deref() == Some(hash.as_str());
+        let last_error = obs.last_error.clone();
+        let mut o = self.running(obs, &spec, &detail, rt.names.network(site.customer_id));
+        if failed_update {
+            o.status_reason = Some(format!(
+                "the last update failed and the previous container keeps serving: {}",
+                last_error.unwrap_or_default()
+            ));
+        }
+        Ok(Outcome::Observed(o))
+    }
+
+    fn running(&self, mut obs: Observed, spec: &SiteSpec, detail: &ContainerDetail, network: String) -> Observed {
+        let port = self.port_of(&spec.image);
+        obs.status = Some(if detail.running { SiteStatus::Running } else { SiteStatus::Provisioning });
+        obs.status_reason = None;
+        obs.container_id = Some(detail.id.clone());
+        obs.address = detail.addresses.get(&network).map(|ip| format!("{ip}:{port}"));
+        obs.health = Some(detail.health.clone().unwrap_or_else(|| "none".into()));
+        obs.restart_count = detail.restart_count as i32;
+        obs
+    }
+
+    fn port_of(&self, image: &str) -> u16 {
+        self.images.get(image).cloned().flatten().unwrap_or_default().port()
+    }
+
+    /// Creates (or adopts) and starts a container of `spec` named `name`, on the customer's
+    /// network, with the site's volume.
+    async fn create(&mut self, spec: &SiteSpec, name: &str) -> Result<ContainerDetail> {
+        let rt = self.rt;
+        let facts = self.image(&spec.image).await?.ok_or_else(|| RuntimeError::ImageMissing(spec.image.clone()))?;
+        rt.engine
+            .ensure_network(&rt.names.network(spec.customer_id), rt.names.customer_labels(spec.customer_id))
+            .await?;
+        rt.engine
+            .ensure_volume(&rt.names.volume(spec.site_id), rt.names.site_labels(spec.site_id, spec.customer_id))
+            .await?;
+        match rt.engine.create(name, hardened(&rt.names, spec, &facts)).await? {
+            Created::New(_) => {}
+            // Another reconciler made it first (same deterministic name): adopt it.
+            Created::Existing => {
+                tracing::info!(site.id = %spec.site_id, container = name, "Adopted an existing container")
+            }
+        }
+        rt.engine.start(name).await?;
+        rt.engine.inspect(name).await?.ok_or_else(|| RuntimeError::NotFound(format!("container {name}")))
+    }
+
+    /// Starts a replacement, waits until it answers, then swaps it in. On failure the new
+    /// container is removed, the old one is untouched, and the reason is returned.
+    async fn replace(&mut self, spec: &SiteSpec, old: &ContainerInfo) -> std::result::Result<ContainerDetail, String> {
+        let rt = self.rt;
+        let next = rt.names.next_container(spec.site_id);
+        let outcome = async {
+            rt.engine.remove(&next).await.map_err(|e| e.to_string())?;
+            self.create(spec, &next).await.map_err(|e| e.to_string())?;
+            self.wait_healthy(&next, spec).await
+        }
+        .await;
+        if let Err(reason) = outcome {
+            let logs = self.tail(&next, 5).await;
+            let _ = rt.engine.remove(&next).await;
+            return Err(if logs.is_empty() { reason } else { format!("{reason}; last output: {logs}") });
+        }
+        rt.engine.remove(&old.name).await.map_err(|e| e.to_string())?;
+        rt.engine.rename(&next, &rt.names.container(spec.site_id)).await.map_err(|e| e.to_string())?;
+        rt.engine
+            .inspect(&rt.names.container(spec.site_id))
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| "the new container vanished".into())
+    }
+
+    /// Healthy: running, not reported unhealthy by Docker, and its port accepts connections
+    /// twice in a row.
+    async fn wait_healthy(&self, name: &str, spec: &SiteSpec) -> std::result::Result<(), String> {
+        let network = self.rt.names.network(spec.customer_id);
+        let port = self.port_of(&spec.image);
+        let deadline = Instant::now() + self.rt.health_timeout;
+        let mut good = 0;
+        while Instant::now() < deadline {
+            let detail =
+                self.rt.engine.inspect(name).await.map_err(|e| e.to_string())?.ok_or("the new container vanished")?;
+            if !detail.running || detail.state == "restarting" {
+                return Err(detail.error.unwrap_or_else(|| format!("the new container is {}", detail.state)));
+            }
+            if detail.health.as_deref() == Some("unhealthy") {
+                return Err("the new container reports itself unhealthy".into());
+            }
+            let answered = match detail.addresses.get(&network) {
+                Some(ip) => {
+                    tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect((ip.as_str(), port)))
+                        .await
+                        .is_ok_and(|r| r.is_ok())
+                }
+                None => false,
+            };
+            good = if answered { good + 1 } else { 0 };
+            if good >= 2 {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        Err(format!("the new container did not answer on port {port} within {} s", self.rt.health_timeout.as_secs()))
+    }
+
+    async fn tail(&self, name: &str, lines: u32) -> String {
+        let mut stream = self.rt.engine.logs(name, lines, false);
+        let mut out = Vec::new();
+        while let Some(Ok(line)) = stream.next().await {
+            out.push(line.line);
+        }
+        out.join(" | ")
+    }
+
+    /// Removes Berth containers no site owns, and customer networks no live site uses.
+    pub async fn orphans(&self, sites: &[DesiredSite], containers: &[ContainerInfo]) -> Result<()> {
+        let rt = self.rt;
+        let known: HashSet<Uuid> = sites.iter().map(|d| d.site.id).collect();
+        for c in containers {
+            if c.site_id().is_some_and(|id| known.contains(&id)) {
+                continue;
+            }
+            drift(rt, "orphan_container");
+            tracing::warn!(container = %c.name, "Removing a Berth container that no site owns");
+            rt.engine.remove(&c.id).await?;
+        }
+        let live: HashSet<String> = sites
+            .iter()
+            .filter(|d| d.site.status != SiteStatus::Deleting)
+            .map(|d| rt.names.network(d.site.customer_id))
+            .collect();
+        for net in rt.engine.networks(&rt.names.label_filter()).await? {
+            if live.contains(&net) {
+                continue;
+            }
+            drift(rt, "orphan_network");
+            tracing::info!(network = %net, "Removing a customer network with no sites left");
+            if let Err(e) = rt.engine.remove_network(&net).await {
+                // Still attached (a container being removed): the next pass finishes it.
+                tracing::warn!(network = %net, error = %e, "Cannot remove the network yet");
+            }
+        }
+        Ok(())
+    }
+}
+
+fn failed(mut obs: Observed, reason: String) -> Observed {
+    obs.status = Some(SiteStatus::Failed);
+    obs.status_reason = Some(reason.clone());
+    obs.last_error = Some(reason);
+    obs.address = None;
+    obs
+}

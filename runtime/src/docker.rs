@@ -1,0 +1,289 @@
+//! [`Engine`] on the Docker Engine API, through bollard.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bollard::container::LogOutput;
+use bollard::models::{ContainerCreateBody, NetworkCreateRequest, VolumeCreateRequest};
+use bollard::query_parameters::{
+    CreateContainerOptions, EventsOptions, ListContainersOptions, ListNetworksOptions, ListVolumesOptions, LogsOptions,
+    RemoveContainerOptions, RemoveVolumeOptions, RenameContainerOptions, RestartContainerOptions, StopContainerOptions,
+};
+use bollard::{ClientVersion, Docker};
+use futures_util::stream::{BoxStream, StreamExt};
+
+use crate::engine::{ContainerDetail, ContainerInfo, Created, Engine, LogLine, LogStream};
+use crate::error::{Result, RuntimeError};
+use crate::spec::ImageFacts;
+
+/// Seconds a site gets to stop cleanly before it is killed.
+const STOP_GRACE_SECONDS: i32 = 10;
+/// Per-request timeout towards the engine.
+const REQUEST_TIMEOUT_SECONDS: u64 = 120;
+/// The oldest Engine API Berth speaks (Docker 20.10); a newer engine is asked for its version.
+const MIN_API: ClientVersion = ClientVersion { major_version: 1, minor_version: 41 };
+
+#[derive(Clone)]
+pub struct DockerEngine {
+    docker: Docker,
+}
+
+impl DockerEngine {
+    /// A client of `host` (`unix:///var/run/docker.sock`, `tcp://…`). Nothing is sent yet, so
+    /// Berth starts while the engine is down. It speaks API 1.41 (Docker 20.10), which newer
+    /// engines still serve: bollard's own default is newer than engines still in service.
+    pub fn connect(host: &str) -> Result<Self> {
+        let docker = if let Some(path) = host.strip_prefix("unix://") {
+            Docker::connect_with_unix(path, REQUEST_TIMEOUT_SECONDS, &MIN_API)?
+        } else {
+            Docker::connect_with_http(host, REQUEST_TIMEOUT_SECONDS, &MIN_API)?
+        };
+        Ok(Self { docker })
+    }
+
+    pub fn client(&self) -> &Docker {
+        &self.docker
+    }
+}
+
+fn label_filters(labels: &[String]) -> HashMap<String, Vec<String>> {
+    HashMap::from([("label".to_owned(), labels.to_vec())])
+}
+
+/// Treats "not found" as done: removing what is already gone is the goal reached.
+fn gone_is_ok(res: std::result::Result<(), bollard::errors::Error>) -> Result<()> {
+    match res.map_err(RuntimeError::from) {
+        Err(RuntimeError::NotFound(_)) => Ok(()),
+        other => other,
+    }
+}
+
+#[async_trait]
+impl Engine for DockerEngine {
+    async fn ping(&self) -> Result<()> {
+        tokio::time::timeout(Duration::from_secs(3), self.docker.ping())
+            .await
+            .map_err(|_| RuntimeError::Unavailable("no answer within 3 s".into()))??;
+        Ok(())
+    }
+
+    async fn image(&self, reference: &str) -> Result<Option<ImageFacts>> {
+        let inspect = match self.docker.inspect_image(reference).await.map_err(RuntimeError::from) {
+            Ok(i) => i,
+            Err(RuntimeError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let config = inspect.config.unwrap_or_default();
+        let mut volumes = config.volumes.unwrap_or_default();
+        volumes.sort();
+        let mut ports: Vec<u16> = config
+            .exposed_ports
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|p| p.strip_suffix("/tcp").and_then(|n| n.parse().ok()))
+            .collect();
+        ports.sort_unstable();
+        Ok(Some(ImageFacts {
+            user: config.user.filter(|u| !u.is_empty()),
+            data_path: volumes.into_iter().next(),
+            port: ports.first().copied(),
+        }))
+    }
+
+    async fn ensure_network(&self, name: &str, labels: HashMap<String, String>) -> Result<()> {
+        let existing = self
+            .docker
+            .list_networks(Some(ListNetworksOptions {
+                filters: Some(HashMap::from([("name".to_owned(), vec![name.to_owned()])])),
+            }))
+            .await?;
+        // The name filter matches substrings: compare exactly.
+        if existing.iter().any(|n| n.name.as_deref() == Some(name)) {
+            return Ok(());
+        }
+        let request = NetworkCreateRequest {
+            name: name.to_owned(),
+            driver: Some("bridge".to_owned()),
+            labels: Some(labels),
+            ..Default::default()
+        };
+        match self.docker.create_network(request).await.map_err(RuntimeError::from) {
+            // Another process created it in between: it exists, which is what we wanted.
+            Ok(_) | Err(RuntimeError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn remove_network(&self, name: &str) -> Result<()> {
+        gone_is_ok(self.docker.remove_network(name).await)
+    }
+
+    async fn networks(&self, labels: &[String]) -> Result<Vec<String>> {
+        let list =
+            self.docker.list_networks(Some(ListNetworksOptions { filters: Some(label_filters(labels)) })).await?;
+        Ok(list.into_iter().filter_map(|n| n.name).collect())
+    }
+
+    async fn containers(&self, labels: &[String]) -> Result<Vec<ContainerInfo>> {
+        let list = self
+            .docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(label_filters(labels)),
+                ..Default::default()
+            }))
+            .await?;
+        Ok(list
+            .into_iter()
+            .map(|c| ContainerInfo {
+                id: c.id.unwrap_or_default(),
+                name: c
+                    .names
+                    .and_then(|n| n.into_iter().next())
+                    .map(|n| n.trim_start_matches('/').to_owned())
+                    .unwrap_or_default(),
+                labels: c.labels.unwrap_or_default(),
+                state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+                status: c.status.unwrap_or_default(),
+                addresses: c
+                    .network_settings
+                    .and_then(|n| n.networks)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|(net, ep)| ep.ip_address.filter(|ip| !ip.is_empty()).map(|ip| (net, ip)))
+                    .collect(),
+            })
+            .collect())
+    }
+
+    async fn create(&self, name: &str, body: ContainerCreateBody) -> Result<Created> {
+        let options = CreateContainerOptions { name: Some(name.to_owned()), ..Default::default() };
+        match self.docker.create_container(Some(options), body).await.map_err(RuntimeError::from) {
+            Ok(res) => Ok(Created::New(res.id)),
+            Err(RuntimeError::Conflict(_)) => Ok(Created::Existing),
+            Err(RuntimeError::NotFound(msg)) if msg.contains("image") => {
+                Err(RuntimeError::ImageMissing(msg.trim_start_matches("No such image: ").to_owned()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn inspect(&self, name: &str) -> Result<Option<ContainerDetail>> {
+        let c = match self.docker.inspect_container(name, None).await.map_err(RuntimeError::from) {
+            Ok(c) => c,
+            Err(RuntimeError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let state = c.state.unwrap_or_default();
+        let status_word = state.status;
+        let running = state.running.unwrap_or(false);
+        let error = if running {
+            None
+        } else if state.oom_killed == Some(true) {
+            Some("the site ran out of memory (OOM-killed)".to_owned())
+        } else if let Some(e) = state.error.filter(|e| !e.is_empty()) {
+            Some(e)
+        } else {
+            state.exit_code.filter(|c| *c != 0).map(|c| format!("the site's process exited with status {c}"))
+        };
+        let addresses = c
+            .network_settings
+            .and_then(|n| n.networks)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(net, ep)| ep.ip_address.filter(|ip| !ip.is_empty()).map(|ip| (net, ip)))
+            .collect();
+        Ok(Some(ContainerDetail {
+            id: c.id.unwrap_or_default(),
+            state: status_word.map(|s| s.to_string()).unwrap_or_default(),
+            addresses,
+            running,
+            restart_count: c.restart_count.unwrap_or(0),
+            health: state.health.and_then(|h| h.status).map(|s| s.to_string()).filter(|s| !s.is_empty()),
+            error,
+        }))
+    }
+
+    async fn start(&self, name: &str) -> Result<()> {
+        match self.docker.start_container(name, None).await {
+            // 304: already running.
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
+            other => Ok(other?),
+        }
+    }
+
+    async fn stop(&self, name: &str) -> Result<()> {
+        let options = StopContainerOptions { t: Some(STOP_GRACE_SECONDS), signal: None };
+        match self.docker.stop_container(name, Some(options)).await {
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
+            other => Ok(other?),
+        }
+    }
+
+    async fn restart(&self, name: &str) -> Result<()> {
+        let options = RestartContainerOptions { t: Some(STOP_GRACE_SECONDS), signal: None };
+        Ok(self.docker.restart_container(name, Some(options)).await?)
+    }
+
+    async fn remove(&self, name: &str) -> Result<()> {
+        // `v`: anonymous volumes go with the container; named ones (site data) never do.
+        let options = RemoveContainerOptions { force: true, v: true, link: false };
+        match self.docker.remove_container(name, Some(options)).await.map_err(RuntimeError::from) {
+            Ok(()) | Err(RuntimeError::NotFound(_)) => Ok(()),
+            // "removal already in progress": someone else is removing it.
+            Err(RuntimeError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn rename(&self, name: &str, new_name: &str) -> Result<()> {
+        Ok(self.docker.rename_container(name, RenameContainerOptions { name: new_name.to_owned() }).await?)
+    }
+
+    async fn ensure_volume(&self, name: &str, labels: HashMap<String, String>) -> Result<()> {
+        let request = VolumeCreateRequest { name: Some(name.to_owned()), labels: Some(labels), ..Default::default() };
+        // Creating an existing local volume succeeds and leaves it as it is.
+        self.docker.create_volume(request).await?;
+        Ok(())
+    }
+
+    async fn remove_volume(&self, name: &str) -> Result<()> {
+        gone_is_ok(self.docker.remove_volume(name, Some(RemoveVolumeOptions { force: true })).await)
+    }
+
+    async fn volumes(&self, labels: &[String]) -> Result<Vec<String>> {
+        let res = self.docker.list_volumes(Some(ListVolumesOptions { filters: Some(label_filters(labels)) })).await?;
+        Ok(res.volumes.unwrap_or_default().into_iter().map(|v| v.name).collect())
+    }
+
+    fn logs(&self, name: &str, tail: u32, follow: bool) -> BoxStream<'static, Result<LogLine>> {
+        let options = LogsOptions { follow, stdout: true, stderr: true, tail: tail.to_string(), ..Default::default() };
+        self.docker
+            .logs(name, Some(options))
+            .filter_map(|item| async move {
+                match item {
+                    Ok(LogOutput::StdOut { message }) | Ok(LogOutput::Console { message }) => Some(Ok(LogLine {
+                        stream: LogStream::Stdout,
+                        line: String::from_utf8_lossy(&message).trim_end_matches(['\r', '\n']).to_owned(),
+                    })),
+                    Ok(LogOutput::StdErr { message }) => Some(Ok(LogLine {
+                        stream: LogStream::Stderr,
+                        line: String::from_utf8_lossy(&message).trim_end_matches(['\r', '\n']).to_owned(),
+                    })),
+                    Ok(LogOutput::StdIn { .. }) => None,
+                    Err(e) => Some(Err(RuntimeError::from(e))),
+                }
+            })
+            .boxed()
+    }
+
+    fn events(&self, labels: &[String]) -> BoxStream<'static, Result<()>> {
+        let mut filters = label_filters(labels);
+        filters.insert("type".to_owned(), vec!["container".to_owned(), "network".to_owned()]);
+        self.docker
+            .events(Some(EventsOptions { filters: Some(filters), ..Default::default() }))
+            .map(|e| e.map(|_| ()).map_err(RuntimeError::from))
+            .boxed()
+    }
+}

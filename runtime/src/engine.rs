@@ -1,0 +1,130 @@
+//! The container engine seen from Berth: a small trait with one real implementation
+//! ([`crate::docker::DockerEngine`]). The trait is the seam for unit tests of the logic around
+//! it; the integration tests drive the real engine.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use bollard::models::ContainerCreateBody;
+use futures_util::stream::BoxStream;
+use uuid::Uuid;
+
+use crate::error::Result;
+use crate::names::{LABEL_CUSTOMER, LABEL_PORT, LABEL_SITE, LABEL_SPEC};
+use crate::spec::ImageFacts;
+
+/// One Berth container as a listing shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerInfo {
+    pub id: String,
+    /// Without Docker's leading slash.
+    pub name: String,
+    pub labels: HashMap<String, String>,
+    /// Docker's state word: `created`, `running`, `exited`, `restarting`, ...
+    pub state: String,
+    /// Docker's status line, e.g. `Up 3 minutes (healthy)`.
+    pub status: String,
+    /// IP address per attached network.
+    pub addresses: HashMap<String, String>,
+}
+
+impl ContainerInfo {
+    pub fn site_id(&self) -> Option<Uuid> {
+        self.labels.get(LABEL_SITE).and_then(|v| v.parse().ok())
+    }
+    pub fn customer_id(&self) -> Option<Uuid> {
+        self.labels.get(LABEL_CUSTOMER).and_then(|v| v.parse().ok())
+    }
+    pub fn spec_hash(&self) -> Option<&str> {
+        self.labels.get(LABEL_SPEC).map(String::as_str)
+    }
+    pub fn port(&self) -> u16 {
+        self.labels.get(LABEL_PORT).and_then(|p| p.parse().ok()).unwrap_or(crate::spec::DEFAULT_PORT)
+    }
+    pub fn running(&self) -> bool {
+        self.state == "running"
+    }
+    /// The health word of the status line: `healthy`, `unhealthy`, `starting`, or `none`.
+    pub fn health(&self) -> &'static str {
+        health_of(&self.status)
+    }
+}
+
+pub fn health_of(status: &str) -> &'static str {
+    if status.contains("(healthy)") {
+        "healthy"
+    } else if status.contains("(unhealthy)") {
+        "unhealthy"
+    } else if status.contains("(health: starting)") {
+        "starting"
+    } else {
+        "none"
+    }
+}
+
+/// The parts of an inspect the reconciler records.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerDetail {
+    pub id: String,
+    pub running: bool,
+    pub restart_count: i64,
+    pub health: Option<String>,
+    /// Why the container is not running, when Docker says (exit code, OOM, start error).
+    pub error: Option<String>,
+    /// Docker's state word (`running`, `restarting`, `exited`, ...).
+    pub state: String,
+    /// IP address per attached network.
+    pub addresses: HashMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created {
+    New(String),
+    /// A container of that name was there already (another reconciler made it): adopt it.
+    Existing,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogStream {
+    Stdout,
+    Stderr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    pub stream: LogStream,
+    pub line: String,
+}
+
+#[async_trait]
+pub trait Engine: Send + Sync {
+    async fn ping(&self) -> Result<()>;
+    /// `None` when the image is not on this host.
+    async fn image(&self, reference: &str) -> Result<Option<ImageFacts>>;
+    /// Creates the network unless it exists.
+    async fn ensure_network(&self, name: &str, labels: HashMap<String, String>) -> Result<()>;
+    /// Removes a network; a missing one is not an error.
+    async fn remove_network(&self, name: &str) -> Result<()>;
+    /// Network names carrying all of these `key=value` labels.
+    async fn networks(&self, labels: &[String]) -> Result<Vec<String>>;
+    /// Every container (running or not) carrying all of these `key=value` labels.
+    async fn containers(&self, labels: &[String]) -> Result<Vec<ContainerInfo>>;
+    async fn create(&self, name: &str, body: ContainerCreateBody) -> Result<Created>;
+    /// `None` when there is no such container.
+    async fn inspect(&self, name: &str) -> Result<Option<ContainerDetail>>;
+    async fn start(&self, name: &str) -> Result<()>;
+    async fn stop(&self, name: &str) -> Result<()>;
+    async fn restart(&self, name: &str) -> Result<()>;
+    /// Force-removes a container; a missing one is not an error.
+    async fn remove(&self, name: &str) -> Result<()>;
+    async fn rename(&self, name: &str, new_name: &str) -> Result<()>;
+    /// Creates a named volume unless it exists.
+    async fn ensure_volume(&self, name: &str, labels: HashMap<String, String>) -> Result<()>;
+    /// Removes a volume; a missing one is not an error.
+    async fn remove_volume(&self, name: &str) -> Result<()>;
+    async fn volumes(&self, labels: &[String]) -> Result<Vec<String>>;
+    /// The last `tail` lines of a container's output, then (with `follow`) new lines as they come.
+    fn logs(&self, name: &str, tail: u32, follow: bool) -> BoxStream<'static, Result<LogLine>>;
+    /// One item per container, network or volume event on objects with these labels.
+    fn events(&self, labels: &[String]) -> BoxStream<'static, Result<()>>;
+}

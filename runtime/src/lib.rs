@@ -1,0 +1,64 @@
+//! Berth's edge to the container engine and the reverse proxy.
+//!
+//! - [`engine`]: the container engine trait, [`docker`] its bollard implementation;
+//! - [`spec`]: a site container's specification and the one hardening function;
+//! - [`names`]: names and labels of Berth's Docker objects;
+//! - [`images`]: site images Berth builds itself (`berth images build`);
+//! - [`ingress`]: nginx, rendered with askama, checked, swapped and reloaded;
+//! - [`converge`]: one site brought to its desired state (the reconciler in berth-workers
+//!   loops over every site with it).
+
+pub mod converge;
+pub mod docker;
+pub mod engine;
+pub mod error;
+pub mod images;
+pub mod ingress;
+pub mod metrics;
+pub mod names;
+pub mod spec;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_core::config::Config;
+use tokio::sync::Notify;
+
+pub use error::{Result, RuntimeError};
+
+/// Everything the API and the reconciler share about the runtime.
+pub struct Runtime {
+    pub engine: Arc<dyn engine::Engine>,
+    /// The Docker client itself, for image builds (not part of the engine trait).
+    pub docker: docker::DockerEngine,
+    pub names: names::Names,
+    pub ingress: ingress::Ingress,
+    pub metrics: metrics::RuntimeMetrics,
+    /// Wakes the reconciler now rather than at its next tick (after an API change).
+    pub nudge: Notify,
+    pub interval: Duration,
+    pub health_timeout: Duration,
+}
+
+impl Runtime {
+    /// The runtime the configuration asks for; `None` when `BERTH_DOCKER_HOST` is off.
+    pub fn from_config(config: &Config) -> Result<Option<Arc<Self>>> {
+        let Some(host) = &config.docker_host else { return Ok(None) };
+        let docker = docker::DockerEngine::connect(host)?;
+        Ok(Some(Arc::new(Self {
+            engine: Arc::new(docker.clone()),
+            docker,
+            names: names::Names::new(&config.docker_prefix),
+            ingress: ingress::Ingress::new(config),
+            metrics: metrics::RuntimeMetrics::new(),
+            nudge: Notify::new(),
+            interval: Duration::from_secs(config.reconcile_interval_seconds),
+            health_timeout: Duration::from_secs(config.site_health_timeout_seconds),
+        })))
+    }
+
+    /// The container name of a site.
+    pub fn container_name(&self, site: uuid::Uuid) -> String {
+        self.names.container(site)
+    }
+}

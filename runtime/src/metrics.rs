@@ -1,0 +1,78 @@
+//! Prometheus metrics of the runtime: drift found and healed, reconcile passes, ingress reloads.
+//! They live in their own registry; `/metrics` renders it after the HTTP metrics.
+
+use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+
+#[derive(Clone)]
+pub struct RuntimeMetrics {
+    registry: Registry,
+    /// Drift by kind: `missing_container`, `stopped_container`, `orphan_container`,
+    /// `orphan_network`, `outdated_container`.
+    pub drift: IntCounterVec,
+    pub passes: IntCounterVec,
+    pub pass_seconds: Histogram,
+    pub sites: IntGauge,
+    pub ingress_reloads: IntCounter,
+    pub ingress_failures: IntCounter,
+}
+
+impl RuntimeMetrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let drift = IntCounterVec::new(
+            Opts::new(
+                "berth_reconciler_drift_total",
+                "Differences between desired and actual state found by the reconciler, by kind",
+            ),
+            &["kind"],
+        )
+        .expect("static metric definition is valid");
+        let passes = IntCounterVec::new(
+            Opts::new(
+                "berth_reconciler_passes_total",
+                "Reconcile passes, by outcome (ok, error, skipped: another process held the lock)",
+            ),
+            &["outcome"],
+        )
+        .expect("static metric definition is valid");
+        let pass_seconds = Histogram::with_opts(
+            HistogramOpts::new("berth_reconciler_pass_duration_seconds", "Duration of one reconcile pass")
+                .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+        )
+        .expect("static metric definition is valid");
+        let sites = IntGauge::new("berth_reconciler_sites", "Sites seen by the last reconcile pass")
+            .expect("static metric definition is valid");
+        let ingress_reloads = IntCounter::new("berth_ingress_reloads_total", "nginx configurations installed")
+            .expect("static metric definition is valid");
+        let ingress_failures = IntCounter::new(
+            "berth_ingress_failures_total",
+            "nginx configurations refused by `nginx -t` or failed reloads (the working one stays)",
+        )
+        .expect("static metric definition is valid");
+        for c in [
+            Box::new(drift.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(passes.clone()),
+            Box::new(pass_seconds.clone()),
+            Box::new(sites.clone()),
+            Box::new(ingress_reloads.clone()),
+            Box::new(ingress_failures.clone()),
+        ] {
+            registry.register(c).expect("metric registered once");
+        }
+        Self { registry, drift, passes, pass_seconds, sites, ingress_reloads, ingress_failures }
+    }
+
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
+            tracing::error!(error = %e, "Could not encode runtime metrics");
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl Default for RuntimeMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

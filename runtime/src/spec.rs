@@ -1,0 +1,175 @@
+//! What a site container is, and the one function that turns it into a hardened Docker
+//! container definition. Every path that creates a site container (create, update, recreate by
+//! the reconciler, restore) goes through [`hardened`], so the policy cannot differ between them.
+
+use std::collections::{BTreeMap, HashMap};
+
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, HostConfig, HostConfigLogConfig, Mount, MountType, NetworkingConfig,
+    RestartPolicy, RestartPolicyNameEnum,
+};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::names::{Names, LABEL_PORT, LABEL_SPEC};
+
+/// Where a site keeps its data when neither the image nor the site says otherwise.
+pub const DEFAULT_DATA_PATH: &str = "/data";
+/// The port a site listens on when its image exposes none.
+pub const DEFAULT_PORT: u16 = 8080;
+/// Size of the writable /tmp of a site (the root filesystem is read-only).
+pub const TMPFS_OPTIONS: &str = "rw,noexec,nosuid,nodev,size=64m";
+/// json-file log rotation: 10 MB x 3 files.
+pub const LOG_MAX_SIZE: &str = "10m";
+pub const LOG_MAX_FILES: &str = "3";
+
+/// The owner's and the plan's part of a site container: what, when changed, calls for a new
+/// container. Its hash is stored on the container as a label.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SiteSpec {
+    pub site_id: Uuid,
+    pub customer_id: Uuid,
+    /// The validated site name (`[a-z0-9-]`), given to the container as BERTH_SITE_NAME.
+    pub name: String,
+    pub image: String,
+    pub env: BTreeMap<String, String>,
+    pub memory_mb: i64,
+    pub cpu_millis: i64,
+    pub pids: i64,
+}
+
+impl SiteSpec {
+    /// A stable hash of the specification (hex SHA-256 of its canonical JSON).
+    pub fn hash(&self) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        hex::encode(Sha256::digest(&json))
+    }
+}
+
+/// What the image says about itself, read by inspecting it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageFacts {
+    /// The image's user; empty means root.
+    pub user: Option<String>,
+    /// The first declared VOLUME: where the site's data volume is mounted.
+    pub data_path: Option<String>,
+    /// The first exposed TCP port.
+    pub port: Option<u16>,
+}
+
+impl ImageFacts {
+    pub fn data_path(&self) -> &str {
+        self.data_path.as_deref().unwrap_or(DEFAULT_DATA_PATH)
+    }
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(DEFAULT_PORT)
+    }
+}
+
+/// The hardened container definition of a site: plan limits, every capability dropped,
+/// no-new-privileges, a read-only root with a tmpfs /tmp, the image's non-root user, a restart
+/// policy, no published ports, rotated logs, the site's own data volume, labels, and only the
+/// customer's network. The image's health check is kept.
+pub fn hardened(names: &Names, spec: &SiteSpec, image: &ImageFacts) -> ContainerCreateBody {
+    let network = names.network(spec.customer_id);
+    let mut labels = names.site_labels(spec.site_id, spec.customer_id);
+    labels.insert(LABEL_SPEC.to_owned(), spec.hash());
+    labels.insert(LABEL_PORT.to_owned(), image.port().to_string());
+    let mut env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    env.push(format!("BERTH_SITE_NAME={}", spec.name));
+    let memory = spec.memory_mb.max(16) * 1024 * 1024;
+    ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        env: Some(env),
+        user: image.user.clone().filter(|u| !u.is_empty()),
+        labels: Some(labels),
+        host_config: Some(HostConfig {
+            memory: Some(memory),
+            // Equal to memory: no swap on top of the plan's memory.
+            memory_swap: Some(memory),
+            nano_cpus: Some(spec.cpu_millis.max(10) * 1_000_000),
+            pids_limit: Some(spec.pids.max(16)),
+            cap_drop: Some(vec!["ALL".to_owned()]),
+            security_opt: Some(vec!["no-new-privileges:true".to_owned()]),
+            readonly_rootfs: Some(true),
+            tmpfs: Some(HashMap::from([("/tmp".to_owned(), TMPFS_OPTIONS.to_owned())])),
+            privileged: Some(false),
+            publish_all_ports: Some(false),
+            port_bindings: None,
+            restart_policy: Some(RestartPolicy {
+                name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+                maximum_retry_count: None,
+            }),
+            log_config: Some(HostConfigLogConfig {
+                typ: Some("json-file".to_owned()),
+                config: Some(HashMap::from([
+                    ("max-size".to_owned(), LOG_MAX_SIZE.to_owned()),
+                    ("max-file".to_owned(), LOG_MAX_FILES.to_owned()),
+                ])),
+            }),
+            mounts: Some(vec![Mount {
+                typ: Some(MountType::VOLUME),
+                source: Some(names.volume(spec.site_id)),
+                target: Some(image.data_path().to_owned()),
+                read_only: Some(false),
+                ..Default::default()
+            }]),
+            network_mode: Some(network.clone()),
+            ..Default::default()
+        }),
+        networking_config: Some(NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(
+                network,
+                // Sibling sites of the same customer reach each other by site name.
+                EndpointSettings { aliases: Some(vec![spec.name.clone()]), ..Default::default() },
+            )])),
+        }),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> SiteSpec {
+        SiteSpec {
+            site_id: Uuid::now_v7(),
+            customer_id: Uuid::now_v7(),
+            name: "shop".into(),
+            image: "berth/site-static:latest".into(),
+            env: BTreeMap::from([("A".into(), "1".into())]),
+            memory_mb: 256,
+            cpu_millis: 500,
+            pids: 128,
+        }
+    }
+
+    #[test]
+    fn the_policy_is_all_there() {
+        let s = spec();
+        let body = hardened(&Names::new("berth"), &s, &ImageFacts::default());
+        let host = body.host_config.expect("host config");
+        assert_eq!(host.memory, Some(256 * 1024 * 1024));
+        assert_eq!(host.memory_swap, host.memory);
+        assert_eq!(host.nano_cpus, Some(500_000_000));
+        assert_eq!(host.pids_limit, Some(128));
+        assert_eq!(host.cap_drop, Some(vec!["ALL".to_owned()]));
+        assert_eq!(host.readonly_rootfs, Some(true));
+        assert!(host.port_bindings.is_none());
+        assert_eq!(host.network_mode, Some(Names::new("berth").network(s.customer_id)));
+        let labels = body.labels.expect("labels");
+        assert_eq!(labels["berth.managed"], "true");
+        assert_eq!(labels["berth.site"], s.site_id.to_string());
+        assert_eq!(labels["berth.spec"], s.hash());
+    }
+
+    #[test]
+    fn the_hash_follows_the_specification() {
+        let a = spec();
+        let mut b = a.clone();
+        assert_eq!(a.hash(), b.hash());
+        b.image = "other:1".into();
+        assert_ne!(a.hash(), b.hash());
+    }
+}

@@ -1,0 +1,99 @@
+//! Benchmarks (ignored in the normal run; docs/benchmarks.md has the command and the numbers):
+//! creation to first 200 through nginx over 50 sites, and one idle reconcile pass over 200.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::support::TestApp;
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn report(what: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    let mean = samples.iter().sum::<Duration>() / samples.len() as u32;
+    println!(
+        "BENCH {what}: n={} p50={:?} p95={:?} mean={mean:?} max={:?}",
+        samples.len(),
+        percentile(&samples, 0.5),
+        percentile(&samples, 0.95),
+        samples[samples.len() - 1]
+    );
+}
+
+/// Creates `n` sites spread over customers of the pro plan (20 sites each); with `measure`,
+/// waits for each one's first 200 through nginx before creating the next.
+async fn create_sites(app: &TestApp, n: usize, tag: &str, measure: bool) -> Vec<Duration> {
+    let admin = app.admin().await;
+    let mut customer = String::new();
+    let mut samples = Vec::new();
+    let mut ids = Vec::new();
+    for i in 0..n {
+        if i % 20 == 0 {
+            customer = app.customer(&admin, &format!("{tag}{i}@bench.test"), "pro").await;
+        }
+        let domain = format!("{tag}-{i}.bench.test");
+        let started = Instant::now();
+        let res = admin
+            .post("/api/v1/sites", &json!({"customer_id": customer, "name": format!("{tag}-{i}"), "domains": [domain]}))
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
+        ids.push(res.str("id"));
+        if measure {
+            loop {
+                if app.through_ingress(&domain).await.0 == 200 {
+                    break;
+                }
+                assert!(started.elapsed() < Duration::from_secs(60), "{domain} never answered");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            samples.push(started.elapsed());
+        }
+    }
+    if !measure {
+        for id in &ids {
+            app.wait_running(&admin, id).await;
+        }
+    }
+    samples
+}
+
+#[tokio::test]
+#[ignore = "benchmark: run with --ignored --nocapture (see docs/benchmarks.md)"]
+async fn bench_creation_to_first_200() {
+    let app = TestApp::spawn_runtime().await;
+    let samples = create_sites(&app, 50, "first", true).await;
+    report("site creation -> first 200 through nginx", samples);
+    app.finish().await;
+}
+
+#[tokio::test]
+#[ignore = "benchmark: run with --ignored --nocapture (see docs/benchmarks.md)"]
+async fn bench_idle_reconcile_pass() {
+    // The app's own reconciler only acts when nudged, so the timed passes below do not wait
+    // for its advisory lock.
+    let app = TestApp::spawn_runtime_with(&[("BERTH_RECONCILE_INTERVAL_SECONDS", "3600")]).await;
+    create_sites(&app, 200, "idle", false).await;
+    // A second handle on the same database and engine, ingress off (the app's nginx owns the
+    // port): the timed pass is the reconcile work plus reading the routes.
+    let mut config = app.config.clone();
+    config.ingress_mode = berth_core::config::IngressMode::Off;
+    let services = berth_server::startup::Services::connect(config).await.expect("services");
+    let rt = services.runtime.clone().expect("runtime");
+    // Warm up once: the first pass records anything still settling.
+    berth_workers::reconciler::pass(&services.db, &services.keys, &rt).await;
+    let mut samples = Vec::new();
+    for _ in 0..20 {
+        let started = Instant::now();
+        berth_workers::reconciler::pass(&services.db, &services.keys, &rt).await;
+        samples.push(started.elapsed());
+    }
+    let drift = rt.metrics.render();
+    assert!(!drift.contains("berth_reconciler_drift_total"), "an idle pass found drift: {drift}");
+    report("idle reconcile pass, 200 sites", samples);
+    app.finish().await;
+}

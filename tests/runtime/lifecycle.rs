@@ -1,0 +1,128 @@
+//! Updates with health-checked replacement, stop/start, suspension, deletion.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use super::{assert_hardened, count_volumes};
+use crate::support::runtime::engine;
+use crate::support::TestApp;
+use berth_runtime::engine::Engine;
+
+const BUSINESS: (i64, i64, i64) = (512, 1000, 256);
+
+#[tokio::test]
+async fn a_broken_update_keeps_the_old_container_serving() {
+    let app = TestApp::spawn_runtime().await;
+    let admin = app.admin().await;
+    let c = app.customer(&admin, "update@example.com", "business").await;
+    let site = app.running_site(&admin, &c, "upd", "upd.update.test").await;
+    let id = site["id"].as_str().expect("id").to_owned();
+    let old_container = site["container_id"].as_str().expect("container").to_owned();
+    app.wait_ingress("upd.update.test", 200).await;
+
+    // A good update (environment): a new container, hardened, takes over.
+    let res = admin.patch(&format!("/api/v1/sites/{id}"), &json!({"env": {"GREETING": "hello"}})).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+    let site = app
+        .wait_site(&admin, &id, Duration::from_secs(60), |s| {
+            s["status"] == "running" && s["container_id"].as_str().is_some_and(|c| c != old_container)
+        })
+        .await;
+    assert_hardened(&app, &site, BUSINESS).await;
+    let env = app
+        .inspect(&app.scope().names.container(id.parse().expect("uuid")))
+        .await
+        .config
+        .and_then(|c| c.env)
+        .unwrap_or_default();
+    assert!(env.contains(&"GREETING=hello".to_owned()), "{env:?}");
+    let serving = site["container_id"].as_str().expect("container").to_owned();
+
+    // A broken one (an image that is not there): the running container stays and serves.
+    let res = admin.patch(&format!("/api/v1/sites/{id}"), &json!({"image": "berth-test/broken:1"})).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+    let site = app.wait_site(&admin, &id, Duration::from_secs(60), |s| s["last_error"].is_string()).await;
+    assert_eq!(site["status"], "running", "{site}");
+    assert_eq!(site["container_id"], serving.as_str(), "{site}");
+    assert!(site["status_reason"].as_str().unwrap_or("").contains("last update failed"), "{site}");
+    assert!(site["last_error"].as_str().unwrap_or("").contains("berth-test/broken:1"), "{site}");
+    app.wait_ingress("upd.update.test", 200).await;
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn stop_start_suspend_and_reactivate() {
+    let app = TestApp::spawn_runtime().await;
+    let admin = app.admin().await;
+    let c = app.customer(&admin, "suspend@example.com", "business").await;
+    let user = app.customer_user(&admin, &c, "owner@suspend.test").await;
+    let s1 = app.running_site(&user, &c, "one", "one.suspend.test").await;
+    let s2 = app.running_site(&user, &c, "two", "two.suspend.test").await;
+    let id1 = s1["id"].as_str().expect("id").to_owned();
+    let id2 = s2["id"].as_str().expect("id").to_owned();
+
+    // The owner stops and starts a site (audited).
+    let res = user.post(&format!("/api/v1/sites/{id1}/stop"), &json!({})).await;
+    assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text);
+    app.wait_site(&user, &id1, Duration::from_secs(30), |s| s["status"] == "stopped").await;
+    app.wait_ingress("one.suspend.test", 404).await;
+    let res = user.post(&format!("/api/v1/sites/{id1}/start"), &json!({})).await;
+    assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text);
+    app.wait_running(&user, &id1).await;
+    let audit = admin.get("/api/v1/audit?action=site.stop").await;
+    assert!(audit.text.contains("owner@suspend.test"), "{}", audit.text);
+
+    // Another tenant cannot act on these sites: 404.
+    let other = app.customer(&admin, "other@suspend.test", "business").await;
+    let stranger = app.customer_user(&admin, &other, "stranger@suspend.test").await;
+    stranger
+        .post(&format!("/api/v1/sites/{id1}/stop"), &json!({}))
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "not-found");
+    stranger.get(&format!("/api/v1/sites/{id1}/logs")).await.assert_problem(StatusCode::NOT_FOUND, "not-found");
+
+    // Suspension stops every site of the customer; reactivation starts them again.
+    let res = admin.patch(&format!("/api/v1/customers/{c}"), &json!({"status": "suspended"})).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+    for id in [&id1, &id2] {
+        app.wait_site(&admin, id, Duration::from_secs(30), |s| s["status"] == "suspended").await;
+    }
+    assert!(app.containers().await.iter().all(|c| !c.running()), "a suspended customer's container runs");
+    app.wait_ingress("two.suspend.test", 404).await;
+    let res = admin.patch(&format!("/api/v1/customers/{c}"), &json!({"status": "active"})).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+    for id in [&id1, &id2] {
+        app.wait_running(&admin, id).await;
+    }
+    app.wait_ingress("two.suspend.test", 200).await;
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn delete_removes_container_and_last_network_and_keeps_the_volume() {
+    let app = TestApp::spawn_runtime().await;
+    let admin = app.admin().await;
+    let c = app.customer(&admin, "delete@example.com", "business").await;
+    let site = app.running_site(&admin, &c, "gone", "gone.delete.test").await;
+    let id = site["id"].as_str().expect("id").to_owned();
+    assert_eq!(count_volumes(&app).await, 1);
+    let res = admin.delete(&format!("/api/v1/sites/{id}")).await;
+    assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while admin.get(&format!("/api/v1/sites/{id}")).await.status != StatusCode::NOT_FOUND {
+        assert!(std::time::Instant::now() < deadline, "the site was not deleted");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(app.containers().await.is_empty(), "container left after delete");
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !engine().networks(&app.scope().filter()).await.expect("networks").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the customer's network was not removed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(count_volumes(&app).await, 1, "the data volume is kept without purge");
+    let audit = admin.get("/api/v1/audit?action=site.deleted").await;
+    assert!(audit.text.contains(&id), "{}", audit.text);
+    app.finish().await;
+}

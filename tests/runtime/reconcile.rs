@@ -1,0 +1,107 @@
+//! The reconciler heals drift and never duplicates, even with two of them racing.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use berth_core::config::Config;
+use berth_runtime::engine::Engine;
+use bollard::models::ContainerCreateBody;
+use reqwest::StatusCode;
+use serde_json::json;
+
+use super::assert_hardened;
+use crate::support::runtime::engine;
+use crate::support::TestApp;
+
+const BUSINESS: (i64, i64, i64) = (512, 1000, 256);
+
+async fn wait_for(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check().await {
+        assert!(Instant::now() < deadline, "{what} did not happen within {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn stopped_or_removed_containers_come_back_hardened() {
+    let app = TestApp::spawn_runtime().await;
+    let admin = app.admin().await;
+    let c = app.customer(&admin, "drift@example.com", "business").await;
+    let site = app.running_site(&admin, &c, "drifty", "drifty.drift.test").await;
+    let id = site["id"].as_str().expect("id").to_owned();
+    let name = app.scope().names.container(id.parse().expect("uuid"));
+    let e = engine();
+
+    // `docker stop` by hand: started again within a cycle (1 s here).
+    e.stop(&name).await.expect("stop by hand");
+    wait_for("restart after docker stop", Duration::from_secs(15), async || {
+        e.inspect(&name).await.ok().flatten().is_some_and(|d| d.running)
+    })
+    .await;
+
+    // `docker rm -f` by hand: created again, with the same hardening, serving again.
+    let before = e.inspect(&name).await.expect("inspect").expect("exists").id;
+    e.remove(&name).await.expect("rm -f by hand");
+    wait_for("recreation after docker rm -f", Duration::from_secs(30), async || {
+        e.inspect(&name).await.ok().flatten().is_some_and(|d| d.running && d.id != before)
+    })
+    .await;
+    let site = app.wait_running(&admin, &id).await;
+    assert_hardened(&app, &site, BUSINESS).await;
+    app.wait_ingress("drifty.drift.test", 200).await;
+    let metrics = app.client().get("/metrics").await.text;
+    assert!(metrics.contains("berth_reconciler_drift_total{kind=\"stopped_container\"}"), "{metrics}");
+    assert!(metrics.contains("berth_reconciler_drift_total{kind=\"missing_container\"}"), "{metrics}");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn an_orphan_berth_container_is_removed() {
+    let app = TestApp::spawn_runtime().await;
+    let names = &app.scope().names;
+    let ghost = uuid::Uuid::now_v7();
+    let mut labels: HashMap<String, String> = names.site_labels(ghost, uuid::Uuid::now_v7());
+    labels.insert("berth.note".into(), "orphan made by a test".into());
+    let body = ContainerCreateBody {
+        image: Some(berth_runtime::images::SITE_STATIC_TAG.into()),
+        labels: Some(labels),
+        ..Default::default()
+    };
+    let e = engine();
+    e.create(&names.container(ghost), body).await.expect("create orphan");
+    e.start(&names.container(ghost)).await.expect("start orphan");
+    wait_for("orphan removal", Duration::from_secs(15), async || app.containers().await.is_empty()).await;
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn two_reconcilers_racing_on_twenty_sites_make_twenty_containers() {
+    let app = TestApp::spawn_runtime().await;
+    // A second Berth on the same database and Docker prefix: its own pools, its own runtime,
+    // its own reconciler (ingress off: one nginx per listen address).
+    let mut config: Config = app.config.clone();
+    config.ingress_mode = berth_core::config::IngressMode::Off;
+    let second = berth_server::startup::Services::connect(config).await.expect("second process");
+    let (stop_second, rx) = tokio::sync::watch::channel(false);
+    let handle = second.spawn_reconciler(rx).expect("runtime configured");
+
+    let admin = app.admin().await;
+    let c = app.customer(&admin, "race@example.com", "pro").await;
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let res = admin.post("/api/v1/sites", &json!({"customer_id": c, "name": format!("race-{i}")})).await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
+        ids.push(res.str("id"));
+    }
+    for id in &ids {
+        app.wait_running(&admin, id).await;
+    }
+    // A few more cycles of both: still exactly one container per site.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let containers = app.containers().await;
+    assert_eq!(containers.len(), 20, "{:?}", containers.iter().map(|c| &c.name).collect::<Vec<_>>());
+    let _ = stop_second.send(true);
+    let _ = handle.await;
+    app.finish().await;
+}

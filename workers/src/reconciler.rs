@@ -1,0 +1,183 @@
+//! The reconciler: a level-triggered loop that converges Docker (actual state) to the
+//! database (desired state).
+//!
+//! It wakes every `BERTH_RECONCILE_INTERVAL_SECONDS`, on every Docker event about Berth's
+//! objects, and when the API nudges it. Each pass reads every site, lists Berth's containers
+//! by label, converges each site ([`berth_runtime::converge`]), removes orphans, records what
+//! it saw, then re-renders the ingress from the recorded addresses.
+//!
+//! Several Berth processes may run it at once. On PostgreSQL a pass first takes a
+//! transaction-scoped advisory lock and skips when another process holds it; the deterministic
+//! container name (`berth-<site id>`) is the second guard, since a create that collides with an
+//! existing name adopts that container instead of making another.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use berth_core::crypto::Keys;
+use berth_core::store::site_state;
+use berth_runtime::converge::{Converger, Outcome};
+use berth_runtime::{Runtime, RuntimeError};
+use futures_util::StreamExt;
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement, TransactionTrait};
+use tokio::sync::{watch, Notify};
+
+/// Waits this long after a wake-up so a burst of Docker events makes one pass.
+const DEBOUNCE: Duration = Duration::from_millis(150);
+
+/// Runs until `shutdown` turns true; stops Berth's nginx on the way out.
+pub async fn run(db: DatabaseConnection, keys: Arc<Keys>, rt: Arc<Runtime>, mut shutdown: watch::Receiver<bool>) {
+    tracing::info!(interval_s = rt.interval.as_secs(), ingress = rt.ingress.mode().as_str(), "Reconciler started");
+    if let Err(e) = rt.ingress.start().await {
+        rt.metrics.ingress_failures.inc();
+        tracing::error!(error = %e, "Cannot start the ingress; sites are not routed until this is fixed");
+    }
+    let events = Arc::new(Notify::new());
+    let watcher = tokio::spawn(watch_events(rt.clone(), events.clone()));
+    let mut tick = tokio::time::interval(rt.interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = rt.nudge.notified() => tokio::time::sleep(DEBOUNCE).await,
+            _ = events.notified() => tokio::time::sleep(DEBOUNCE).await,
+            _ = shutdown.changed() => break,
+        }
+        if *shutdown.borrow() {
+            break;
+        }
+        pass(&db, &keys, &rt).await;
+    }
+    watcher.abort();
+    rt.ingress.stop().await;
+    tracing::info!("Reconciler stopped");
+}
+
+/// Follows Docker's event stream for Berth's objects, waking the loop on each event, and
+/// reconnects after a failure.
+async fn watch_events(rt: Arc<Runtime>, wake: Arc<Notify>) {
+    loop {
+        let mut stream = rt.engine.events(&rt.names.label_filter());
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(()) => wake.notify_one(),
+                Err(e) => {
+                    tracing::debug!(error = %e, "Docker event stream failed; reconnecting");
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// One reconcile pass, then the ingress. Errors are logged here, once.
+pub async fn pass(db: &DatabaseConnection, keys: &Keys, rt: &Runtime) {
+    let started = Instant::now();
+    let outcome = match locked_pass(db, keys, rt).await {
+        Ok(true) => "ok",
+        Ok(false) => "skipped",
+        Err(e) => {
+            tracing::warn!(error = %e, "Reconcile pass failed; the next one retries");
+            "error"
+        }
+    };
+    rt.metrics.passes.with_label_values(&[outcome]).inc();
+    rt.metrics.pass_seconds.observe(started.elapsed().as_secs_f64());
+    if let Err(e) = rt.ingress.supervise().await {
+        tracing::warn!(error = %e, "Cannot keep Berth's nginx running");
+    }
+    match site_state::routes(db).await {
+        Ok(routes) => match rt.ingress.apply(&routes).await {
+            Ok(true) => {
+                rt.metrics.ingress_reloads.inc();
+                tracing::info!(sites = routes.len(), "Ingress configuration installed");
+            }
+            Ok(false) => {}
+            Err(e) => {
+                rt.metrics.ingress_failures.inc();
+                tracing::error!(error = %e, "Ingress configuration not installed; the previous one stays");
+            }
+        },
+        Err(e) => tracing::warn!(error = %e, "Cannot read the routes for the ingress"),
+    }
+}
+
+/// Takes the cross-process guard and converges. `Ok(false)`: another process holds the guard.
+async fn locked_pass(db: &DatabaseConnection, keys: &Keys, rt: &Runtime) -> anyhow::Result<bool> {
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        // SQLite is the embedded, single-process setup: nobody to race with.
+        converge_all(db, keys, rt).await?;
+        return Ok(true);
+    }
+    let txn = db.begin().await?;
+    let row = txn
+        .query_one(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT pg_try_advisory_xact_lock($1) AS locked",
+            [lock_key(rt.names.instance()).into()],
+        ))
+        .await?;
+    let locked: bool = match row {
+        Some(r) => r.try_get("", "locked")?,
+        None => false,
+    };
+    if !locked {
+        txn.rollback().await?;
+        return Ok(false);
+    }
+    let res = converge_all(db, keys, rt).await;
+    // Ending the transaction releases the lock, whatever the pass did.
+    txn.commit().await?;
+    res.map(|()| true)
+}
+
+/// The advisory lock key of one installation: a stable 64-bit hash of its Docker prefix.
+fn lock_key(instance: &str) -> i64 {
+    // FNV-1a: stable across Rust versions and processes (std's hasher is not).
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in b"berth-reconciler:".iter().chain(instance.as_bytes()) {
+        hash ^= u64::from(*b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash as i64
+}
+
+async fn converge_all(db: &DatabaseConnection, keys: &Keys, rt: &Runtime) -> anyhow::Result<()> {
+    let sites = site_state::desired_all(db, keys).await?;
+    let containers = rt.engine.containers(&rt.names.label_filter()).await?;
+    let by_name: HashMap<&str, &berth_runtime::engine::ContainerInfo> =
+        containers.iter().map(|c| (c.name.as_str(), c)).collect();
+    rt.metrics.sites.set(sites.len() as i64);
+    let mut converger = Converger::new(rt);
+    for d in &sites {
+        let current = by_name.get(rt.names.container(d.site.id).as_str()).copied();
+        let next = by_name.get(rt.names.next_container(d.site.id).as_str()).copied();
+        match converger.site(d, current, next).await {
+            Ok(Outcome::Observed(observed)) => {
+                site_state::record(db, &d.site, &observed).await?;
+            }
+            Ok(Outcome::Deleted) => {
+                site_state::finish_delete(db, &d.site).await?;
+                tracing::info!(site.id = %d.site.id, "Site deleted");
+            }
+            // The engine is gone: nothing else in this pass can succeed.
+            Err(e @ RuntimeError::Unavailable(_)) => return Err(e.into()),
+            Err(e) => {
+                tracing::warn!(site.id = %d.site.id, error = %e, "Cannot converge the site; the next pass retries")
+            }
+        }
+    }
+    converger.orphans(&sites, &containers).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn lock_keys_are_stable_and_per_installation() {
+        assert_eq!(super::lock_key("berth"), super::lock_key("berth"));
+        assert_ne!(super::lock_key("berth"), super::lock_key("other"));
+    }
+}
