@@ -830,6 +830,23 @@ mod tests {
     }
 
     #[test]
+    fn runtime_settings_are_checked() {
+        let problems = load(&[
+            ("BERTH_DOCKER_PREFIX", "Berth-1"),
+            ("BERTH_INGRESS_MODE", "external"),
+            ("BERTH_DOCKER_HOST", "ftp://x"),
+            ("BERTH_INGRESS_LISTEN", "port 80"),
+        ])
+        .expect_err("bad runtime config");
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        assert!(problems.iter().any(|p| p.starts_with("BERTH_INGRESS_DIR:")), "external needs a dir: {problems:?}");
+        let cfg = load(&[("BERTH_DOCKER_HOST", "off"), ("BERTH_INGRESS_MODE", "off")]).expect("valid");
+        assert!(cfg.docker_host.is_none());
+        assert_eq!(cfg.ingress_mode, IngressMode::Off);
+        assert_eq!(cfg.docker_prefix, "berth");
+    }
+
+    #[test]
     fn public_links_ignore_trailing_slash() {
         let cfg = load(&[("BERTH_PUBLIC_URL", "https://panel.example.com/")]).expect("valid");
         assert_eq!(cfg.public_link("/set-password?token=x"), "https://panel.example.com/set-password?token=x");

@@ -281,6 +281,23 @@ impl Engine for DockerEngine {
     fn events(&self, labels: &[String]) -> BoxStream<'static, Result<()>> {
         let mut filters = label_filters(labels);
         filters.insert("type".to_owned(), vec!["container".to_owned(), "network".to_owned()]);
+        // State changes only: every health check also emits exec_* events, which at a few
+        // hundred sites would keep the reconciler busy for nothing.
+        let actions = [
+            "create",
+            "start",
+            "restart",
+            "stop",
+            "die",
+            "kill",
+            "oom",
+            "destroy",
+            "rename",
+            "health_status",
+            "connect",
+            "disconnect",
+        ];
+        filters.insert("event".to_owned(), actions.iter().map(|a| (*a).to_owned()).collect());
         self.docker
             .events(Some(EventsOptions { filters: Some(filters), ..Default::default() }))
             .map(|e| e.map(|_| ()).map_err(RuntimeError::from))

@@ -205,9 +205,10 @@ pub struct DeleteQuery {
 }
 
 /// Starts deleting the site: it leaves the ingress at once (status `deleting`), and the
-/// reconciler removes its container, then the site. The data volume is kept unless `purge`.
+/// reconciler removes its container, then the site (202). The data volume is kept unless
+/// `purge`. Without a container runtime there is nothing to remove: the site goes at once (204).
 #[utoipa::path(delete, operation_id = "sites_delete", path = "/sites/{id}", tag = "sites", params(("id" = Uuid, Path), DeleteQuery),
-    responses((status = 202, description = "Deletion started"), (status = 404, body = Problem)))]
+    responses((status = 202, description = "Deletion started"), (status = 204, description = "Deleted (no container runtime)"), (status = 404, body = Problem)))]
 async fn delete(
     State(state): State<AppState>,
     auth: Auth,
@@ -215,6 +216,10 @@ async fn delete(
     ApiQuery(q): ApiQuery<DeleteQuery>,
 ) -> ApiResult<StatusCode> {
     store::sites::delete(&state.db, &auth.caller, id, q.purge).await?;
+    if state.runtime.is_none() {
+        store::site_state::finish_delete_now(&state.db, id).await?;
+        return Ok(StatusCode::NO_CONTENT);
+    }
     nudge(&state);
     Ok(StatusCode::ACCEPTED)
 }
