@@ -6,7 +6,8 @@
 #   bash scripts/test.sh -- --nocapture
 #
 # What it does, in order:
-#   1. installs the Debian packages the tests need (postgresql, redis-server) if missing;
+#   1. installs the Debian packages the tests need (postgresql, redis-server, and chromium with
+#      chromium-driver for the browser tests) if missing;
 #   2. starts a throwaway PostgreSQL and a throwaway Redis on 127.0.0.1, each on its own
 #      port, with all their files in one temporary directory;
 #   3. exports BERTH_TEST_DATABASE_URL and BERTH_TEST_REDIS_URL for the tests;
@@ -60,6 +61,26 @@ if ((${#missing[@]} > 0)); then
     "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
     "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
         apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# --------------------------------------------------------------------------------------------
+# Browser (the UI tests in tests/ui drive Debian's Chromium through chromedriver)
+# --------------------------------------------------------------------------------------------
+
+browser=()
+command -v chromium >/dev/null 2>&1 || browser+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || browser+=(chromium-driver)
+if ((${#browser[@]} > 0)); then
+    as_root=()
+    if [[ "$(id -u)" -ne 0 ]]; then
+        command -v sudo >/dev/null 2>&1 \
+            || die "missing packages (${browser[*]}) and not root without sudo: install them as root, then rerun"
+        as_root=(sudo)
+    fi
+    log "installing ${browser[*]}"
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -q --no-install-recommends "${browser[@]}" fonts-dejavu-core
 fi
 
 PG_BIN="$(pg_bin_dir)"
