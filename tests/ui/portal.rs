@@ -36,6 +36,10 @@ async fn portal_flow(js: Js) {
     assert!(page.contains("analytical-engine") && page.contains("notes"), "{page}");
     assert!(!page.contains("cobol-compiler"), "another customer's site is listed: {page}");
     b.snap("my-sites").await;
+    // The same page on a phone-sized window: the layout must stay readable.
+    b.client.set_window_size(390, 844).await.expect("resize the window");
+    b.snap("my-sites-phone").await;
+    b.client.set_window_size(1280, 900).await.expect("resize the window");
 
     b.follow_link("analytical-engine").await;
     b.wait_for_text("Operations and logs").await;

@@ -60,7 +60,7 @@ pub fn entries_table(entries: &[audit_log::Model]) -> AnyView {
                     <td>{e.actor.clone()}</td>
                     <td><code>{e.action.clone()}</code></td>
                     <td>{target}</td>
-                    <td class="details"><code>{details}</code></td>
+                    <td class="details">{(!details.is_empty()).then(|| view! { <code title=details.clone()>{details.clone()}</code> })}</td>
                     <td>{e.ip.clone().unwrap_or_default()}</td>
                 </tr>
             }
@@ -134,7 +134,7 @@ async fn list(State(state): State<WebState>, ctx: PageCtx, Query(q): Query<Audit
     let body = view! {
         <form method="get" action="/admin/audit" class="filters panel" role="search">
             {customer_note}
-            {Field::new("actor", "Actor").value(non_empty(&q.actor).unwrap_or_default()).hint("An e-mail, cli or system").render()}
+            {Field::new("actor", "Actor (e-mail, cli, system)").value(non_empty(&q.actor).unwrap_or_default()).render()}
             {Field::new("target_type", "Target").select(target_types).value(non_empty(&q.target_type).unwrap_or_default()).render()}
             {Field::new("target_id", "Target id").value(non_empty(&q.target_id).unwrap_or_default()).render()}
             {Field::new("since", "From").kind("date").value(since.map(|d| d.to_string()).unwrap_or_default()).render()}

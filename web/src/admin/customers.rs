@@ -110,7 +110,7 @@ async fn list(State(state): State<WebState>, ctx: PageCtx, Query(q): Query<ListQ
     let body = view! {
         <div class="toolbar">
             <form method="get" action="/admin/customers" class="filters" role="search">
-                {Field::new("q", "Search").kind("search").value(q.q.clone().unwrap_or_default()).hint("E-mail or company").render()}
+                {Field::new("q", "Search e-mail or company").kind("search").value(q.q.clone().unwrap_or_default()).render()}
                 {Field::new("status", "Status").select(status_options::<CustomerStatus>()).value(status.map(|s| s.to_value()).unwrap_or_default()).render()}
                 {Field::new("plan", "Plan").select(plan_choices).value(plan.unwrap_or_default()).render()}
                 <button type="submit" class="button button--secondary">"Filter"</button>

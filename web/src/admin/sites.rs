@@ -127,7 +127,7 @@ async fn list(State(state): State<WebState>, ctx: PageCtx, Query(q): Query<ListQ
     let body = view! {
         <div class="toolbar">
             <form method="get" action="/admin/sites" class="filters" role="search">
-                {Field::new("q", "Search").kind("search").value(q.q.clone().unwrap_or_default()).hint("Site name").render()}
+                {Field::new("q", "Search site names").kind("search").value(q.q.clone().unwrap_or_default()).render()}
                 {Field::new("status", "Status").select(status_options::<SiteStatus>()).value(status.map(|s| s.to_value()).unwrap_or_default()).render()}
                 {Field::new("customer", "Customer").select(customer_options(&customers, Some("Any customer"))).value(customer_id.map(|c| c.to_string()).unwrap_or_default()).render()}
                 <button type="submit" class="button button--secondary">"Filter"</button>
