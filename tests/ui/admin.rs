@@ -5,7 +5,7 @@ use fantoccini::Locator;
 use serde_json::json;
 
 use super::{Browser, Js};
-use crate::support::{TestApp, ADMIN_EMAIL};
+use crate::support::{TestApp, ADMIN_EMAIL, PUBLIC_URL};
 
 async fn admin_flow(js: Js) {
     let app = TestApp::spawn().await;
@@ -61,6 +61,19 @@ async fn admin_flow(js: Js) {
     b.press("Create customer").await;
     b.wait_for_text("Customer Harbour Bakery created.").await;
     b.snap("customer-detail").await;
+    b.follow_link("Customers").await;
+    b.wait_for_text("orders@harbour-bakery.example").await;
+    b.snap("customers").await;
+    b.follow_link("Harbour Bakery").await;
+    b.wait_for_text("Portal users").await;
+    b.fill("email", "till@harbour-bakery.example").await;
+    b.press("Add user").await;
+    b.wait_for_text("Send this one-time link").await;
+    let link = b.text_of("#set-password-link").await;
+    assert!(link.starts_with(&format!("{PUBLIC_URL}/set-password?token=")), "{link}");
+    b.snap("portal-user-link").await;
+    b.follow_link("Back to the customer").await;
+    b.wait_for_text("till@harbour-bakery.example").await;
 
     b.follow_link("New site").await;
     b.wait_for_text("Environment").await;
@@ -107,6 +120,9 @@ async fn admin_flow(js: Js) {
     b.follow_link("Audit log").await;
     b.wait_for_text("site.delete").await;
     b.snap("audit-log").await;
+    b.follow_link("Dashboard").await;
+    b.wait_for_text("Recent activity").await;
+    b.snap("dashboard-with-activity").await;
 
     b.press("Sign out").await;
     b.wait_for_text("You have signed out.").await;
