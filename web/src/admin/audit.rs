@@ -43,7 +43,11 @@ pub fn entries_table(entries: &[audit_log::Model]) -> AnyView {
         .iter()
         .map(|e| {
             let target_text = match &e.target_id {
-                Some(id) => format!("{} {}", e.target_type, id.chars().take(8).collect::<String>()),
+                // UUIDv7s share their leading (time) digits; the tail tells entries apart.
+                Some(id) => {
+                    let tail: String = id.chars().skip(id.chars().count().saturating_sub(6)).collect();
+                    format!("{} …{tail}", e.target_type)
+                }
                 None => e.target_type.clone(),
             };
             let target = match target_href(e) {
@@ -59,7 +63,7 @@ pub fn entries_table(entries: &[audit_log::Model]) -> AnyView {
                     <td class="nowrap">{when(&e.at)}</td>
                     <td>{e.actor.clone()}</td>
                     <td><code>{e.action.clone()}</code></td>
-                    <td>{target}</td>
+                    <td class="nowrap">{target}</td>
                     <td class="details">{(!details.is_empty()).then(|| view! { <code title=details.clone()>{details.clone()}</code> })}</td>
                     <td>{e.ip.clone().unwrap_or_default()}</td>
                 </tr>
@@ -134,7 +138,7 @@ async fn list(State(state): State<WebState>, ctx: PageCtx, Query(q): Query<Audit
     let body = view! {
         <form method="get" action="/admin/audit" class="filters panel" role="search">
             {customer_note}
-            {Field::new("actor", "Actor (e-mail, cli, system)").value(non_empty(&q.actor).unwrap_or_default()).render()}
+            {Field::new("actor", "Actor").value(non_empty(&q.actor).unwrap_or_default()).render()}
             {Field::new("target_type", "Target").select(target_types).value(non_empty(&q.target_type).unwrap_or_default()).render()}
             {Field::new("target_id", "Target id").value(non_empty(&q.target_id).unwrap_or_default()).render()}
             {Field::new("since", "From").kind("date").value(since.map(|d| d.to_string()).unwrap_or_default()).render()}
