@@ -6,8 +6,9 @@
 #   bash scripts/test.sh -- --nocapture
 #
 # What it does, in order:
-#   1. installs the Debian packages the tests need (postgresql, redis-server, nginx-light,
-#      busybox-static) if missing, and checks that a Docker engine runs;
+#   1. installs what the tests need when missing: Debian's postgresql, redis-server,
+#      nginx-light, busybox-static, pdns-server with its sqlite3 backend, pebble, openssl,
+#      chromium with chromium-driver, and aiosmtpd from PyPI; checks that a Docker engine runs;
 #   2. starts a throwaway PostgreSQL and a throwaway Redis on 127.0.0.1, each on its own
 #      port, with all their files in one temporary directory;
 #   3. exports BERTH_TEST_DATABASE_URL and BERTH_TEST_REDIS_URL for the tests;
@@ -99,6 +100,25 @@ if ((${#runtime_missing[@]} > 0)); then
         apt-get install -y -q --no-install-recommends "${runtime_missing[@]}"
 fi
 [[ -S /var/run/docker.sock ]] || die "no Docker engine at /var/run/docker.sock: the runtime tests need one"
+# --------------------------------------------------------------------------------------------
+# Browser (the UI tests in tests/ui drive Debian's Chromium through chromedriver)
+# --------------------------------------------------------------------------------------------
+
+browser=()
+command -v chromium >/dev/null 2>&1 || browser+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || browser+=(chromium-driver)
+if ((${#browser[@]} > 0)); then
+    as_root=()
+    if [[ "$(id -u)" -ne 0 ]]; then
+        command -v sudo >/dev/null 2>&1 \
+            || die "missing packages (${browser[*]}) and not root without sudo: install them as root, then rerun"
+        as_root=(sudo)
+    fi
+    log "installing ${browser[*]}"
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -q --no-install-recommends "${browser[@]}" fonts-dejavu-core
+fi
 
 PG_BIN="$(pg_bin_dir)"
 [[ -n "$PG_BIN" ]] || die "no PostgreSQL server found under /usr/lib/postgresql/*/bin"

@@ -1,5 +1,6 @@
 //! Berth's end-to-end tests: one binary, driving the real application over HTTP against real
-//! PostgreSQL and Redis (started by scripts/test.sh). `api/` mirrors `server/src/api/`.
+//! PostgreSQL and Redis (started by scripts/test.sh). `api/` mirrors `server/src/api/`; `ui/` drives the
+//! admin console and the portal in a real browser.
 
 mod api;
 mod cli;
@@ -9,3 +10,4 @@ mod queue;
 mod runtime;
 mod support;
 mod workers;
+mod ui;

@@ -8,6 +8,7 @@ pub mod crypto;
 pub mod db;
 pub mod entities;
 pub mod error;
+pub mod net;
 pub mod store;
 pub mod totp;
 pub mod types;

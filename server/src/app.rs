@@ -20,7 +20,12 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 pub fn build(state: AppState, sessions: Store) -> Router {
     let (api, _doc) = crate::api::router();
-    let web = berth_web::router(berth_web::WebState { db: state.db.clone(), config: state.config.clone() });
+    let web = berth_web::router(berth_web::WebState {
+        db: state.db.clone(),
+        config: state.config.clone(),
+        keys: state.keys.clone(),
+        limiter: state.limiter.clone(),
+    });
     let session_layer = SessionManagerLayer::new(sessions)
         .with_name(SESSION_COOKIE)
         .with_secure(state.config.cookie_secure())

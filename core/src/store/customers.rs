@@ -2,7 +2,7 @@
 
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, TransactionTrait,
+    QueryFilter, QuerySelect, TransactionTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -195,4 +195,32 @@ pub async fn delete<C: ConnectionTrait + TransactionTrait>(db: &C, caller: &Call
     .await?;
     txn.commit().await?;
     Ok(())
+}
+
+/// Admin-only: how many customers are in each status, for the dashboard.
+pub async fn count_by_status(db: &impl ConnectionTrait, caller: &Caller) -> Result<Vec<(CustomerStatus, u64)>> {
+    caller.require_admin()?;
+    let rows: Vec<(CustomerStatus, i64)> = access::customers(caller)
+        .select_only()
+        .column(customers::Column::Status)
+        .column_as(customers::Column::Id.count(), "n")
+        .group_by(customers::Column::Status)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|(s, n)| (s, n.max(0) as u64)).collect())
+}
+
+/// Admin-only: how many customers are on each plan (plan id), for the dashboard.
+pub async fn count_by_plan(db: &impl ConnectionTrait, caller: &Caller) -> Result<Vec<(String, u64)>> {
+    caller.require_admin()?;
+    let rows: Vec<(String, i64)> = access::customers(caller)
+        .select_only()
+        .column(customers::Column::PlanId)
+        .column_as(customers::Column::Id.count(), "n")
+        .group_by(customers::Column::PlanId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|(p, n)| (p, n.max(0) as u64)).collect())
 }

@@ -1,6 +1,5 @@
-//! The client's address. X-Forwarded-For is believed only when the direct peer is one of the
-//! configured trusted proxies, and then only up to the first hop that is not itself trusted:
-//! a client cannot dodge per-IP limits by sending its own X-Forwarded-For.
+//! The client's address (see [`berth_core::net::client_ip`] for which X-Forwarded-For hops are
+//! believed).
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -10,20 +9,10 @@ use ipnet::IpNet;
 
 use crate::state::AppState;
 
+/// The logic lives in core so the server-rendered UI resolves addresses the same way.
 pub fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
-    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
-    if !is_trusted(&peer) {
-        return peer;
-    }
-    let hops: Vec<IpAddr> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|s| s.trim().parse().ok())
-        .collect();
-    // Walk from the nearest hop outwards; the first untrusted address is the client.
-    hops.iter().rev().find(|ip| !is_trusted(ip)).or(hops.first()).copied().unwrap_or(peer)
+    let forwarded = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+    berth_core::net::client_ip(peer, forwarded, trusted)
 }
 
 /// Extractor for the resolved client address.

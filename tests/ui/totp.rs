@@ -1,0 +1,56 @@
+//! TOTP enrolment in the browser (QR code as inline SVG, confirmed with a code), then signing
+//! in with a code.
+
+use fantoccini::Locator;
+
+use super::{Browser, Js};
+use crate::support::{totp_code, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
+
+async fn totp_flow(js: Js) {
+    let app = TestApp::spawn().await;
+    let mut b = Browser::start(&app, "totp", js).await;
+    b.sign_in_as_admin().await;
+    b.assert_js_state().await;
+    b.follow_link("Account").await;
+    b.wait_for_text("Two-factor authentication").await;
+    b.snap("account").await;
+    b.press("Set up two-factor authentication").await;
+    b.wait_for_text("Scan this code").await;
+    assert!(b.exists("figure.qr svg").await, "the QR code is inline SVG");
+    b.snap("totp-qr").await;
+    let uri = b.text_of("#otpauth-uri").await;
+    assert!(uri.starts_with("otpauth://totp/"), "{uri}");
+
+    b.fill("code", "000000").await;
+    b.press("Turn on two-factor authentication").await;
+    b.wait_for_text("Please correct the fields marked below.").await;
+    b.snap("totp-wrong-code").await;
+    b.fill("code", &totp_code(&uri)).await;
+    b.press("Turn on two-factor authentication").await;
+    b.wait_for_text("Two-factor authentication is on.").await;
+    b.snap("totp-on").await;
+
+    b.press("Sign out").await;
+    b.wait_for_text("You have signed out.").await;
+    b.sign_in("/admin/login", ADMIN_EMAIL, ADMIN_PASSWORD, None).await;
+    b.wait_for_text("Enter the 6-digit code").await;
+    let field = b.client.find(Locator::Css("#field-totp")).await.expect("totp field");
+    assert_eq!(field.attr("aria-invalid").await.expect("attr").as_deref(), Some("true"));
+    b.snap("code-required").await;
+    b.sign_in("/admin/login", ADMIN_EMAIL, ADMIN_PASSWORD, Some(&totp_code(&uri))).await;
+    b.wait_for_text("Recent activity").await;
+    assert_eq!(b.path().await, "/admin");
+    b.snap("signed-in-with-code").await;
+    b.close().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn totp_enrolment_then_sign_in_with_a_code_with_javascript() {
+    totp_flow(Js::On).await;
+}
+
+#[tokio::test]
+async fn totp_enrolment_then_sign_in_with_a_code_without_javascript() {
+    totp_flow(Js::Off).await;
+}

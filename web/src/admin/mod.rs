@@ -1,0 +1,107 @@
+//! The admin console: every page under `/admin`. [`PageCtx`] has already refused anyone but an
+//! administrator; the store checks again on its own (`Caller::require_admin`).
+
+mod audit;
+mod customers;
+mod sites;
+
+use axum::extract::State;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use berth_core::store::{self, page::Page};
+use berth_core::types::{CustomerStatus, SiteStatus};
+use leptos::prelude::*;
+use sea_orm::{ActiveEnum, Iterable};
+use uuid::Uuid;
+
+use crate::auth::PageCtx;
+use crate::components::badge;
+use crate::error::{PageError, PageResult};
+use crate::layout::page;
+use crate::WebState;
+
+pub fn routes() -> Router<WebState> {
+    Router::new()
+        .route("/admin", get(dashboard))
+        .merge(customers::routes())
+        .merge(sites::routes())
+        .merge(audit::routes())
+}
+
+/// Ids in paths are UUIDs; anything else is simply not found.
+pub(crate) fn parse_id(text: &str) -> Result<Uuid, PageError> {
+    text.parse().map_err(|_| PageError::NotFound)
+}
+
+/// A counted list ("3 running") for the dashboard, every status shown even at zero.
+fn counts_list(items: Vec<(AnyView, u64)>) -> impl IntoView {
+    let rows =
+        items.into_iter().map(|(label, n)| view! { <li><span>{label}</span><strong>{n}</strong></li> }).collect_view();
+    view! { <ul class="counts">{rows}</ul> }
+}
+
+async fn dashboard(State(state): State<WebState>, ctx: PageCtx) -> PageResult {
+    let customers = store::customers::count_by_status(&state.db, &ctx.caller).await?;
+    let sites = store::sites::count_by_status(&state.db, &ctx.caller).await?;
+    let plans = store::plans::list(&state.db).await?;
+    let mix = store::customers::count_by_plan(&state.db, &ctx.caller).await?;
+    let recent = store::audit::list(
+        &state.db,
+        &ctx.caller,
+        store::audit::Filter::default(),
+        Page { cursor: None, limit: Some(10) },
+    )
+    .await?;
+
+    let count = |found: Option<u64>| found.unwrap_or(0);
+    let customer_counts = CustomerStatus::iter()
+        .map(|s| {
+            let n = count(customers.iter().find(|(k, _)| *k == s).map(|(_, n)| *n));
+            (badge::customer_status(s).into_any(), n)
+        })
+        .collect();
+    let site_counts = SiteStatus::iter()
+        .map(|s| (badge::site_status(s).into_any(), count(sites.iter().find(|(k, _)| *k == s).map(|(_, n)| *n))))
+        .collect();
+    let plan_counts = plans
+        .iter()
+        .map(|p| {
+            let n = count(mix.iter().find(|(k, _)| *k == p.id).map(|(_, n)| *n));
+            (view! { <span>{p.name.clone()}</span> }.into_any(), n)
+        })
+        .collect();
+    let total_customers: u64 = customers.iter().map(|(_, n)| n).sum();
+    let total_sites: u64 = sites.iter().map(|(_, n)| n).sum();
+    let entries = audit::entries_table(&recent.items);
+
+    let body = view! {
+        <div class="cards">
+            <section class="panel" aria-labelledby="d-customers">
+                <h2 id="d-customers"><a href="/admin/customers">"Customers"</a> <span class="total">{total_customers}</span></h2>
+                {counts_list(customer_counts)}
+            </section>
+            <section class="panel" aria-labelledby="d-sites">
+                <h2 id="d-sites"><a href="/admin/sites">"Sites"</a> <span class="total">{total_sites}</span></h2>
+                {counts_list(site_counts)}
+            </section>
+            <section class="panel" aria-labelledby="d-plans">
+                <h2 id="d-plans">"Plan mix"</h2>
+                {counts_list(plan_counts)}
+            </section>
+        </div>
+        <section aria-labelledby="d-audit">
+            <h2 id="d-audit">"Recent activity"</h2>
+            {entries}
+            <p><a href="/admin/audit">"The whole audit log →"</a></p>
+        </section>
+    };
+    Ok(page(ctx.chrome(), "Dashboard", body).into_response())
+}
+
+/// The select options of a status filter: "any" first.
+pub(crate) fn status_options<T: ActiveEnum<Value = String> + Iterable>() -> Vec<(String, String)> {
+    std::iter::once((String::new(), "Any status".to_owned()))
+        .chain(T::iter().map(|s| (s.to_value(), s.to_value())))
+        .collect()
+}
