@@ -40,7 +40,9 @@ impl Ingress {
         Self {
             mode: config.ingress_mode,
             nginx: config.nginx_binary.clone(),
-            dir: config.ingress_dir.clone(),
+            // nginx resolves -c and include paths against its prefix: hand it absolute ones
+            // (the embedded default, ./data/nginx, is relative).
+            dir: std::path::absolute(&config.ingress_dir).unwrap_or_else(|_| config.ingress_dir.clone()),
             listen: config.ingress_listen,
             applied: Mutex::new(None),
             process: process::Supervisor::default(),

@@ -53,7 +53,21 @@ impl Supervisor {
             }
             *slot = None;
         }
-        let mut child = Command::new(nginx)
+        let mut command = Command::new(nginx);
+        // If Berth itself is killed outright (SIGKILL: no Drop runs), the kernel still tells
+        // nginx to quit, so no orphaned nginx keeps the ingress port.
+        #[cfg(target_os = "linux")]
+        // SAFETY: prctl(2) with integer arguments only, between fork and exec, as
+        // pre_exec requires: no allocation, no locks.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGQUIT as libc::c_ulong, 0, 0, 0) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = command
             .arg("-e")
             .arg("stderr")
             .arg("-p")
