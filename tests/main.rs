@@ -9,5 +9,5 @@ mod migrations;
 mod queue;
 mod runtime;
 mod support;
-mod workers;
 mod ui;
+mod workers;

@@ -1,5 +1,7 @@
 //! The HTTP application: API, UI and probes behind one stack of middleware.
 
+use std::sync::Arc;
+
 use axum::extract::DefaultBodyLimit;
 use axum::http::Request;
 use axum::middleware;
@@ -25,6 +27,10 @@ pub fn build(state: AppState, sessions: Store) -> Router {
         config: state.config.clone(),
         keys: state.keys.clone(),
         limiter: state.limiter.clone(),
+        wake_reconciler: state.runtime.clone().map(|rt| {
+            let wake: Arc<dyn Fn() + Send + Sync> = Arc::new(move || rt.nudge.notify_one());
+            wake
+        }),
     });
     let session_layer = SessionManagerLayer::new(sessions)
         .with_name(SESSION_COOKIE)

@@ -42,6 +42,9 @@ pub struct WebState {
     pub config: Arc<Config>,
     pub keys: Arc<Keys>,
     pub limiter: Arc<RateLimiter>,
+    /// Wakes the reconciler after a change; `None` when no container runtime runs, in which
+    /// case a deleted site is removed at once (nothing else would finish it).
+    pub wake_reconciler: Option<Arc<dyn Fn() + Send + Sync>>,
 }
 
 /// The one stylesheet, hand-written, served by the app.

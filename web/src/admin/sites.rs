@@ -377,5 +377,9 @@ async fn delete(
     let id = parse_id(&id)?;
     // The UI keeps the data volume; purging it is a deliberate API call.
     store::sites::delete(&state.db, &ctx.caller, id, false).await?;
+    match &state.wake_reconciler {
+        Some(wake) => wake(),
+        None => store::site_state::finish_delete_now(&state.db, id).await?,
+    }
     ctx.redirect("/admin/sites", Flash::success("Site deleted.")).await
 }
