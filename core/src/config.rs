@@ -225,8 +225,8 @@ impl Config {
         let worker_lease_seconds = number("worker_lease_seconds", 30, 1, 3600);
         let worker_shutdown_seconds = number("worker_shutdown_seconds", 30, 0, 3600);
         let job_retention_days = number("job_retention_days", 7, 1, 3650) as u32;
-        let worker_queues = parse_queues(get("worker_queues").as_deref().unwrap_or(DEFAULT_QUEUES))
-            .unwrap_or_else(|e| {
+        let worker_queues =
+            parse_queues(get("worker_queues").as_deref().unwrap_or(DEFAULT_QUEUES)).unwrap_or_else(|e| {
                 problems.push(format!("BERTH_WORKER_QUEUES: {e}"));
                 Vec::new()
             });
@@ -350,9 +350,12 @@ fn parse_queues(value: &str) -> Result<Vec<(String, usize)>, String> {
         if !valid {
             return Err(format!("`{name}` is not a queue name (a-z, 0-9, _ and -, at most 32)"));
         }
-        let n: usize = n.trim().parse().ok().filter(|n| (1..=1024).contains(n)).ok_or_else(|| {
-            format!("concurrency of `{name}` must be a whole number from 1 to 1024")
-        })?;
+        let n: usize = n
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| (1..=1024).contains(n))
+            .ok_or_else(|| format!("concurrency of `{name}` must be a whole number from 1 to 1024"))?;
         if out.iter().any(|(q, _)| q == name) {
             return Err(format!("queue `{name}` is listed twice"));
         }

@@ -29,7 +29,10 @@ async fn jobs_and_flows_are_listed_filtered_scoped_and_retried_by_admins() {
 
     let for_c1 = |c| Options { customer_id: Some(c), ..Options::default() };
     let noop = enqueue_with(&app.db, &Noop {}, for_c1(c1)).await.expect("enqueue").expect("inserted");
-    let dead = enqueue_with(&app.db, &Fail { message: "disk full".into() }, for_c1(c2)).await.expect("enqueue").expect("inserted");
+    let dead = enqueue_with(&app.db, &Fail { message: "disk full".into() }, for_c1(c2))
+        .await
+        .expect("enqueue")
+        .expect("inserted");
     let system = enqueue(&app.db, &Noop {}).await.expect("enqueue").expect("inserted");
     let ok_flow = berth_workers::flows::start(&app.db, &DemoFlow, &DemoInput::default(), Some(c1)).await.expect("flow");
     let failing = DemoInput { fail_step: Some("work".into()), fail_attempts: 2, ..Default::default() };
@@ -52,7 +55,10 @@ async fn jobs_and_flows_are_listed_filtered_scoped_and_retried_by_admins() {
     let flows_failed = admin.get("/api/v1/flows?state=failed").await;
     assert_eq!(ids(&flows_failed), vec![bad_flow.id.to_string()]);
     assert_eq!(flows_failed.body["items"][0]["current_step"], "work");
-    assert_eq!(ids(&admin.get(&format!("/api/v1/flows?customer_id={c1}&kind=demo")).await), vec![ok_flow.id.to_string()]);
+    assert_eq!(
+        ids(&admin.get(&format!("/api/v1/flows?customer_id={c1}&kind=demo")).await),
+        vec![ok_flow.id.to_string()]
+    );
     admin.get("/api/v1/jobs?state=bogus").await.assert_problem(StatusCode::BAD_REQUEST, "bad-request");
     admin.get("/api/v1/flows?colour=red").await.assert_problem(StatusCode::BAD_REQUEST, "bad-request");
     let one = admin.get(&format!("/api/v1/jobs/{dead}")).await;
@@ -65,11 +71,21 @@ async fn jobs_and_flows_are_listed_filtered_scoped_and_retried_by_admins() {
     let steps = page.body["steps"].as_array().expect("steps");
     let summary: Vec<(String, String, i64)> = steps
         .iter()
-        .map(|s| (s["name"].as_str().unwrap_or("").to_owned(), s["state"].as_str().unwrap_or("").to_owned(), s["attempts"].as_i64().unwrap_or(-1)))
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap_or("").to_owned(),
+                s["state"].as_str().unwrap_or("").to_owned(),
+                s["attempts"].as_i64().unwrap_or(-1),
+            )
+        })
         .collect();
     assert_eq!(
         summary,
-        vec![("prepare".into(), "succeeded".into(), 1), ("work".into(), "failed".into(), 2), ("finish".into(), "pending".into(), 0)]
+        vec![
+            ("prepare".into(), "succeeded".into(), 1),
+            ("work".into(), "failed".into(), 2),
+            ("finish".into(), "pending".into(), 0)
+        ]
     );
     assert!(steps[1]["error"].as_str().is_some_and(|e| e.contains("demo failure")), "{}", page.text);
     assert!(steps[0]["duration_ms"].as_i64().is_some());
@@ -88,15 +104,29 @@ async fn jobs_and_flows_are_listed_filtered_scoped_and_retried_by_admins() {
 
     // Retry: admins only, only what failed, audited.
     u1.post(&format!("/api/v1/jobs/{noop}/retry"), &json!({})).await.assert_problem(StatusCode::FORBIDDEN, "forbidden");
-    u1.post(&format!("/api/v1/flows/{}/retry", ok_flow.id), &json!({})).await.assert_problem(StatusCode::FORBIDDEN, "forbidden");
-    admin.post(&format!("/api/v1/jobs/{noop}/retry"), &json!({})).await.assert_problem(StatusCode::CONFLICT, "conflict");
-    admin.post(&format!("/api/v1/flows/{}/retry", ok_flow.id), &json!({})).await.assert_problem(StatusCode::CONFLICT, "conflict");
-    admin.post(&format!("/api/v1/jobs/{}/retry", Uuid::now_v7()), &json!({})).await.assert_problem(StatusCode::NOT_FOUND, "not-found");
+    u1.post(&format!("/api/v1/flows/{}/retry", ok_flow.id), &json!({}))
+        .await
+        .assert_problem(StatusCode::FORBIDDEN, "forbidden");
+    admin
+        .post(&format!("/api/v1/jobs/{noop}/retry"), &json!({}))
+        .await
+        .assert_problem(StatusCode::CONFLICT, "conflict");
+    admin
+        .post(&format!("/api/v1/flows/{}/retry", ok_flow.id), &json!({}))
+        .await
+        .assert_problem(StatusCode::CONFLICT, "conflict");
+    admin
+        .post(&format!("/api/v1/jobs/{}/retry", Uuid::now_v7()), &json!({}))
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "not-found");
 
     let retried = admin.post(&format!("/api/v1/flows/{}/retry", bad_flow.id), &json!({})).await;
     assert_eq!(retried.status, StatusCode::OK, "{}", retried.text);
     assert_eq!(retried.body["state"], "running");
-    admin.post(&format!("/api/v1/flows/{}/retry", bad_flow.id), &json!({})).await.assert_problem(StatusCode::CONFLICT, "conflict");
+    admin
+        .post(&format!("/api/v1/flows/{}/retry", bad_flow.id), &json!({}))
+        .await
+        .assert_problem(StatusCode::CONFLICT, "conflict");
     let done = eventually(WITHIN, "the retried flow to resume at `work` and succeed", || async {
         let res = admin.get(&format!("/api/v1/flows/{}", bad_flow.id)).await;
         (res.body["state"] == "succeeded").then_some(res)

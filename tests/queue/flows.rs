@@ -49,7 +49,11 @@ async fn a_flow_killed_mid_step_resumes_at_that_step_with_no_effect_twice() {
     let attempts: Vec<(&str, StepState, i32)> = steps.iter().map(|s| (s.name.as_str(), s.state, s.attempts)).collect();
     assert_eq!(
         attempts,
-        vec![("prepare", StepState::Succeeded, 1), ("work", StepState::Succeeded, 2), ("finish", StepState::Succeeded, 1)],
+        vec![
+            ("prepare", StepState::Succeeded, 1),
+            ("work", StepState::Succeeded, 2),
+            ("finish", StepState::Succeeded, 1)
+        ],
         "the succeeded step did not run again; the interrupted one ran once more"
     );
     let log = std::fs::read_to_string(dir.path().join("attempts.log")).expect("log");

@@ -96,9 +96,7 @@ pub fn gate(name: &str) -> std::sync::Arc<Gate> {
     let mut gates = GATES.lock().unwrap_or_else(|e| e.into_inner());
     gates
         .entry(name.to_owned())
-        .or_insert_with(|| {
-            std::sync::Arc::new(Gate { open: false.into(), notify: tokio::sync::Notify::new() })
-        })
+        .or_insert_with(|| std::sync::Arc::new(Gate { open: false.into(), notify: tokio::sync::Notify::new() }))
         .clone()
 }
 

@@ -5,8 +5,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_core::entities::jobs::{self, JobState};
 use berth_core::entities::job_schedules;
+use berth_core::entities::jobs::{self, JobState};
 use berth_workers::scheduler::Scheduler;
 use chrono::{SubsecRound, Utc};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
@@ -74,7 +74,12 @@ async fn two_schedulers_never_fire_the_same_tick_twice() {
 
     let fired = scheduled(&app.db).await;
     let ticks: HashSet<_> = fired.iter().map(|j| j.scheduled_for).collect();
-    assert_eq!(ticks.len(), fired.len(), "a tick fired twice: {:?}", fired.iter().map(|j| j.scheduled_for).collect::<Vec<_>>());
+    assert_eq!(
+        ticks.len(),
+        fired.len(),
+        "a tick fired twice: {:?}",
+        fired.iter().map(|j| j.scheduled_for).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test]

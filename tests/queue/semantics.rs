@@ -140,11 +140,7 @@ impl Job for Flaky {
 #[tokio::test]
 async fn a_failed_job_is_retried_with_backoff_and_a_spent_one_is_dead_until_retried_by_hand() {
     let app = TestApp::spawn().await;
-    let worker = Worker::start(
-        &app.db,
-        berth_workers::registry().register::<Flaky>(),
-        Duration::from_secs(5),
-    );
+    let worker = Worker::start(&app.db, berth_workers::registry().register::<Flaky>(), Duration::from_secs(5));
     let flaky = enqueue(&app.db, &Flaky {}).await.expect("enqueue").expect("inserted");
     let done = eventually(WITHIN, "the flaky job to succeed on its retry", || async {
         let j = job(&app.db, flaky).await;

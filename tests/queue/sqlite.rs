@@ -7,9 +7,9 @@ use berth_core::entities::flow_runs::{self, FlowState};
 use berth_core::entities::jobs::JobState;
 use berth_migrations::{Migrator, MigratorTrait};
 use berth_workers::demo::Noop;
+use berth_workers::enqueue;
 use berth_workers::flows::demo::{DemoFlow, DemoInput};
 use berth_workers::queue::store;
-use berth_workers::enqueue;
 use sea_orm::{ConnectOptions, Database, EntityTrait, TransactionTrait};
 
 use super::{eventually, gate, job, Blocking, Worker};
@@ -62,10 +62,8 @@ async fn sqlite_keeps_the_queue_semantics_in_one_process() {
     let rejected = store::complete(&db, &[(blocked, first.lease_id.expect("lease"))]).await.expect("complete");
     assert_eq!(rejected, vec![blocked]);
     gate("sqlite").open();
-    eventually(WITHIN, "B to finish it", || async {
-        (job(&db, blocked).await.state == JobState::Done).then_some(())
-    })
-    .await;
+    eventually(WITHIN, "B to finish it", || async { (job(&db, blocked).await.state == JobState::Done).then_some(()) })
+        .await;
 
     // Flows run on SQLite too.
     let run = berth_workers::flows::start(&db, &DemoFlow, &DemoInput::default(), None).await.expect("start");

@@ -18,7 +18,8 @@ use berth_core::entities::job_schedules;
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
+    TransactionTrait,
 };
 use serde_json::Value;
 use sqlx::Connection;
@@ -185,7 +186,8 @@ struct Leader {
 
 impl Leader {
     fn new(db: &DatabaseConnection) -> Self {
-        let pool = (db.get_database_backend() == DbBackend::Postgres).then(|| db.get_postgres_connection_pool().clone());
+        let pool =
+            (db.get_database_backend() == DbBackend::Postgres).then(|| db.get_postgres_connection_pool().clone());
         Self { pool, conn: None }
     }
 

@@ -165,12 +165,12 @@ pub async fn retry<C: ConnectionTrait + TransactionTrait>(
     active.finished_at = Set(None);
     active.updated_at = Set(super::now());
     let model = active.update(&txn).await?;
-    let inserted = jobs::insert(&txn, vec![driver_job(id, current.customer_id, DRIVER_MAX_ATTEMPTS)])
-        .await
-        .map_err(|e| match e {
+    let inserted = jobs::insert(&txn, vec![driver_job(id, current.customer_id, DRIVER_MAX_ATTEMPTS)]).await.map_err(
+        |e| match e {
             Error::Db(db) => conflict_on_unique(db, "this flow run is already being driven"),
             other => other,
-        })?;
+        },
+    )?;
     if inserted.is_empty() {
         return Err(Error::Conflict("this flow run is already being driven".into()));
     }

@@ -4,8 +4,8 @@
 
 use sea_orm::sea_query::{OnConflict, Query};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, QueryFilter,
-    Statement, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, QueryFilter, Statement,
+    TransactionTrait,
 };
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -132,7 +132,12 @@ pub struct Filter {
 }
 
 /// Admins see every job; customer users only jobs done for their customer.
-pub async fn list(db: &impl ConnectionTrait, caller: &Caller, filter: Filter, page: Page) -> Result<Paged<jobs::Model>> {
+pub async fn list(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    filter: Filter,
+    page: Page,
+) -> Result<Paged<jobs::Model>> {
     let mut q = access::jobs(caller);
     if let Some(kind) = filter.kind {
         q = q.filter(jobs::Column::Kind.eq(kind));

@@ -21,7 +21,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list)).routes(routes!(get)).routes(routes!(retry))
 }
 
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FlowRunDto {
     pub id: Uuid,

@@ -19,7 +19,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list)).routes(routes!(get)).routes(routes!(retry))
 }
 
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct JobDto {
     pub id: Uuid,
@@ -124,7 +123,11 @@ async fn get(State(state): State<AppState>, auth: Auth, ApiPath(id): ApiPath<Uui
 /// Puts a dead job back in its queue with a fresh set of attempts (audited as `job.retry`).
 #[utoipa::path(post, operation_id = "jobs_retry", path = "/jobs/{id}/retry", tag = "jobs", params(("id" = Uuid, Path)),
     responses((status = 200, body = JobDto), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
-async fn retry(State(state): State<AppState>, Admin(auth): Admin, ApiPath(id): ApiPath<Uuid>) -> ApiResult<Json<JobDto>> {
+async fn retry(
+    State(state): State<AppState>,
+    Admin(auth): Admin,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<JobDto>> {
     let job = store::jobs::retry(&state.db, &auth.caller, id).await?;
     Ok(Json(JobDto::new(job, true)))
 }

@@ -40,9 +40,8 @@ impl Metrics {
         )
         .expect("static metric definition is valid");
         let duration = HistogramVec::new(
-            HistogramOpts::new("berth_job_duration_seconds", "Job run time by kind and outcome").buckets(vec![
-                0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0, 600.0,
-            ]),
+            HistogramOpts::new("berth_job_duration_seconds", "Job run time by kind and outcome")
+                .buckets(vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0, 600.0]),
             &["kind", "outcome"],
         )
         .expect("static metric definition is valid");
