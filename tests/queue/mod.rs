@@ -2,6 +2,7 @@
 //! where the embedded semantics are claimed). `api.rs` covers the HTTP API over them.
 
 mod api;
+mod cli;
 mod flows;
 mod paused;
 mod scheduler;

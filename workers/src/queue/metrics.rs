@@ -13,8 +13,9 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Creates the metrics and registers them in `registry`. Registering twice in one registry
-    /// (two pools in one process) keeps the first set, which both then share.
+    /// Creates the metrics and registers them in `registry`. In a registry that already has
+    /// them (a second pool in one process), the first set stays registered and this one is not
+    /// exposed: registration never fails the workers.
     pub fn new(registry: &Registry) -> Self {
         let metrics = Self::unregistered();
         let collectors: [Box<dyn prometheus::core::Collector>; 4] = [
@@ -71,6 +72,6 @@ mod tests {
         let a = super::Metrics::new(&registry);
         let _b = super::Metrics::new(&registry);
         a.failures.with_label_values(&["x", "dead"]).inc();
-        assert!(registry.gather().iter().any(|f| f.get_name() == "berth_job_failures_total"));
+        assert!(registry.gather().iter().any(|f| f.name() == "berth_job_failures_total"));
     }
 }

@@ -163,6 +163,10 @@ async fn fetch(
 ) {
     let mut running: JoinSet<()> = JoinSet::new();
     let mut leases: HashMap<tokio::task::Id, (Uuid, Uuid)> = HashMap::new();
+    // At most `concurrency` jobs run at once; as many again may be claimed ahead (under lease,
+    // heartbeated) so that short jobs are claimed in batches rather than one round trip each.
+    let slots = Arc::new(tokio::sync::Semaphore::new(concurrency));
+    let capacity = concurrency * 2;
     loop {
         while let Some(done) = running.try_join_next_with_id() {
             forget(&mut leases, done);
@@ -170,7 +174,7 @@ async fn fetch(
         if *shutdown.borrow() {
             break;
         }
-        let free = concurrency.saturating_sub(running.len());
+        let free = capacity.saturating_sub(running.len());
         if free == 0 {
             tokio::select! {
                 done = running.join_next_with_id() => if let Some(done) = done { forget(&mut leases, done) },
@@ -197,7 +201,7 @@ async fn fetch(
         let got = claimed.len();
         for job in claimed {
             let pair = (job.id, job.lease_id);
-            let handle = running.spawn(run_job(shared.clone(), queue.clone(), job));
+            let handle = running.spawn(run_job(shared.clone(), queue.clone(), job, slots.clone()));
             leases.insert(handle.id(), pair);
         }
         if got < free {
@@ -258,9 +262,11 @@ fn forget(
 }
 
 /// Runs one claimed job to its outcome.
-async fn run_job(shared: Arc<Shared>, queue: String, job: Claimed) {
+async fn run_job(shared: Arc<Shared>, queue: String, job: Claimed, slots: Arc<tokio::sync::Semaphore>) {
     let lost = Arc::new(Notify::new());
     shared.held().insert(job.id, Held { lease: job.lease_id, lost: lost.clone() });
+    // The semaphore is never closed; if it were, running without a slot is the lesser harm.
+    let _slot = slots.acquire_owned().await.ok();
     let waited = (chrono::Utc::now() - job.run_at).to_std().unwrap_or_default();
     shared.metrics.start_latency.with_label_values(&[queue.as_str()]).observe(waited.as_secs_f64());
 

@@ -1,0 +1,60 @@
+//! `berth job enqueue NAME`: an operator runs by hand what a schedule would enqueue; the
+//! workers inside `berth serve` run it, and /metrics shows the queue.
+
+use std::time::Duration;
+
+use berth_core::entities::jobs::{self, JobState};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use super::eventually;
+use crate::support::TestApp;
+
+fn berth(app: &TestApp, args: &[&str]) -> std::process::Output {
+    let url = app.config.database_url.as_ref().expect("tests use PostgreSQL").expose().to_owned();
+    let key = app.config.secret_key.as_ref().expect("tests set a key").expose().to_owned();
+    std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("BERTH_DATABASE_URL", url)
+        .env("BERTH_SECRET_KEY", key)
+        .env("BERTH_LOG", "warn")
+        .output()
+        .expect("run berth")
+}
+
+#[tokio::test]
+async fn a_job_enqueued_by_hand_runs_in_the_servers_workers() {
+    let app = TestApp::spawn_with_workers(&[]).await;
+    let out = berth(&app, &["job", "enqueue", "demo.noop"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("Enqueued demo.noop as job "));
+
+    let done = eventually(Duration::from_secs(30), "the server's workers to run it", || async {
+        let j = jobs::Entity::find().filter(jobs::Column::Kind.eq("demo.noop")).one(&app.db).await.expect("query");
+        j.filter(|j| j.state == JobState::Done)
+    })
+    .await;
+    assert_eq!(done.attempts, 1);
+
+    let admin = app.admin().await;
+    let audit = admin.get("/api/v1/audit?action=job.enqueue").await;
+    assert_eq!(audit.body["items"][0]["actor"], "cli");
+    assert_eq!(audit.body["items"][0]["target_id"], done.id.to_string());
+
+    let metrics = app.client().get("/metrics").await.text;
+    assert!(metrics.contains("berth_job_duration_seconds_count{kind=\"demo.noop\",outcome=\"done\"} 1"), "{metrics}");
+
+    // Bad input: one line on stderr, a failing exit, nothing enqueued.
+    for args in
+        [&["job", "enqueue", "no.such.job"][..], &["job", "enqueue", "demo.sleep", "--payload", "{\"ms\":\"x\"}"]]
+    {
+        let out = berth(&app, args);
+        assert!(!out.status.success(), "{args:?} should fail");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.starts_with("error: "), "{err}");
+    }
+    let count = jobs::Entity::find().all(&app.db).await.expect("query").len();
+    assert_eq!(count, 1);
+}
