@@ -44,7 +44,7 @@ impl Services {
         let keys = Arc::new(load_keys(&config)?);
         let runtime = Runtime::from_config(&config).map_err(|e| anyhow!("cannot set up the container runtime: {e}"))?;
         let config = Arc::new(config);
-        let edges = berth_workers::onboarding::Edges::from_config(db.clone(), config.clone())?;
+        let edges = berth_workers::onboarding::Edges::from_config(db.clone(), config.clone(), keys.clone())?;
         Ok(Self { config, db, redis, keys, edges, runtime })
     }
 

@@ -8,12 +8,12 @@ use serde_json::json;
 
 use crate::support::TestApp;
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn report(what: &str, mut samples: Vec<Duration>) {
+pub(crate) fn report(what: &str, mut samples: Vec<Duration>) {
     samples.sort();
     let mean = samples.iter().sum::<Duration>() / samples.len() as u32;
     println!(

@@ -1,7 +1,7 @@
 //! The runtime end to end: real Docker, real nginx (started per test by the test app).
 //! Each test ends with `app.finish()`, which fails when it leaves containers or networks.
 
-mod bench;
+pub(crate) mod bench;
 mod hardening;
 mod isolation;
 mod lifecycle;

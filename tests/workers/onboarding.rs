@@ -48,7 +48,9 @@ fn edges(app: &TestApp, extra: &[(&str, String)]) -> Edges {
     ];
     vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
     let config = Config::load(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())).expect("config");
-    Edges::from_config(app.db.clone(), Arc::new(config)).expect("edges")
+    let secret = app.config.secret_key.as_ref().expect("test apps have a secret key").expose().as_bytes().to_vec();
+    let keys = Arc::new(berth_core::crypto::Keys::derive(&secret));
+    Edges::from_config(app.db.clone(), Arc::new(config), keys).expect("edges")
 }
 
 #[tokio::test]
@@ -271,7 +273,10 @@ async fn a_worker_killed_at_every_step_boundary_resumes_without_doubling() {
         // A short lease, so the job of a dead worker is handed on quickly.
         ("BERTH_WORKER_LEASE_SECONDS".into(), "1".into()),
         ("BERTH_LOG".into(), "warn".into()),
-        ("BERTH_FAULT_CRASH_BEFORE_STEPS".into(), "dns,certificate,welcome,finish".into()),
+        ("BERTH_FAULT_CRASH_BEFORE_STEPS".into(), "site,dns,certificate,health,welcome,finish".into()),
+        // No containers or nginx of its own: this test is about the queue and the edges.
+        ("BERTH_DOCKER_HOST".into(), "off".into()),
+        ("BERTH_INGRESS_MODE".into(), "off".into()),
     ]);
     let run_state = || async {
         use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -325,7 +330,7 @@ async fn a_worker_killed_at_every_step_boundary_resumes_without_doubling() {
             }
         }
     }
-    assert_eq!(crashes, 4, "one crash at each of the four boundaries");
+    assert_eq!(crashes, 6, "one crash at each of the six boundaries");
     assert_eq!(run_state().await, berth_core::entities::flow_runs::FlowState::Succeeded);
 
     let admin = app.admin().await;
@@ -344,4 +349,76 @@ async fn a_worker_killed_at_every_step_boundary_resumes_without_doubling() {
     assert_eq!(onboarded.body["items"].as_array().expect("items").len(), 1);
     // No worker is left to run what the scheduler enqueued while this test ran.
     app.discard_jobs().await;
+}
+
+/// Issue 5's happy path with everything real: a signed webhook, and within seconds the site
+/// answers through nginx, its DNS record exists in PowerDNS, the e-mail arrives, the link sets a
+/// password, and the customer signs in to the portal and sees the site.
+#[tokio::test]
+async fn signup_brings_a_site_up_through_nginx() {
+    let pdns = PowerDnsServer::start().await;
+    let sink = SmtpSink::start().await;
+    let app = TestApp::spawn_runtime_with(&[
+        ("BERTH_WEBHOOK_SECRET", SECRET),
+        ("BERTH_BASE_DOMAIN", "hosting.test"),
+        ("BERTH_DNS_PROVIDER", "powerdns"),
+        ("BERTH_PDNS_API_URL", &pdns.api_url),
+        ("BERTH_PDNS_API_KEY", &pdns.api_key),
+        ("BERTH_SMTP_URL", &sink.url),
+    ])
+    .await;
+    let subject = signed_up(&app, "live").await;
+    let run_id = {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        berth_core::entities::flow_runs::Entity::find()
+            .filter(berth_core::entities::flow_runs::Column::CustomerId.eq(subject.customer_id))
+            .one(&app.db)
+            .await
+            .expect("query")
+            .expect("onboarding run")
+            .id
+    };
+    let admin = app.admin().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let run = loop {
+        let run = admin.get(&format!("/api/v1/flows/{run_id}")).await;
+        assert_eq!(run.status, StatusCode::OK, "{}", run.text);
+        if run.body["state"] != "running" || std::time::Instant::now() > deadline {
+            break run;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(run.body["state"], "succeeded", "{}", run.text);
+    let steps: Vec<&str> =
+        run.body["steps"].as_array().expect("steps").iter().filter_map(|s| s["name"].as_str()).collect();
+    assert_eq!(steps, ["customer", "site", "dns", "certificate", "health", "welcome", "finish"]);
+
+    // The site's own page, through nginx, by its host name.
+    let page = app.wait_ingress("live.hosting.test", 200).await;
+    assert!(page.contains("live"), "{page}");
+    let dns = PowerDns::new(
+        url::Url::parse(&pdns.api_url).expect("url"),
+        berth_core::config::Secret::new(&pdns.api_key),
+        "localhost",
+        "hosting.test",
+    );
+    assert_eq!(dns.addresses("live.hosting.test").await.expect("read").len(), 1);
+    let mails = sink.wait_for(1).await;
+    assert_eq!(mails.len(), 1);
+    let raw = mails[0].replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
+    let token = raw
+        .split_whitespace()
+        .find_map(|w| w.split("/set-password?token=").nth(1))
+        .map(|t| t.trim_end_matches(['"', '>', '<']).to_owned())
+        .unwrap_or_else(|| panic!("no link in {raw}"));
+    let set = app
+        .client()
+        .post("/api/v1/auth/set-password", &json!({"token": token, "password": "Live-Owner-Password-1"}))
+        .await;
+    assert_eq!(set.status, StatusCode::NO_CONTENT, "{}", set.text);
+    let mut portal = app.client();
+    portal.login("owner@live.example", "Live-Owner-Password-1").await;
+    let sites = portal.get("/api/v1/sites").await;
+    assert_eq!(sites.body["items"][0]["status"], "running");
+    app.finish().await;
 }

@@ -36,7 +36,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// Wakes the reconciler so a change is acted on now, not at its next tick.
-fn nudge(state: &AppState) {
+/// Wakes the reconciler so a change converges now rather than on its next timed pass.
+pub(crate) fn nudge(state: &AppState) {
     if let Some(rt) = &state.runtime {
         rt.nudge.notify_one();
     }

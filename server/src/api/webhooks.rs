@@ -121,6 +121,7 @@ async fn signup_webhook(
             };
             let response = serde_json::to_value(&body).map_err(|e| berth_core::Error::Internal(e.into()))?;
             pending.commit(response.clone()).await?;
+            super::sites::nudge(&state);
             tracing::info!(customer.id = %body.customer_id, host = %body.host, "Signup accepted");
             (StatusCode::ACCEPTED, axum::Json(response)).into_response()
         }

@@ -11,7 +11,7 @@ use crate::flows::{Flow, StepContext};
 pub const NAME: &str = "onboarding";
 /// Step 1 (`customer`) happened in the signup's own transaction; it is recorded so the timeline
 /// shows the whole journey. Never rename a step: names are part of idempotency keys.
-pub const STEPS: [&str; 5] = ["customer", "dns", "certificate", "welcome", "finish"];
+pub const STEPS: [&str; 7] = ["customer", "site", "dns", "certificate", "health", "welcome", "finish"];
 
 pub struct OnboardingFlow {
     pub edges: Edges,
@@ -20,6 +20,9 @@ pub struct OnboardingFlow {
 #[async_trait]
 impl Flow for OnboardingFlow {
     const NAME: &'static str = NAME;
+    /// Each attempt resumes at the failed step, and a crashed worker costs one: onboarding waits
+    /// on several outside systems (Docker, DNS, the CA, SMTP), so it gets more than the default.
+    const MAX_ATTEMPTS: i32 = 12;
     type Input = Subject;
 
     fn steps(&self) -> Vec<&'static str> {
@@ -30,8 +33,10 @@ impl Flow for OnboardingFlow {
         crash_if_asked(ctx);
         let summary = match ctx.step.as_str() {
             "customer" => "created with the signup".to_owned(),
+            "site" => steps::site(&self.edges, subject).await?,
             "dns" => steps::dns(&self.edges, subject).await?,
             "certificate" => steps::certificate(&self.edges, subject).await?,
+            "health" => steps::health(&self.edges, subject).await?,
             // The idempotency key is the same on every attempt: one message id per run.
             "welcome" => steps::welcome(&self.edges, subject, &format!("<{}@berth>", ctx.idempotency_key)).await?,
             "finish" => steps::finish(&self.edges, subject).await?,
@@ -66,7 +71,7 @@ pub async fn start(db: &impl ConnectionTrait, subject: &Subject) -> berth_core::
             steps: STEPS.iter().map(|s| (*s).to_owned()).collect(),
             input,
             customer_id: Some(subject.customer_id),
-            max_attempts: flows::DRIVER_MAX_ATTEMPTS,
+            max_attempts: <OnboardingFlow as Flow>::MAX_ATTEMPTS,
         },
     )
     .await

@@ -9,6 +9,7 @@ pub mod steps;
 use std::sync::Arc;
 
 use berth_core::config::Config;
+use berth_core::crypto::Keys;
 use berth_integrations::dns::{self, DnsProvider};
 use berth_integrations::mail::{self, Mailer};
 use berth_integrations::tls::{AcmeIssuer, CertStore, DirChallengeStore};
@@ -31,6 +32,7 @@ pub struct Subject {
 pub struct Edges {
     pub db: DatabaseConnection,
     pub config: Arc<Config>,
+    pub keys: Arc<Keys>,
     pub dns: Arc<dyn DnsProvider>,
     pub mailer: Arc<dyn Mailer>,
     pub acme: Option<Arc<AcmeIssuer>>,
@@ -39,7 +41,7 @@ pub struct Edges {
 }
 
 impl Edges {
-    pub fn from_config(db: DatabaseConnection, config: Arc<Config>) -> anyhow::Result<Self> {
+    pub fn from_config(db: DatabaseConnection, config: Arc<Config>, keys: Arc<Keys>) -> anyhow::Result<Self> {
         let mailer = mail::from_config(&config).map_err(|e| anyhow::anyhow!("mail is misconfigured: {e}"))?;
         Ok(Self {
             dns: Arc::from(dns::from_config(&config)),
@@ -49,6 +51,7 @@ impl Edges {
             certs: Arc::new(CertStore::new(config.data_dir.join("tls"))),
             db,
             config,
+            keys,
         })
     }
 }

@@ -1,10 +1,15 @@
 //! The onboarding steps, each idempotent. They take the run's [`Subject`] and the [`Edges`].
 
+use std::time::{Duration, Instant};
+
 use anyhow::{anyhow, Context};
 use berth_core::access::Caller;
+use berth_core::config::IngressMode;
 use berth_core::store::{self, audit};
+use berth_core::types::SiteStatus;
 use berth_integrations::mail::{self, Welcome};
 use berth_integrations::tls::{self, Issuer};
+use sea_orm::ActiveEnum;
 use serde_json::json;
 
 use super::{Edges, Subject};
@@ -12,6 +17,59 @@ use super::{Edges, Subject};
 /// Whether `host` lies under the base domain whose DNS Berth manages.
 fn managed_by_us(edges: &Edges, host: &str) -> bool {
     edges.config.base_domain.as_deref().is_some_and(|base| host == base || host.ends_with(&format!(".{base}")))
+}
+
+/// How long a step waits for the site before failing (the flow then retries with backoff).
+const SITE_WAIT: Duration = Duration::from_secs(90);
+
+/// Waits until the reconciler reports the site's container running (it creates it from the
+/// site row the signup wrote). Without a container runtime there is nothing to wait for.
+pub async fn site(edges: &Edges, subject: &Subject) -> anyhow::Result<String> {
+    if edges.config.docker_host.is_none() {
+        return Ok("skipped: no container runtime is configured".into());
+    }
+    let caller = Caller::system("onboarding");
+    let deadline = Instant::now() + SITE_WAIT;
+    loop {
+        let site = store::sites::get(&edges.db, &edges.keys, &caller, subject.site_id).await?;
+        match site.model.status {
+            SiteStatus::Running => {
+                return Ok(format!("container {} running", site.model.container_id.unwrap_or_default()));
+            }
+            // A failed site does not heal by waiting; the reason goes to the flow's timeline.
+            SiteStatus::Failed => {
+                let reason = site.model.status_reason.unwrap_or_else(|| "no reason recorded".into());
+                anyhow::bail!("the site failed: {reason}");
+            }
+            status if Instant::now() > deadline => {
+                anyhow::bail!("the site is still {} after {} s", status.to_value(), SITE_WAIT.as_secs())
+            }
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+/// Checks that the site answers 200 through the ingress by its host name, as a visitor would.
+pub async fn health(edges: &Edges, subject: &Subject) -> anyhow::Result<String> {
+    let cfg = &edges.config;
+    if cfg.docker_host.is_none() || cfg.ingress_mode == IngressMode::Off {
+        return Ok("skipped: no container runtime or ingress is configured".into());
+    }
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
+    let url = format!("http://{}/", cfg.ingress_listen);
+    let deadline = Instant::now() + SITE_WAIT;
+    let mut last = String::from("no answer yet");
+    while Instant::now() < deadline {
+        match http.get(&url).header(reqwest::header::HOST, &subject.host).send().await {
+            Ok(res) if res.status() == reqwest::StatusCode::OK => {
+                return Ok(format!("{} answers 200 through the ingress", subject.host));
+            }
+            Ok(res) => last = format!("status {}", res.status()),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    anyhow::bail!("{} does not answer 200 through the ingress ({last})", subject.host)
 }
 
 /// Points the site's host at the ingress (records are replaced, so a retry never doubles one).
