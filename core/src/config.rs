@@ -45,6 +45,8 @@
 //! | `BERTH_INGRESS_DIR` | `ingress_dir` | managed: `$BERTH_DATA_DIR/nginx`; external: required, a directory the system nginx includes |
 //! | `BERTH_NGINX_BINARY` | `nginx_binary` | the first `nginx` in `/usr/sbin`, `/usr/local/sbin`, `/usr/bin` or `PATH` |
 //! | `BERTH_RECONCILE_INTERVAL_SECONDS` | `reconcile_interval_seconds` | `5` |
+//! | `BERTH_SITE_SUBNETS` | `site_subnets` | `10.213.0.0/16`: the IPv4 pool customer networks get their subnets from |
+//! | `BERTH_SITE_SUBNET_PREFIX` | `site_subnet_prefix` | `26`: each customer network's size (/26 = 62 addresses) |
 //! | `BERTH_SITE_HEALTH_TIMEOUT_SECONDS` | `site_health_timeout_seconds` | `30` (how long a replacement container gets to answer) |
 //!
 //! Loading never stops at the first problem: it returns one readable line per bad setting, so
@@ -146,6 +148,9 @@ pub struct Config {
     pub nginx_binary: PathBuf,
     pub reconcile_interval_seconds: u64,
     pub site_health_timeout_seconds: u64,
+    /// The pool customer networks' subnets come from (Docker's defaults hold ~30 networks).
+    pub site_subnets: ipnet::Ipv4Net,
+    pub site_subnet_prefix: u8,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,6 +207,8 @@ const KEYS: &[&str] = &[
     "nginx_binary",
     "reconcile_interval_seconds",
     "site_health_timeout_seconds",
+    "site_subnets",
+    "site_subnet_prefix",
 ];
 
 /// Where Debian and most distributions install nginx, tried before `PATH`.
@@ -323,6 +330,7 @@ impl Config {
         let job_retention_days = number("job_retention_days", 7, 1, 3650) as u32;
         let reconcile_interval_seconds = number("reconcile_interval_seconds", 5, 1, 3_600);
         let site_health_timeout_seconds = number("site_health_timeout_seconds", 30, 1, 600);
+        let site_subnet_prefix = number("site_subnet_prefix", 26, 16, 29) as u8;
         let worker_queues =
             parse_queues(get("worker_queues").as_deref().unwrap_or(DEFAULT_QUEUES)).unwrap_or_else(|e| {
                 problems.push(format!("BERTH_WORKER_QUEUES: {e}"));
@@ -337,6 +345,19 @@ impl Config {
             }
         };
         let log = get("log").unwrap_or_else(|| "info".into());
+        let default_subnets = ipnet::Ipv4Net::new(std::net::Ipv4Addr::new(10, 213, 0, 0), 16).expect("static pool");
+        let site_subnets = match get("site_subnets") {
+            None => default_subnets,
+            Some(v) => match v.parse::<ipnet::Ipv4Net>() {
+                Ok(net) if net.prefix_len() <= site_subnet_prefix => net.trunc(),
+                _ => {
+                    problems.push(format!(
+                        "BERTH_SITE_SUBNETS: `{v}` must be an IPv4 network at least as large as /{site_subnet_prefix}"
+                    ));
+                    default_subnets
+                }
+            },
+        };
         let base_domain = get("base_domain").and_then(|d| match crate::validate::domain(&d) {
             Ok(d) => Some(d),
             Err(msg) => {
@@ -466,6 +487,8 @@ impl Config {
             nginx_binary: runtime.nginx_binary,
             reconcile_interval_seconds,
             site_health_timeout_seconds,
+            site_subnets,
+            site_subnet_prefix,
         })
     }
 
@@ -573,6 +596,8 @@ impl Config {
                 "nginx_binary" => self.nginx_binary.display().to_string(),
                 "reconcile_interval_seconds" => self.reconcile_interval_seconds.to_string(),
                 "site_health_timeout_seconds" => self.site_health_timeout_seconds.to_string(),
+                "site_subnets" => self.site_subnets.to_string(),
+                "site_subnet_prefix" => self.site_subnet_prefix.to_string(),
                 _ => String::new(),
             }
         };

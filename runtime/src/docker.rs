@@ -5,17 +5,19 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::container::LogOutput;
-use bollard::models::{ContainerCreateBody, NetworkCreateRequest, VolumeCreateRequest};
+use bollard::models::{ContainerCreateBody, Ipam, IpamConfig, NetworkCreateRequest, VolumeCreateRequest};
 use bollard::query_parameters::{
     CreateContainerOptions, EventsOptions, ListContainersOptions, ListNetworksOptions, ListVolumesOptions, LogsOptions,
     RemoveContainerOptions, RemoveVolumeOptions, RenameContainerOptions, RestartContainerOptions, StopContainerOptions,
 };
 use bollard::{ClientVersion, Docker};
 use futures_util::stream::{BoxStream, StreamExt};
+use ipnet::IpNet;
 
 use crate::engine::{ContainerDetail, ContainerInfo, Created, Engine, LogLine, LogStream};
 use crate::error::{Result, RuntimeError};
 use crate::spec::ImageFacts;
+use crate::subnets::SubnetPool;
 
 /// Seconds a site gets to stop cleanly before it is killed.
 const STOP_GRACE_SECONDS: i32 = 10;
@@ -27,6 +29,7 @@ const MIN_API: ClientVersion = ClientVersion { major_version: 1, minor_version: 
 #[derive(Clone)]
 pub struct DockerEngine {
     docker: Docker,
+    subnets: Option<SubnetPool>,
 }
 
 impl DockerEngine {
@@ -39,7 +42,24 @@ impl DockerEngine {
         } else {
             Docker::connect_with_http(host, REQUEST_TIMEOUT_SECONDS, &MIN_API)?
         };
-        Ok(Self { docker })
+        Ok(Self { docker, subnets: None })
+    }
+
+    /// Customer networks get their subnets from `pool` instead of Docker's small default pools.
+    pub fn with_subnets(mut self, pool: SubnetPool) -> Self {
+        self.subnets = Some(pool);
+        self
+    }
+
+    /// Every subnet any network on this engine uses, Berth's or not.
+    async fn used_subnets(&self) -> Result<Vec<IpNet>> {
+        let all = self.docker.list_networks(None::<ListNetworksOptions>).await?;
+        Ok(all
+            .iter()
+            .filter_map(|n| n.ipam.as_ref()?.config.as_ref())
+            .flatten()
+            .filter_map(|c| c.subnet.as_deref()?.parse().ok())
+            .collect())
     }
 
     pub fn client(&self) -> &Docker {
@@ -102,17 +122,35 @@ impl Engine for DockerEngine {
         if existing.iter().any(|n| n.name.as_deref() == Some(name)) {
             return Ok(());
         }
-        let request = NetworkCreateRequest {
-            name: name.to_owned(),
-            driver: Some("bridge".to_owned()),
-            labels: Some(labels),
-            ..Default::default()
-        };
-        match self.docker.create_network(request).await.map_err(RuntimeError::from) {
-            // Another process created it in between: it exists, which is what we wanted.
-            Ok(_) | Err(RuntimeError::Conflict(_)) => Ok(()),
-            Err(e) => Err(e),
+        // Two creations may pick the same free subnet at once; the loser re-reads and retries.
+        for _ in 0..5 {
+            let ipam = match &self.subnets {
+                None => None,
+                Some(pool) => {
+                    let subnet = pool.next_free(&self.used_subnets().await?).ok_or_else(|| {
+                        RuntimeError::Docker(format!("no free /{} subnet left in {}", pool.prefix, pool.pool))
+                    })?;
+                    Some(Ipam {
+                        config: Some(vec![IpamConfig { subnet: Some(subnet.to_string()), ..Default::default() }]),
+                        ..Default::default()
+                    })
+                }
+            };
+            let request = NetworkCreateRequest {
+                name: name.to_owned(),
+                driver: Some("bridge".to_owned()),
+                labels: Some(labels.clone()),
+                ipam,
+                ..Default::default()
+            };
+            match self.docker.create_network(request).await.map_err(RuntimeError::from) {
+                // Another process created it in between: it exists, which is what we wanted.
+                Ok(_) | Err(RuntimeError::Conflict(_)) => return Ok(()),
+                Err(e) if e.to_string().contains("overlap") => continue,
+                Err(e) => return Err(e),
+            }
         }
+        Err(RuntimeError::Docker(format!("could not find a free subnet for network {name}")))
     }
 
     async fn remove_network(&self, name: &str) -> Result<()> {

@@ -17,6 +17,7 @@ pub mod ingress;
 pub mod metrics;
 pub mod names;
 pub mod spec;
+pub mod subnets;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,7 +45,8 @@ impl Runtime {
     /// The runtime the configuration asks for; `None` when `BERTH_DOCKER_HOST` is off.
     pub fn from_config(config: &Config) -> Result<Option<Arc<Self>>> {
         let Some(host) = &config.docker_host else { return Ok(None) };
-        let docker = docker::DockerEngine::connect(host)?;
+        let docker = docker::DockerEngine::connect(host)?
+            .with_subnets(subnets::SubnetPool { pool: config.site_subnets, prefix: config.site_subnet_prefix });
         Ok(Some(Arc::new(Self {
             engine: Arc::new(docker.clone()),
             docker,
