@@ -137,6 +137,14 @@ async fn fifty_concurrent_signups_are_all_accepted_once() {
         assert_eq!(t.await.expect("task"), StatusCode::ACCEPTED);
     }
     assert_eq!(counts(&app).await, (50, 50));
+    // Every one was onboarded, once: 50 succeeded runs, no failed ones, 50 "onboarded" entries.
+    let admin = app.admin().await;
+    let runs = admin.get("/api/v1/flows?kind=onboarding&limit=200").await;
+    let states: Vec<&str> = runs.body["items"].as_array().expect("items").iter().filter_map(|r| r["state"].as_str()).collect();
+    assert_eq!(states.len(), 50, "{}", runs.text);
+    assert!(states.iter().all(|s| *s == "succeeded"), "{states:?}");
+    let onboarded = admin.get("/api/v1/audit?action=customer.onboarded&limit=200").await;
+    assert_eq!(onboarded.body["items"].as_array().expect("items").len(), 50);
 }
 
 #[tokio::test]
