@@ -19,6 +19,8 @@ fn berth(app: &TestApp, args: &[&str]) -> std::process::Output {
         .env("BERTH_DATABASE_URL", url)
         .env("BERTH_SECRET_KEY", key)
         .env("BERTH_LOG", "warn")
+        .env("BERTH_DOCKER_HOST", "off")
+        .env("BERTH_INGRESS_MODE", "off")
         .output()
         .expect("run berth")
 }

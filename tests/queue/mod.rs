@@ -158,6 +158,9 @@ impl ChildWorker {
             .env("BERTH_DATA_DIR", dir.path())
             .env("BERTH_WORKER_LEASE_SECONDS", lease_seconds.to_string())
             .env("BERTH_WORKER_QUEUES", "default=2")
+            // A queue test: no containers or nginx of its own on the shared engine.
+            .env("BERTH_DOCKER_HOST", "off")
+            .env("BERTH_INGRESS_MODE", "off")
             .env("BERTH_LOG_FORMAT", "json")
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
