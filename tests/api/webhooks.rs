@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::support::{Client, Res, TestApp};
+use crate::support::{signed_signup, Client, Res, TestApp};
 
 const SECRET: &str = "whsec-test-current-0123456789";
 const PREVIOUS: &str = "whsec-test-previous-0123456789";
@@ -36,8 +36,7 @@ async fn deliver(app: &TestApp, body: &[u8], signature: Option<String>, content_
 }
 
 async fn signed(app: &TestApp, body: &Value) -> Res {
-    let raw = body.to_string().into_bytes();
-    deliver(app, &raw, Some(berth_core::webhook::sign(SECRET, now(), &raw)), "application/json").await
+    app.signup_webhook(SECRET, body).await
 }
 
 fn signup(id: &str, email: &str, sub: &str) -> Value {
@@ -96,15 +95,7 @@ async fn concurrent_deliveries_of_one_event_create_one_customer() {
     for _ in 0..8 {
         let body = signup("evt_race", "race@shop.example", "race");
         let base = app.base.clone();
-        tasks.push(tokio::spawn(async move {
-            let raw = body.to_string().into_bytes();
-            let req = reqwest::Client::new()
-                .post(format!("{base}/api/v1/webhooks/signup"))
-                .header("content-type", "application/json")
-                .header("Berth-Signature", berth_core::webhook::sign(SECRET, now(), &raw))
-                .body(raw);
-            Client::finish(req).await
-        }));
+        tasks.push(tokio::spawn(async move { signed_signup(&base, SECRET, &body).await }));
     }
     let mut bodies = Vec::new();
     for t in tasks {
@@ -123,15 +114,7 @@ async fn fifty_concurrent_signups_are_all_accepted_once() {
     for i in 0..50 {
         let body = signup(&format!("evt_{i}"), &format!("owner{i}@shops.example"), &format!("shop{i}"));
         let base = app.base.clone();
-        tasks.push(tokio::spawn(async move {
-            let raw = body.to_string().into_bytes();
-            let req = reqwest::Client::new()
-                .post(format!("{base}/api/v1/webhooks/signup"))
-                .header("content-type", "application/json")
-                .header("Berth-Signature", berth_core::webhook::sign(SECRET, now(), &raw))
-                .body(raw);
-            Client::finish(req).await.status
-        }));
+        tasks.push(tokio::spawn(async move { signed_signup(&base, SECRET, &body).await.status }));
     }
     for t in tasks {
         assert_eq!(t.await.expect("task"), StatusCode::ACCEPTED);
@@ -140,7 +123,8 @@ async fn fifty_concurrent_signups_are_all_accepted_once() {
     // Every one was onboarded, once: 50 succeeded runs, no failed ones, 50 "onboarded" entries.
     let admin = app.admin().await;
     let runs = admin.get("/api/v1/flows?kind=onboarding&limit=200").await;
-    let states: Vec<&str> = runs.body["items"].as_array().expect("items").iter().filter_map(|r| r["state"].as_str()).collect();
+    let states: Vec<&str> =
+        runs.body["items"].as_array().expect("items").iter().filter_map(|r| r["state"].as_str()).collect();
     assert_eq!(states.len(), 50, "{}", runs.text);
     assert!(states.iter().all(|s| *s == "succeeded"), "{states:?}");
     let onboarded = admin.get("/api/v1/audit?action=customer.onboarded&limit=200").await;

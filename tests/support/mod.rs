@@ -239,6 +239,11 @@ impl TestApp {
         }
     }
 
+    /// POSTs `body` to the signup webhook signed with `secret` now, as the website does.
+    pub async fn signup_webhook(&self, secret: &str, body: &Value) -> Res {
+        signed_signup(&self.base, secret, body).await
+    }
+
     /// Removes queued jobs, for tests that run the work themselves (e.g. drive onboarding steps
     /// one by one) and must not race a worker.
     pub async fn discard_jobs(&self) {
@@ -250,6 +255,20 @@ impl TestApp {
             .await
             .expect("discard jobs");
     }
+}
+
+/// A signed signup delivery to the app at `base` (usable from spawned tasks).
+pub async fn signed_signup(base: &str, secret: &str, body: &Value) -> Res {
+    let raw = body.to_string().into_bytes();
+    let signature = berth_core::webhook::sign(secret, chrono::Utc::now().timestamp(), &raw);
+    Client::finish(
+        reqwest::Client::new()
+            .post(format!("{base}/api/v1/webhooks/signup"))
+            .header("content-type", "application/json")
+            .header("Berth-Signature", signature)
+            .body(raw),
+    )
+    .await
 }
 
 pub async fn pending_jobs(db: &DatabaseConnection) -> Vec<String> {

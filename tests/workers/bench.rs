@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::runtime::bench::report;
-use crate::support::{Client, TestApp};
+use crate::support::TestApp;
 
 const SECRET: &str = "whsec-bench-0123456789abcdef";
 
@@ -23,20 +23,9 @@ async fn bench_webhook_to_site_serving() {
     let mut samples = Vec::new();
     for i in 0..50 {
         let host = format!("s{i}.bench.test");
-        let raw = json!({"id": format!("evt_bench_{i}"), "email": format!("owner{i}@bench.example"), "company_name": "Bench", "plan": "starter", "subdomain": format!("s{i}")})
-            .to_string()
-            .into_bytes();
-        let sig = berth_core::webhook::sign(SECRET, chrono::Utc::now().timestamp(), &raw);
+        let body = json!({"id": format!("evt_bench_{i}"), "email": format!("owner{i}@bench.example"), "company_name": "Bench", "plan": "starter", "subdomain": format!("s{i}")});
         let started = Instant::now();
-        let res = Client::finish(
-            app.client()
-                .http
-                .post(format!("{}/api/v1/webhooks/signup", app.base))
-                .header("content-type", "application/json")
-                .header("Berth-Signature", sig)
-                .body(raw),
-        )
-        .await;
+        let res = app.signup_webhook(SECRET, &body).await;
         assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text);
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {

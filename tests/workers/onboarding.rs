@@ -10,25 +10,13 @@ use serde_json::json;
 use berth_integrations::dns::{DnsProvider, PowerDns};
 
 use crate::support::services::{free_port, Pebble, PowerDnsServer, SmtpSink};
-use crate::support::{Client, TestApp};
+use crate::support::TestApp;
 
 const SECRET: &str = "whsec-onboarding-test-0123456789";
 
 /// A signup through the real webhook, returning the onboarding subject.
 async fn signed_up(app: &TestApp, sub: &str) -> Subject {
-    let raw = json!({"id": format!("evt_{sub}"), "email": format!("owner@{sub}.example"), "company_name": "Shop & Co", "plan": "starter", "subdomain": sub})
-        .to_string()
-        .into_bytes();
-    let sig = berth_core::webhook::sign(SECRET, chrono::Utc::now().timestamp(), &raw);
-    let res = Client::finish(
-        app.client()
-            .http
-            .post(format!("{}/api/v1/webhooks/signup", app.base))
-            .header("content-type", "application/json")
-            .header("Berth-Signature", sig)
-            .body(raw),
-    )
-    .await;
+    let res = app.signup_webhook(SECRET, &json!({"id": format!("evt_{sub}"), "email": format!("owner@{sub}.example"), "company_name": "Shop & Co", "plan": "starter", "subdomain": sub})).await;
     assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text);
     let admin = app.admin().await;
     let users = admin.get(&format!("/api/v1/customers/{}/users", res.str("customer_id"))).await;
@@ -182,19 +170,7 @@ async fn signup_webhook_onboards_end_to_end() {
         ("BERTH_SMTP_URL", &sink.url),
     ])
     .await;
-    let raw = json!({"id": "evt_e2e", "email": "e2e@shop.example", "company_name": "E2E", "plan": "starter", "subdomain": "e2e"})
-        .to_string()
-        .into_bytes();
-    let sig = berth_core::webhook::sign(SECRET, chrono::Utc::now().timestamp(), &raw);
-    let res = Client::finish(
-        app.client()
-            .http
-            .post(format!("{}/api/v1/webhooks/signup", app.base))
-            .header("content-type", "application/json")
-            .header("Berth-Signature", sig)
-            .body(raw),
-    )
-    .await;
+    let res = app.signup_webhook(SECRET, &json!({"id": "evt_e2e", "email": "e2e@shop.example", "company_name": "E2E", "plan": "starter", "subdomain": "e2e"})).await;
     assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text);
     let flow_id = res.str("flow_id");
     assert!(res.str("status_url").ends_with(&format!("/api/v1/flows/{flow_id}")));
