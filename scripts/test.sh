@@ -43,6 +43,7 @@ pg_bin_dir() {
     fi
 }
 
+# Everything the suite needs from Debian, checked here and installed in one go.
 missing=()
 [[ -n "$(pg_bin_dir)" ]] || missing+=(postgresql)
 if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
@@ -57,6 +58,15 @@ command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-pip)
 # pebble (ACME test CA) and openssl (the TLS tests verify issued chains with it).
 command -v pebble >/dev/null 2>&1 || missing+=(pebble)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+# The runtime tests (tests/runtime) drive the real Docker engine and a real nginx that each test
+# starts unprivileged on a loopback port; the site image is built from Debian's static busybox
+# (nothing is pulled).
+[[ -x /usr/sbin/nginx ]] || command -v nginx >/dev/null 2>&1 || missing+=(nginx-light)
+dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
+# The UI tests (tests/ui) drive Debian's Chromium through chromedriver.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+dpkg -s fonts-dejavu-core >/dev/null 2>&1 || missing+=(fonts-dejavu-core)
 
 if ((${#missing[@]} > 0)); then
     as_root=()
@@ -77,48 +87,10 @@ if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
     python3 -m pip install --quiet aiosmtpd 2>/dev/null \
         || python3 -m pip install --quiet --break-system-packages aiosmtpd
 fi
-# --------------------------------------------------------------------------------------------
-# Runtime: Docker engine, nginx, busybox-static
-# --------------------------------------------------------------------------------------------
-# The runtime tests (tests/runtime) drive the real Docker engine and a real nginx that each
-# test starts unprivileged on a loopback port; the site image is built from Debian's static
-# busybox (nothing is pulled). The Docker engine itself must already run on this machine.
 
-runtime_missing=()
-[[ -x /usr/sbin/nginx ]] || command -v nginx >/dev/null 2>&1 || runtime_missing+=(nginx-light)
-dpkg -s busybox-static >/dev/null 2>&1 || runtime_missing+=(busybox-static)
-if ((${#runtime_missing[@]} > 0)); then
-    as_root=()
-    if [[ "$(id -u)" -ne 0 ]]; then
-        command -v sudo >/dev/null 2>&1 \
-            || die "missing packages (${runtime_missing[*]}) and not root without sudo: install them as root, then rerun"
-        as_root=(sudo)
-    fi
-    log "installing ${runtime_missing[*]}"
-    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
-    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -q --no-install-recommends "${runtime_missing[@]}"
-fi
+# The Docker engine itself must already run on this machine (it cannot be installed and
+# started from here reliably); the runtime tests need it.
 [[ -S /var/run/docker.sock ]] || die "no Docker engine at /var/run/docker.sock: the runtime tests need one"
-# --------------------------------------------------------------------------------------------
-# Browser (the UI tests in tests/ui drive Debian's Chromium through chromedriver)
-# --------------------------------------------------------------------------------------------
-
-browser=()
-command -v chromium >/dev/null 2>&1 || browser+=(chromium)
-command -v chromedriver >/dev/null 2>&1 || browser+=(chromium-driver)
-if ((${#browser[@]} > 0)); then
-    as_root=()
-    if [[ "$(id -u)" -ne 0 ]]; then
-        command -v sudo >/dev/null 2>&1 \
-            || die "missing packages (${browser[*]}) and not root without sudo: install them as root, then rerun"
-        as_root=(sudo)
-    fi
-    log "installing ${browser[*]}"
-    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
-    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -q --no-install-recommends "${browser[@]}" fonts-dejavu-core
-fi
 
 PG_BIN="$(pg_bin_dir)"
 [[ -n "$PG_BIN" ]] || die "no PostgreSQL server found under /usr/lib/postgresql/*/bin"
