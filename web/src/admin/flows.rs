@@ -220,7 +220,7 @@ async fn detail(State(state): State<WebState>, ctx: PageCtx, Path(id): Path<Stri
         </section>
         <section aria-labelledby="f-jobs">
             <h2 id="f-jobs">"Jobs that drove this run"</h2>
-            {super::jobs::jobs_table(&ctx, &jobs.items, "")}
+            {super::jobs::jobs_table(&ctx, &jobs.items, None)}
         </section>
     };
     Ok(page(ctx.chrome(), &format!("Flow run: {}", run.kind), body).into_response())

@@ -30,9 +30,9 @@ pub fn routes() -> Router<WebState> {
     Router::new().route(LIST, get(list)).route("/admin/jobs/{id}/retry", post(retry))
 }
 
-/// A table of jobs; dead ones get a Retry button that returns to `back` (the list as it was
-/// filtered), or to the job list when `back` is empty.
-pub(crate) fn jobs_table(ctx: &PageCtx, items: &[jobs::Model], back: &str) -> impl IntoView {
+/// A table of jobs. With `back` (the list as it was filtered, where a retry returns to), dead
+/// jobs get a Retry button; a flow run's page passes `None`, as the run has its own retry.
+pub(crate) fn jobs_table(ctx: &PageCtx, items: &[jobs::Model], back: Option<&str>) -> impl IntoView {
     if items.is_empty() {
         return empty_state("No jobs.", None).into_any();
     }
@@ -46,7 +46,7 @@ pub(crate) fn jobs_table(ctx: &PageCtx, items: &[jobs::Model], back: &str) -> im
                 .last_error
                 .as_deref()
                 .map(|e| view! { <span class="error-text" title=e.to_owned()>{clip(e, 160)}</span> });
-            let retry = (j.state == JobState::Dead).then(|| {
+            let retry = back.filter(|_| j.state == JobState::Dead).map(|back| {
                 view! {
                     <form method="post" action=format!("/admin/jobs/{}/retry", j.id) class="inline">
                         {csrf_input(&ctx.csrf)}
@@ -64,21 +64,23 @@ pub(crate) fn jobs_table(ctx: &PageCtx, items: &[jobs::Model], back: &str) -> im
                     <td class="nowrap">{format!("{} / {}", j.attempts, j.max_attempts)}</td>
                     <td class="nowrap">{when(&j.run_at)}</td>
                     <td>{error}</td>
-                    <td>{retry}</td>
+                    {back.map(|_| view! { <td>{retry}</td> })}
                 </tr>
             }
             .into_any()
         })
         .collect();
-    let columns = [
+    let mut columns = vec![
         Column::plain("Kind"),
         Column::plain("Queue"),
         Column::plain("State"),
         Column::plain("Attempts"),
         Column::plain("Run at"),
         Column::plain("Last error"),
-        Column::plain("Action"),
     ];
+    if back.is_some() {
+        columns.push(Column::plain("Action"));
+    }
     table("Jobs", &columns, None, rows).into_any()
 }
 
@@ -126,7 +128,7 @@ async fn list(State(state): State<WebState>, ctx: PageCtx, Query(q): Query<ListQ
     } else {
         view! {
             <p class="muted">"Newest first. Dead jobs ran out of attempts; Retry puts one back in its queue."</p>
-            {jobs_table(&ctx, &paged.items, &here)}
+            {jobs_table(&ctx, &paged.items, Some(&here))}
             {pager(&link, paged.next_cursor, after.is_none())}
         }
         .into_any()
