@@ -101,7 +101,11 @@ impl berth_web::SiteRuntime for PageRuntime {
         let rt = self.0.clone();
         Box::pin(async move {
             let lines = within(site, crate::api::site_logs::last_lines(&rt, site, tail)).await?;
-            Ok(lines.into_iter().map(|l| l.line.trim_end_matches(['\r', '\n']).to_owned()).collect::<Vec<_>>().join("\n"))
+            Ok(lines
+                .into_iter()
+                .map(|l| l.line.trim_end_matches(['\r', '\n']).to_owned())
+                .collect::<Vec<_>>()
+                .join("\n"))
         })
     }
 

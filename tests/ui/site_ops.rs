@@ -39,6 +39,9 @@ async fn site_ops_flow(js: Js) {
     let panel = b.text_of("#operations").await;
     assert!(panel.contains("No container runtime is configured"), "{panel}");
     assert!(!b.exists("#operations form[action$='/restart']").await, "no restart without a running container");
+    // The panel is below the settings: bring it into the screenshot (WebDriver's own script
+    // runs even with the page's JavaScript off).
+    b.client.execute("document.getElementById('operations').scrollIntoView()", vec![]).await.expect("scroll");
     b.snap("site-operations").await;
 
     b.press("Stop").await;
@@ -71,7 +74,8 @@ async fn site_ops_flow(js: Js) {
     let form = format!("csrf_token={csrf}").into_bytes();
     let form_type = Some("application/x-www-form-urlencoded");
     for action in ["stop", "restart"] {
-        let res = portal_user.raw(Method::POST, &format!("/portal/sites/{other}/{action}"), form_type, form.clone()).await;
+        let res =
+            portal_user.raw(Method::POST, &format!("/portal/sites/{other}/{action}"), form_type, form.clone()).await;
         assert_eq!(res.status, StatusCode::NOT_FOUND, "{action}: {}", res.text);
         assert!(res.text.contains("Page not found"), "{}", res.text);
     }

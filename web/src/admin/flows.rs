@@ -126,7 +126,6 @@ async fn list(State(state): State<WebState>, ctx: PageCtx, Query(q): Query<ListQ
                 {Field::new("customer", "Customer").select(super::sites::customer_options(&customers, Some("Any customer"))).value(customer_id.map(|c| c.to_string()).unwrap_or_default()).render()}
                 <button type="submit" class="button button--secondary">"Filter"</button>
             </form>
-            <a class="button button--quiet" href="/admin/jobs">"Jobs →"</a>
         </div>
         {results}
     };
@@ -197,6 +196,7 @@ async fn detail(State(state): State<WebState>, ctx: PageCtx, Path(id): Path<Stri
     let error = run.error.clone().map(|e| view! { <dt>"Error"</dt><dd><pre class="error-text">{e}</pre></dd> });
     let body = view! {
         <p><a href="/admin/flows">"← All flow runs"</a></p>
+        <div class="cards cards--run">
         <section class="panel stack" aria-labelledby="f-summary">
             <h2 id="f-summary">"Run"</h2>
             <dl class="facts">
@@ -214,6 +214,7 @@ async fn detail(State(state): State<WebState>, ctx: PageCtx, Path(id): Path<Stri
             <h2 id="f-steps">"Steps"</h2>
             {timeline(&steps)}
         </section>
+        </div>
         <section class="panel" aria-labelledby="f-input">
             <h2 id="f-input">"Input"</h2>
             <pre class="code-block">{input}</pre>

@@ -142,7 +142,6 @@ async fn list(State(state): State<WebState>, ctx: PageCtx, Query(q): Query<ListQ
                 {Field::new("customer", "Customer").select(super::sites::customer_options(&customers, Some("Any customer"))).value(customer_id.map(|c| c.to_string()).unwrap_or_default()).render()}
                 <button type="submit" class="button button--secondary">"Filter"</button>
             </form>
-            <a class="button button--quiet" href="/admin/flows">"Flow runs →"</a>
         </div>
         {results}
     };
