@@ -148,9 +148,13 @@ fn timeline(steps: &[flow_steps::Model]) -> impl IntoView {
         .iter()
         .map(|s| {
             let error = s.error.clone().map(|e| view! { <pre class="error-text">{e}</pre> });
-            let attempts = match s.attempts {
-                1 => "1 attempt".to_owned(),
-                n => format!("{n} attempts"),
+            let meta = match (s.attempts, &s.started_at) {
+                (_, None) => "not started yet".to_owned(),
+                (n, Some(at)) => {
+                    let attempts = if n == 1 { "1 attempt".to_owned() } else { format!("{n} attempts") };
+                    let took = duration_opt(Some(at), s.finished_at.as_ref(), &now);
+                    format!("{attempts} · started {} · {took}", when(at))
+                }
             };
             view! {
                 <li class=step_class(s.state)>
@@ -158,10 +162,7 @@ fn timeline(steps: &[flow_steps::Model]) -> impl IntoView {
                         <strong class="timeline-name">{s.name.clone()}</strong>
                         {badge::step_state(s.state)}
                     </div>
-                    <p class="timeline-meta muted">
-                        {attempts} " · started " {when_opt(&s.started_at)} " · "
-                        {duration_opt(s.started_at.as_ref(), s.finished_at.as_ref(), &now)}
-                    </p>
+                    <p class="timeline-meta muted">{meta}</p>
                     {error}
                 </li>
             }
