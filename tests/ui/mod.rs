@@ -6,7 +6,9 @@
 //! chromedriver come from `scripts/test.sh`; without them the tests fail and say so.
 
 mod admin;
+mod flows;
 mod portal;
+mod site_ops;
 mod totp;
 
 use std::path::PathBuf;

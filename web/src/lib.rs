@@ -12,8 +12,11 @@
 //! - [`components`]: tables, form fields, badges, confirmation pages, empty states, QR codes;
 //! - [`auth`]: sign-in and sign-out, the signed-in page context, CSRF and flash messages;
 //! - [`error`]: how failures become pages (not found, sign in, try again);
-//! - [`admin`], [`portal`], [`account`], [`public`]: the pages, by area.
+//! - [`admin`], [`portal`], [`account`], [`public`]: the pages, by area;
+//! - [`site_ops`]: start, stop and restart of a site, for both areas.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::http::header;
@@ -24,6 +27,7 @@ use berth_core::auth::rate_limit::RateLimiter;
 use berth_core::config::Config;
 use berth_core::crypto::Keys;
 use sea_orm::DatabaseConnection;
+use uuid::Uuid;
 
 pub mod account;
 pub mod admin;
@@ -34,6 +38,7 @@ pub mod forms;
 pub mod layout;
 pub mod portal;
 pub mod public;
+pub mod site_ops;
 
 /// What the pages need from the server.
 #[derive(Clone)]
@@ -45,6 +50,22 @@ pub struct WebState {
     /// Wakes the reconciler after a change; `None` when no container runtime runs, in which
     /// case a deleted site is removed at once (nothing else would finish it).
     pub wake_reconciler: Option<Arc<dyn Fn() + Send + Sync>>,
+    /// The container operations the site pages offer (logs, restart); `None` when no container
+    /// runtime runs, and the pages say so.
+    pub site_runtime: Option<Arc<dyn SiteRuntime>>,
+}
+
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// What the site pages need from the container runtime. This crate must not depend on the
+/// runtime (or on the server), so the server hands in an implementation built on its runtime,
+/// sharing the code the REST API uses. Errors are sentences fit for the page: the
+/// implementation logs the details and keeps them off the page.
+pub trait SiteRuntime: Send + Sync {
+    /// The last `tail` lines of the site's container output, oldest first, one per line.
+    fn logs(&self, site: Uuid, tail: u32) -> BoxFuture<Result<String, String>>;
+    /// Restarts the site's container now.
+    fn restart(&self, site: Uuid) -> BoxFuture<Result<(), String>>;
 }
 
 /// The one stylesheet, hand-written, served by the app.
@@ -60,6 +81,7 @@ pub fn router(state: WebState) -> Router {
         .merge(account::routes())
         .merge(admin::routes())
         .merge(portal::routes())
+        .merge(site_ops::routes())
         .fallback(error::not_found_page)
         .with_state(state)
 }

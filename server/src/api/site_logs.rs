@@ -77,6 +77,22 @@ pub fn runtime_error(e: RuntimeError) -> ApiError {
     }
 }
 
+/// The last `tail` lines of a site's container output, oldest first; `NotFound` when the site
+/// has no container. The caller has checked that its caller may see the site. Shared by this
+/// endpoint and the site pages (`berth_web::SiteRuntime`, built in `crate::app`).
+pub async fn last_lines(rt: &Runtime, site: Uuid, tail: u32) -> Result<Vec<LogLine>, RuntimeError> {
+    let name = rt.container_name(site);
+    if rt.engine.inspect(&name).await?.is_none() {
+        return Err(RuntimeError::NotFound(name));
+    }
+    let mut stream = rt.engine.logs(&name, tail, false);
+    let mut lines = Vec::new();
+    while let Some(item) = stream.next().await {
+        lines.push(item?);
+    }
+    Ok(lines)
+}
+
 /// The site's container output. With `follow=true` the answer is `text/event-stream`: one
 /// `log` event per line (data: a JSON `{stream, line}`), first the last `tail` lines.
 #[utoipa::path(get, operation_id = "sites_logs", path = "/sites/{id}/logs", tag = "sites", params(("id" = Uuid, Path), LogsQuery),
@@ -94,17 +110,13 @@ pub async fn logs(
     // Scoped read first: another tenant's site is a 404 before anything reaches Docker.
     let site = store::sites::get(&state.db, &state.keys, &auth.caller, id).await?;
     let rt = runtime(&state)?;
+    if !q.follow {
+        let lines = last_lines(&rt, site.model.id, tail).await.map_err(runtime_error)?;
+        return Ok(Json(SiteLogs { lines: lines.into_iter().map(Into::into).collect() }).into_response());
+    }
     let name = rt.container_name(site.model.id);
     if rt.engine.inspect(&name).await.map_err(runtime_error)?.is_none() {
         return Err(runtime_error(RuntimeError::NotFound(name)));
-    }
-    if !q.follow {
-        let mut stream = rt.engine.logs(&name, tail, false);
-        let mut lines = Vec::new();
-        while let Some(item) = stream.next().await {
-            lines.push(LogLineDto::from(item.map_err(runtime_error)?));
-        }
-        return Ok(Json(SiteLogs { lines }).into_response());
     }
     let events = rt.engine.logs(&name, tail, true).map(|item| {
         let event = match item {

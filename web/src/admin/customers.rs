@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
-use berth_core::entities::{customers, plans};
+use berth_core::entities::{customers, flow_runs, plans};
 use berth_core::store::{self, page::Page};
 use berth_core::types::CustomerStatus;
 use leptos::prelude::*;
@@ -203,8 +203,19 @@ async fn detail(
         Page { cursor: None, limit: Some(15) },
     )
     .await?;
-    let body = detail_body(&ctx, &customer, &plans, &sites, &sort, &users, &trail.items, FieldErrors::none());
+    let runs = customer_runs(&state, &ctx, id).await?;
+    let body = detail_body(&ctx, &customer, &plans, &sites, &sort, &users, &runs, &trail.items, FieldErrors::none());
     Ok(page(ctx.chrome(), &customer.company_name, body).into_response())
+}
+
+/// The customer's latest flow runs (their onboarding among them), newest first.
+async fn customer_runs(
+    state: &WebState,
+    ctx: &PageCtx,
+    id: uuid::Uuid,
+) -> Result<Vec<flow_runs::Model>, berth_core::Error> {
+    let filter = store::flows::Filter { customer_id: Some(id), ..Default::default() };
+    Ok(store::flows::list(&state.db, &ctx.caller, filter, Page { cursor: None, limit: Some(10) }).await?.items)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -215,6 +226,7 @@ fn detail_body(
     sites: &[store::sites::Site],
     sort: &Sort,
     users: &[berth_core::entities::users::Model],
+    runs: &[flow_runs::Model],
     trail: &[berth_core::entities::audit_log::Model],
     user_errors: FieldErrors,
 ) -> impl IntoView {
@@ -273,6 +285,13 @@ fn detail_body(
         table("Portal users", &cols, None, user_rows).into_any()
     };
     let audit_href = format!("/admin/audit?customer={}", c.id);
+    let runs_view = if runs.is_empty() {
+        empty_state("No flow has run for this customer.", None).into_any()
+    } else {
+        let names = std::iter::once((c.id, c.company_name.clone())).collect();
+        super::flows::runs_table(runs, &names).into_any()
+    };
+    let runs_href = format!("/admin/flows?customer={}", c.id);
     view! {
         <div class="toolbar">
             <a class="button" href=new_site>"New site"</a>
@@ -306,6 +325,11 @@ fn detail_body(
         <section aria-labelledby="c-sites">
             <h2 id="c-sites">"Sites"</h2>
             {sites_view}
+        </section>
+        <section aria-labelledby="c-flows">
+            <h2 id="c-flows">"Flow runs"</h2>
+            {runs_view}
+            <p><a href=runs_href>"Every flow run of this customer →"</a></p>
         </section>
         <section aria-labelledby="c-users">
             <h2 id="c-users">"Portal users"</h2>
@@ -439,7 +463,8 @@ async fn add_user(
         store::sites::list(&state.db, &ctx.caller, filter, Page { cursor: None, limit: Some(200) }).await?.items;
     let users = store::users::list_for_customer(&state.db, &ctx.caller, id).await?;
     let sort = Sort::from_query(None, None, &SITE_COLUMNS, "name");
-    let body = detail_body(&ctx, &customer, &plans, &sites, &sort, &users, &[], errors);
+    let runs = customer_runs(&state, &ctx, id).await?;
+    let body = detail_body(&ctx, &customer, &plans, &sites, &sort, &users, &runs, &[], errors);
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page(ctx.chrome(), &customer.company_name, body)).into_response())
 }
 

@@ -3,7 +3,11 @@
 
 mod audit;
 mod customers;
+mod flows;
+mod jobs;
 mod sites;
+
+use std::collections::HashMap;
 
 use axum::extract::State;
 use axum::response::IntoResponse;
@@ -27,6 +31,26 @@ pub fn routes() -> Router<WebState> {
         .merge(customers::routes())
         .merge(sites::routes())
         .merge(audit::routes())
+        .merge(flows::routes())
+        .merge(jobs::routes())
+}
+
+/// Company names for the customers in `ids`: from the drop-down's list when it has them,
+/// otherwise read one by one (a host with more than 200 customers).
+pub(crate) async fn customer_names(
+    state: &WebState,
+    ctx: &PageCtx,
+    known: &[berth_core::entities::customers::Model],
+    ids: impl Iterator<Item = Uuid>,
+) -> Result<HashMap<Uuid, String>, berth_core::Error> {
+    let mut names: HashMap<Uuid, String> = known.iter().map(|c| (c.id, c.company_name.clone())).collect();
+    for id in ids {
+        if !names.contains_key(&id) {
+            let c = store::customers::get(&state.db, &ctx.caller, id).await?;
+            names.insert(c.id, c.company_name);
+        }
+    }
+    Ok(names)
 }
 
 /// Ids in paths are UUIDs; anything else is simply not found.
@@ -74,6 +98,15 @@ async fn dashboard(State(state): State<WebState>, ctx: PageCtx) -> PageResult {
     let total_customers: u64 = customers.iter().map(|(_, n)| n).sum();
     let total_sites: u64 = sites.iter().map(|(_, n)| n).sum();
     let entries = audit::entries_table(&recent.items);
+    let runs = store::flows::list(&state.db, &ctx.caller, Default::default(), Page { cursor: None, limit: Some(5) })
+        .await?
+        .items;
+    let names = customer_names(&state, &ctx, &[], runs.iter().filter_map(|r| r.customer_id)).await?;
+    let runs = if runs.is_empty() {
+        view! { <p class="muted">"No flow has run yet."</p> }.into_any()
+    } else {
+        flows::runs_table(&runs, &names).into_any()
+    };
 
     let body = view! {
         <div class="cards">
@@ -90,6 +123,11 @@ async fn dashboard(State(state): State<WebState>, ctx: PageCtx) -> PageResult {
                 {counts_list(plan_counts)}
             </section>
         </div>
+        <section aria-labelledby="d-flows">
+            <h2 id="d-flows">"Recent flow runs"</h2>
+            {runs}
+            <p><a href="/admin/flows">"Every flow run →"</a></p>
+        </section>
         <section aria-labelledby="d-audit">
             <h2 id="d-audit">"Recent activity"</h2>
             {entries}

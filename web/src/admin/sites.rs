@@ -23,7 +23,7 @@ use crate::components::confirm::{confirm_body, Confirm};
 use crate::components::empty::empty_state;
 use crate::components::flash::Flash;
 use crate::components::form::{csrf_input, error_summary, Field, FieldErrors};
-use crate::components::site::{operations_placeholder, site_facts};
+use crate::components::site::site_facts;
 use crate::components::table::{pager, table, Column, Link};
 use crate::components::{badge, when};
 use crate::error::PageResult;
@@ -46,13 +46,16 @@ fn detail_href(id: impl std::fmt::Display) -> String {
 
 /// Customers for the "customer" drop-downs. The store caps a page at 200; a host with more
 /// customers opens "New site" from the customer's own page, which preselects it.
-async fn customer_choices(state: &WebState, ctx: &PageCtx) -> Result<Vec<customers::Model>, berth_core::Error> {
+pub(super) async fn customer_choices(
+    state: &WebState,
+    ctx: &PageCtx,
+) -> Result<Vec<customers::Model>, berth_core::Error> {
     Ok(store::customers::list(&state.db, &ctx.caller, Default::default(), Page { cursor: None, limit: Some(200) })
         .await?
         .items)
 }
 
-fn customer_options(customers: &[customers::Model], any: Option<&str>) -> Vec<(String, String)> {
+pub(super) fn customer_options(customers: &[customers::Model], any: Option<&str>) -> Vec<(String, String)> {
     any.map(|label| (String::new(), label.to_owned()))
         .into_iter()
         .chain(customers.iter().map(|c| (c.id.to_string(), format!("{} ({})", c.company_name, c.email))))
@@ -227,6 +230,7 @@ async fn detail(State(state): State<WebState>, ctx: PageCtx, Path(id): Path<Stri
     let site = store::sites::get(&state.db, &state.keys, &ctx.caller, id).await?;
     let customer = store::customers::get(&state.db, &ctx.caller, site.model.customer_id).await?;
     let href = detail_href(id);
+    let operations = crate::site_ops::operations(&state, &ctx, &site).await;
     let body = view! {
         <div class="toolbar">
             <a class="button" href=format!("{href}/edit")>"Edit site"</a>
@@ -236,7 +240,7 @@ async fn detail(State(state): State<WebState>, ctx: PageCtx, Path(id): Path<Stri
             <h2 id="s-settings">"Settings"</h2>
             {site_facts(&site, Some((customer.company_name.clone(), format!("/admin/customers/{}", customer.id))))}
         </section>
-        {operations_placeholder()}
+        {operations}
     };
     Ok(page(ctx.chrome(), &format!("Site {}", site.model.name), body).into_response())
 }

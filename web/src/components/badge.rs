@@ -1,5 +1,8 @@
 //! Status badges. The word is always written out, so the colour is never the only signal.
 
+use berth_core::entities::flow_runs::FlowState;
+use berth_core::entities::flow_steps::StepState;
+use berth_core::entities::jobs::JobState;
 use berth_core::types::{CustomerStatus, SiteStatus};
 use leptos::prelude::*;
 use sea_orm::ActiveEnum;
@@ -52,4 +55,37 @@ pub fn customer_status(status: CustomerStatus) -> impl IntoView {
         CustomerStatus::Cancelled => Tone::Neutral,
     };
     badge(status.to_value(), tone)
+}
+
+pub fn flow_tone(state: FlowState) -> Tone {
+    match state {
+        FlowState::Running => Tone::Busy,
+        FlowState::Succeeded => Tone::Good,
+        FlowState::Failed => Tone::Bad,
+    }
+}
+
+/// A flow run's state: running, succeeded or failed.
+pub fn flow_state(state: FlowState) -> impl IntoView {
+    badge(state.to_value(), flow_tone(state))
+}
+
+pub fn step_state(state: StepState) -> impl IntoView {
+    let tone = match state {
+        StepState::Pending => Tone::Neutral,
+        StepState::Running => Tone::Busy,
+        StepState::Succeeded => Tone::Good,
+        StepState::Failed => Tone::Bad,
+    };
+    badge(state.to_value(), tone)
+}
+
+pub fn job_state(state: JobState) -> impl IntoView {
+    let tone = match state {
+        JobState::Queued => Tone::Neutral,
+        JobState::Running => Tone::Busy,
+        JobState::Done => Tone::Good,
+        JobState::Dead => Tone::Bad,
+    };
+    badge(state.to_value(), tone)
 }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::admin::parse_id;
 use crate::auth::PageCtx;
 use crate::components::empty::empty_state;
-use crate::components::site::{operations_placeholder, site_facts, site_table, sort_sites, SITE_COLUMNS};
+use crate::components::site::{site_facts, site_table, sort_sites, SITE_COLUMNS};
 use crate::components::table::{Link, Sort};
 use crate::error::PageResult;
 use crate::layout::page;
@@ -48,13 +48,14 @@ async fn my_sites(State(state): State<WebState>, ctx: PageCtx, Query(q): Query<S
 async fn site_detail(State(state): State<WebState>, ctx: PageCtx, Path(id): Path<String>) -> PageResult {
     let id = parse_id(&id)?;
     let site = store::sites::get(&state.db, &state.keys, &ctx.caller, id).await?;
+    let operations = crate::site_ops::operations(&state, &ctx, &site).await;
     let body = view! {
         <p><a href="/portal">"← My sites"</a></p>
         <section class="panel" aria-labelledby="s-settings">
             <h2 id="s-settings">"Settings"</h2>
             {site_facts(&site, None)}
         </section>
-        {operations_placeholder()}
+        {operations}
     };
     Ok(page(ctx.chrome(), &format!("Site {}", site.model.name), body).into_response())
 }
