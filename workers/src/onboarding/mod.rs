@@ -45,8 +45,8 @@ impl Edges {
             dns: Arc::from(dns::from_config(&config)),
             mailer: Arc::from(mailer),
             acme: AcmeIssuer::from_config(&config),
-            challenges: Arc::new(DirChallengeStore::new(config.data_dir.join("acme-challenges"))),
-            certs: Arc::new(CertStore::new(config.data_dir.join("tls"))),
+            challenges: Arc::new(DirChallengeStore::new(config.acme_challenge_dir())),
+            certs: Arc::new(CertStore::new(config.tls_dir())),
             db,
             config,
         })
