@@ -42,6 +42,7 @@
 //! | `BERTH_DOCKER_PREFIX` | `docker_prefix` | `berth`: names Berth's Docker objects and fills their `berth.instance` label |
 //! | `BERTH_INGRESS_MODE` | `ingress_mode` | `managed` when an nginx binary is found, else `off` (or `external`) |
 //! | `BERTH_INGRESS_LISTEN` | `ingress_listen` | `127.0.0.1:8081` (managed mode: where Berth's nginx listens) |
+//! | `BERTH_INGRESS_TLS_LISTEN` | `ingress_tls_listen` | none: no HTTPS; when set (e.g. `0.0.0.0:443`), hosts with a stored certificate are also served over TLS there |
 //! | `BERTH_INGRESS_DIR` | `ingress_dir` | managed: `$BERTH_DATA_DIR/nginx`; external: required, a directory the system nginx includes |
 //! | `BERTH_NGINX_BINARY` | `nginx_binary` | the first `nginx` in `/usr/sbin`, `/usr/local/sbin`, `/usr/bin` or `PATH` |
 //! | `BERTH_RECONCILE_INTERVAL_SECONDS` | `reconcile_interval_seconds` | `5` |
@@ -144,6 +145,8 @@ pub struct Config {
     pub docker_prefix: String,
     pub ingress_mode: IngressMode,
     pub ingress_listen: SocketAddr,
+    /// Where the ingress serves HTTPS; `None`: HTTP only.
+    pub ingress_tls_listen: Option<SocketAddr>,
     pub ingress_dir: PathBuf,
     pub nginx_binary: PathBuf,
     pub reconcile_interval_seconds: u64,
@@ -203,6 +206,7 @@ const KEYS: &[&str] = &[
     "docker_prefix",
     "ingress_mode",
     "ingress_listen",
+    "ingress_tls_listen",
     "ingress_dir",
     "nginx_binary",
     "reconcile_interval_seconds",
@@ -483,6 +487,7 @@ impl Config {
             docker_prefix: runtime.docker_prefix,
             ingress_mode: runtime.ingress_mode,
             ingress_listen: runtime.ingress_listen,
+            ingress_tls_listen: runtime.ingress_tls_listen,
             ingress_dir: runtime.ingress_dir,
             nginx_binary: runtime.nginx_binary,
             reconcile_interval_seconds,
@@ -498,6 +503,18 @@ impl Config {
             Some(url) => url.expose().to_owned(),
             None => format!("sqlite://{}?mode=rwc", self.data_dir.join("berth.db").display()),
         }
+    }
+
+    /// Where site certificates are stored (`<host>/fullchain.pem`, `privkey.pem`, `issuer`):
+    /// written by onboarding, read by the ingress. One definition so both agree.
+    pub fn tls_dir(&self) -> PathBuf {
+        self.data_dir.join("tls")
+    }
+
+    /// Where ACME HTTP-01 key authorisations are published, one file per token: written by the
+    /// ACME issuer, served by the ingress at `/.well-known/acme-challenge/<token>`.
+    pub fn acme_challenge_dir(&self) -> PathBuf {
+        self.data_dir.join("acme-challenges")
     }
 
     /// True when Berth runs on its embedded default (SQLite, no external services required).
@@ -592,6 +609,7 @@ impl Config {
                 "docker_prefix" => self.docker_prefix.clone(),
                 "ingress_mode" => self.ingress_mode.as_str().into(),
                 "ingress_listen" => self.ingress_listen.to_string(),
+                "ingress_tls_listen" => self.ingress_tls_listen.map_or("(none: HTTP only)".into(), |a| a.to_string()),
                 "ingress_dir" => self.ingress_dir.display().to_string(),
                 "nginx_binary" => self.nginx_binary.display().to_string(),
                 "reconcile_interval_seconds" => self.reconcile_interval_seconds.to_string(),
@@ -641,6 +659,7 @@ struct RuntimeSettings {
     docker_prefix: String,
     ingress_mode: IngressMode,
     ingress_listen: SocketAddr,
+    ingress_tls_listen: Option<SocketAddr>,
     ingress_dir: PathBuf,
     nginx_binary: PathBuf,
 }
@@ -698,6 +717,18 @@ fn runtime_settings(
             SocketAddr::from(([127, 0, 0, 1], 8081))
         }),
     };
+    let ingress_tls_listen = get("ingress_tls_listen").and_then(|v| match v.parse::<SocketAddr>() {
+        Ok(a) if a == ingress_listen => {
+            problems
+                .push(format!("BERTH_INGRESS_TLS_LISTEN: `{v}` is BERTH_INGRESS_LISTEN too; HTTPS needs its own port"));
+            None
+        }
+        Ok(a) => Some(a),
+        Err(_) => {
+            problems.push(format!("BERTH_INGRESS_TLS_LISTEN: `{v}` is not an address like 0.0.0.0:443"));
+            None
+        }
+    });
     let ingress_dir = match get("ingress_dir") {
         Some(d) => PathBuf::from(d),
         None => {
@@ -709,7 +740,15 @@ fn runtime_settings(
             data_dir.join("nginx")
         }
     };
-    RuntimeSettings { docker_host, docker_prefix, ingress_mode, ingress_listen, ingress_dir, nginx_binary }
+    RuntimeSettings {
+        docker_host,
+        docker_prefix,
+        ingress_mode,
+        ingress_listen,
+        ingress_tls_listen,
+        ingress_dir,
+        nginx_binary,
+    }
 }
 
 fn find_nginx() -> Option<PathBuf> {
@@ -869,6 +908,21 @@ mod tests {
         assert!(cfg.docker_host.is_none());
         assert_eq!(cfg.ingress_mode, IngressMode::Off);
         assert_eq!(cfg.docker_prefix, "berth");
+        assert_eq!(cfg.ingress_tls_listen, None, "no HTTPS unless asked for");
+    }
+
+    #[test]
+    fn ingress_tls_listen_is_an_address_of_its_own() {
+        let cfg = load(&[("BERTH_INGRESS_TLS_LISTEN", "0.0.0.0:443")]).expect("valid");
+        assert_eq!(cfg.ingress_tls_listen, Some("0.0.0.0:443".parse().expect("addr")));
+        assert!(cfg.describe().contains(&"BERTH_INGRESS_TLS_LISTEN = 0.0.0.0:443".to_owned()));
+        for bad in ["port 443", "127.0.0.1:8081"] {
+            let problems = load(&[("BERTH_INGRESS_TLS_LISTEN", bad)]).expect_err(bad);
+            assert!(problems[0].starts_with("BERTH_INGRESS_TLS_LISTEN"), "{bad}: {problems:?}");
+        }
+        let cfg = load(&[("BERTH_DATA_DIR", "/srv/berth")]).expect("valid");
+        assert_eq!(cfg.tls_dir(), Path::new("/srv/berth/tls"));
+        assert_eq!(cfg.acme_challenge_dir(), Path::new("/srv/berth/acme-challenges"));
     }
 
     #[test]

@@ -59,6 +59,13 @@ impl Runtime {
         })))
     }
 
+    /// Asks for a reconcile pass soon rather than at the next tick (bursts are debounced into
+    /// one pass). Each pass re-renders the ingress, so this is also how code that stored a new
+    /// certificate gets it served without waiting for the interval.
+    pub fn reconcile_soon(&self) {
+        self.nudge.notify_one();
+    }
+
     /// The container name of a site.
     pub fn container_name(&self, site: uuid::Uuid) -> String {
         self.names.container(site)

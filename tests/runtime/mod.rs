@@ -6,6 +6,7 @@ mod hardening;
 mod isolation;
 mod lifecycle;
 mod reconcile;
+mod tls;
 mod validation;
 
 use crate::support::{runtime::engine, TestApp};

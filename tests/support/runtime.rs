@@ -108,8 +108,22 @@ impl TestApp {
         ];
         vars.extend_from_slice(extra);
         let mut app = Self::start(&vars, true).await;
+        // nginx's workers (another user, see above) serve ACME challenges from a directory
+        // under the data dir, which tempfile creates private.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&app.config.data_dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
         app.docker = Some(DockerScope { names: Names::new(&prefix), ingress, _ingress_dir: ingress_dir });
         app
+    }
+
+    /// Like [`spawn_runtime`](Self::spawn_runtime), with nginx also serving HTTPS on a free
+    /// loopback port (`app.config.ingress_tls_listen`).
+    pub async fn spawn_runtime_tls() -> Self {
+        let tls = format!("127.0.0.1:{}", free_port());
+        Self::spawn_runtime_with(&[("BERTH_INGRESS_TLS_LISTEN", &tls)]).await
     }
 
     /// The live sites configuration of this test's nginx.
@@ -158,10 +172,17 @@ impl TestApp {
 
     /// GET / through this test's nginx with a Host header: (status, body).
     pub async fn through_ingress(&self, host: &str) -> (u16, String) {
+        self.through_ingress_path(host, "/").await
+    }
+
+    /// GET `path`, sent verbatim (no client-side normalisation of `..` or `%2e`), through this
+    /// test's nginx with a Host header: (status, whole response with headers); (0, "") when
+    /// nginx does not answer.
+    pub async fn through_ingress_path(&self, host: &str, path: &str) -> (u16, String) {
         let addr = self.scope().ingress;
         let attempt = async {
             let mut conn = tokio::net::TcpStream::connect(addr).await.ok()?;
-            let req = format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+            let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
             conn.write_all(req.as_bytes()).await.ok()?;
             let mut buf = Vec::new();
             conn.read_to_end(&mut buf).await.ok()?;

@@ -5,16 +5,25 @@
 //! failing check leaves the live file alone and is returned (and logged, and counted).
 //! `managed` mode runs Berth's own nginx ([`process`]); `external` writes into a directory the
 //! system nginx includes and reloads that nginx; `off` does nothing.
+//!
+//! Every HTTP server also answers ACME HTTP-01 challenges from the challenge directory. With
+//! `BERTH_INGRESS_TLS_LISTEN` set, every routed host whose certificate is complete in the
+//! certificate store also gets an HTTPS server there. The certificates' modification times are
+//! part of the rendered text, so a new or renewed certificate is installed by the same
+//! render-check-swap-reload path as any other change, at the reconciler's next pass.
 
 pub mod process;
 pub mod render;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::time::UNIX_EPOCH;
 
 use berth_core::config::{Config, IngressMode};
 use berth_core::store::site_state::Route;
+use berth_integrations::tls::CertStore;
 use tokio::process::Command;
 use tokio::sync::Mutex;
 
@@ -30,6 +39,11 @@ pub struct Ingress {
     nginx: PathBuf,
     dir: PathBuf,
     listen: SocketAddr,
+    tls_listen: Option<SocketAddr>,
+    /// Site certificates, as onboarding stores them.
+    certs: CertStore,
+    /// ACME HTTP-01 tokens, as the ACME issuer publishes them.
+    challenge_dir: PathBuf,
     /// The configuration in force, to skip a reload when nothing changed.
     applied: Mutex<Option<String>>,
     process: process::Supervisor,
@@ -40,10 +54,11 @@ impl Ingress {
         Self {
             mode: config.ingress_mode,
             nginx: config.nginx_binary.clone(),
-            // nginx resolves -c and include paths against its prefix: hand it absolute ones
-            // (the embedded default, ./data/nginx, is relative).
-            dir: std::path::absolute(&config.ingress_dir).unwrap_or_else(|_| config.ingress_dir.clone()),
+            dir: absolute(&config.ingress_dir),
             listen: config.ingress_listen,
+            tls_listen: config.ingress_tls_listen,
+            certs: CertStore::new(absolute(&config.tls_dir())),
+            challenge_dir: absolute(&config.acme_challenge_dir()),
             applied: Mutex::new(None),
             process: process::Supervisor::default(),
         }
@@ -57,6 +72,10 @@ impl Ingress {
         self.listen
     }
 
+    pub fn tls_listen(&self) -> Option<SocketAddr> {
+        self.tls_listen
+    }
+
     fn sites_path(&self) -> PathBuf {
         match self.mode {
             IngressMode::External => self.dir.join(EXTERNAL_SITES),
@@ -65,12 +84,61 @@ impl Ingress {
     }
 
     fn dir_str(&self) -> Result<&str> {
-        self.dir.to_str().filter(|s| s.chars().all(render::nginx_safe)).ok_or_else(|| {
-            RuntimeError::Ingress(format!(
-                "ingress directory {} has characters nginx configuration cannot carry",
-                self.dir.display()
-            ))
+        nginx_path(&self.dir, "ingress directory")
+    }
+
+    fn layout(&self) -> Result<render::Layout> {
+        Ok(render::Layout {
+            listen: self.listen,
+            tls_listen: self.tls_listen,
+            default_server: self.mode == IngressMode::Managed,
+            challenge_dir: nginx_path(&self.challenge_dir, "ACME challenge directory")?.to_owned(),
         })
+    }
+
+    /// The complete certificates of the routed hosts (none when HTTPS is off).
+    async fn certificates(&self, routes: &[Route]) -> BTreeMap<String, render::CertFiles> {
+        let mut found = BTreeMap::new();
+        if self.tls_listen.is_none() {
+            return found;
+        }
+        for host in routes.iter().flat_map(|r| &r.domains) {
+            if found.contains_key(host) {
+                continue;
+            }
+            if let Some(files) = self.certificate(host).await {
+                found.insert(host.clone(), files);
+            }
+        }
+        found
+    }
+
+    /// A host's certificate if it is complete: the issuer marker (which the store writes last)
+    /// names a known issuer and both PEM files are there and not empty. Anything else (not
+    /// issued yet, half written, unreadable) counts as no certificate: the host stays on HTTP.
+    async fn certificate(&self, host: &str) -> Option<render::CertFiles> {
+        // Domains are validated before they are stored; the host also names a directory here,
+        // so refuse anything that could step outside the store regardless.
+        let plain = !host.is_empty()
+            && !host.starts_with('.')
+            && !host.contains("..")
+            && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        if !plain {
+            return None;
+        }
+        self.certs.issuer(host).await?;
+        let (chain, key) = self.certs.paths(host);
+        let mut stamp = 0;
+        for path in [&chain, &key] {
+            let meta = tokio::fs::metadata(path).await.ok()?;
+            if !meta.is_file() || meta.len() == 0 {
+                return None;
+            }
+            // The newest file's age goes into the rendered text: a renewal rewrites both.
+            let modified = meta.modified().ok()?.duration_since(UNIX_EPOCH).ok()?.as_nanos();
+            stamp = stamp.max(modified);
+        }
+        Some(render::CertFiles { chain: chain.to_str()?.to_owned(), key: key.to_str()?.to_owned(), stamp })
     }
 
     /// Prepares the directory and, in managed mode, starts nginx with an empty site list.
@@ -80,11 +148,22 @@ impl Ingress {
         }
         let dir = self.dir_str()?.to_owned();
         create_dir(&self.dir).await?;
+        create_dir(&self.challenge_dir).await?;
+        // Tokens are public by design (the CA fetches them over plain HTTP) and nginx's workers
+        // may run as another user than Berth: they must be able to read the directory.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let open = std::fs::Permissions::from_mode(0o755);
+            tokio::fs::set_permissions(&self.challenge_dir, open)
+                .await
+                .map_err(|e| RuntimeError::Io(format!("cannot open up {}: {e}", self.challenge_dir.display())))?;
+        }
         if self.mode == IngressMode::Managed {
             create_dir(&self.dir.join("tmp")).await?;
             let sites = self.sites_path();
             if tokio::fs::metadata(&sites).await.is_err() {
-                let empty = render::sites(&[], self.listen, true)?;
+                let empty = render::sites(&[], &self.layout()?, &BTreeMap::new())?;
                 write(&sites, &empty).await?;
             }
             let main = render::main_conf(&dir, &sites.display().to_string())?;
@@ -109,7 +188,8 @@ impl Ingress {
         if self.mode == IngressMode::Off {
             return Ok(false);
         }
-        let text = render::sites(routes, self.listen, self.mode == IngressMode::Managed)?;
+        let certs = self.certificates(routes).await;
+        let text = render::sites(routes, &self.layout()?, &certs)?;
         let mut applied = self.applied.lock().await;
         if applied.as_deref() == Some(text.as_str()) {
             return Ok(false);
@@ -188,6 +268,19 @@ impl Ingress {
             self.process.stop().await;
         }
     }
+}
+
+/// nginx resolves relative paths against its prefix: hand it absolute ones (the embedded
+/// default, ./data, is relative).
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}
+
+/// A path as nginx configuration text, refused when it has characters nginx cannot carry.
+fn nginx_path<'p>(path: &'p Path, what: &str) -> Result<&'p str> {
+    path.to_str().filter(|s| !s.is_empty() && s.chars().all(render::nginx_safe)).ok_or_else(|| {
+        RuntimeError::Ingress(format!("{what} {} has characters nginx configuration cannot carry", path.display()))
+    })
 }
 
 async fn create_dir(dir: &Path) -> Result<()> {
