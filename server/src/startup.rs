@@ -44,7 +44,11 @@ impl Services {
         let keys = Arc::new(load_keys(&config)?);
         let runtime = Runtime::from_config(&config).map_err(|e| anyhow!("cannot set up the container runtime: {e}"))?;
         let config = Arc::new(config);
-        let edges = berth_workers::onboarding::Edges::from_config(db.clone(), config.clone(), keys.clone())?;
+        let mut edges = berth_workers::onboarding::Edges::from_config(db.clone(), config.clone(), keys.clone())?;
+        edges.wake_reconciler = runtime.clone().map(|rt| {
+            let wake: Arc<dyn Fn() + Send + Sync> = Arc::new(move || rt.reconcile_soon());
+            wake
+        });
         Ok(Self { config, db, redis, keys, edges, runtime })
     }
 

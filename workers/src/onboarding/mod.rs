@@ -38,6 +38,9 @@ pub struct Edges {
     pub acme: Option<Arc<AcmeIssuer>>,
     pub challenges: Arc<DirChallengeStore>,
     pub certs: Arc<CertStore>,
+    /// Asks the reconciler for a pass now (so a new certificate is served at once); `None`
+    /// without a container runtime.
+    pub wake_reconciler: Option<Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl Edges {
@@ -52,6 +55,7 @@ impl Edges {
             db,
             config,
             keys,
+            wake_reconciler: None,
         })
     }
 }

@@ -97,6 +97,9 @@ pub async fn certificate(edges: &Edges, subject: &Subject) -> anyhow::Result<Str
         None => tls::self_signed(&hosts).context("self-signed certificate")?,
     };
     edges.certs.save(&subject.host, &cert).await?;
+    if let Some(wake) = &edges.wake_reconciler {
+        wake();
+    }
     Ok(format!("issued ({wanted:?})"))
 }
 
