@@ -218,9 +218,10 @@ async fn signup_webhook_onboards_end_to_end() {
     assert_eq!(portal.get("/api/v1/sites").await.body["items"][0]["domains"][0], "e2e.hosting.test");
 }
 
-/// `kill -9` at every step boundary: a real `berth worker` process dies abruptly before each
-/// onboarding step's first attempt and is started again. The flow still completes, with one
-/// customer, one DNS record and one e-mail.
+/// `kill -9` at every step boundary: a real `berth worker` process (with the real Docker engine
+/// under a prefix of this test's own) dies abruptly before each onboarding step's first attempt
+/// and is started again. The flow still completes, with one customer, one container, one DNS
+/// record and one e-mail.
 #[tokio::test]
 async fn a_worker_killed_at_every_step_boundary_resumes_without_doubling() {
     let pdns = PowerDnsServer::start().await;
@@ -239,6 +240,8 @@ async fn a_worker_killed_at_every_step_boundary_resumes_without_doubling() {
     let app = TestApp::spawn_with(&refs).await;
     let subject = signed_up(&app, "crashy").await;
 
+    crate::support::runtime::ensure_site_image().await;
+    let docker = DockerLeftovers { prefix: format!("bt{}", &uuid::Uuid::new_v4().simple().to_string()[..10]) };
     let cfg = &app.config;
     let mut env: Vec<(String, String)> = settings.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
     env.extend([
@@ -250,8 +253,10 @@ async fn a_worker_killed_at_every_step_boundary_resumes_without_doubling() {
         ("BERTH_WORKER_LEASE_SECONDS".into(), "1".into()),
         ("BERTH_LOG".into(), "warn".into()),
         ("BERTH_FAULT_CRASH_BEFORE_STEPS".into(), "site,dns,certificate,health,welcome,finish".into()),
-        // No containers or nginx of its own: this test is about the queue and the edges.
-        ("BERTH_DOCKER_HOST".into(), "off".into()),
+        // The worker's reconciler creates the site's container on the real engine, under this
+        // test's own prefix; no nginx (the health step is then skipped).
+        ("BERTH_DOCKER_HOST".into(), "unix:///var/run/docker.sock".into()),
+        ("BERTH_DOCKER_PREFIX".into(), docker.prefix.clone()),
         ("BERTH_INGRESS_MODE".into(), "off".into()),
     ]);
     let run_state = || async {
@@ -323,6 +328,11 @@ async fn a_worker_killed_at_every_step_boundary_resumes_without_doubling() {
     assert_eq!(sink.messages().len(), 1, "exactly one welcome e-mail");
     let onboarded = admin.get("/api/v1/audit?action=customer.onboarded").await;
     assert_eq!(onboarded.body["items"].as_array().expect("items").len(), 1);
+    let names = berth_runtime::names::Names::new(&docker.prefix);
+    let engine = crate::support::runtime::engine();
+    use berth_runtime::engine::Engine;
+    let containers = engine.containers(&names.label_filter()).await.expect("list containers");
+    assert_eq!(containers.len(), 1, "exactly one container: {containers:?}");
     // No worker is left to run what the scheduler enqueued while this test ran.
     app.discard_jobs().await;
 }
@@ -397,4 +407,32 @@ async fn signup_brings_a_site_up_through_nginx() {
     let sites = portal.get("/api/v1/sites").await;
     assert_eq!(sites.body["items"][0]["status"], "running");
     app.finish().await;
+}
+
+/// Removes this test's Docker objects, whatever happened to the test.
+struct DockerLeftovers {
+    prefix: String,
+}
+
+impl Drop for DockerLeftovers {
+    fn drop(&mut self) {
+        let filter = berth_runtime::names::Names::new(&self.prefix).label_filter();
+        let _ = std::thread::spawn(move || {
+            use berth_runtime::engine::Engine;
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async {
+                let e = crate::support::runtime::engine();
+                for c in e.containers(&filter).await.unwrap_or_default() {
+                    let _ = e.remove(&c.id).await;
+                }
+                for n in e.networks(&filter).await.unwrap_or_default() {
+                    let _ = e.remove_network(&n).await;
+                }
+                for v in e.volumes(&filter).await.unwrap_or_default() {
+                    let _ = e.remove_volume(&v).await;
+                }
+            });
+        })
+        .join();
+    }
 }
