@@ -28,6 +28,29 @@ async fn signed_up(app: &TestApp, sub: &str) -> Subject {
     }
 }
 
+/// The PowerDNS zone the tests' sites live in, read through Berth's own provider.
+fn hosting_zone(pdns: &PowerDnsServer) -> PowerDns {
+    PowerDns::new(
+        url::Url::parse(&pdns.api_url).expect("url"),
+        berth_core::config::Secret::new(&pdns.api_key),
+        "localhost",
+        "hosting.test",
+    )
+}
+
+/// A received message as a mail client shows it (quoted-printable undone), and the token of the
+/// set-password link in it, which must point at `base`.
+fn welcome_link(mail: &str, base: &str) -> (String, String) {
+    let raw = mail.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
+    let prefix = format!("{base}/set-password?token=");
+    let token = raw
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(&prefix))
+        .map(|t| t.trim_end_matches(['"', '>', '<']).to_owned())
+        .unwrap_or_else(|| panic!("no set-password link to {base} in {raw}"));
+    (raw, token)
+}
+
 fn edges(app: &TestApp, extra: &[(&str, String)]) -> Edges {
     let mut vars: Vec<(String, String)> = vec![
         ("BERTH_DATA_DIR".into(), app.config.data_dir.display().to_string()),
@@ -83,15 +106,8 @@ async fn each_step_is_idempotent_and_the_welcome_link_works() {
     steps::welcome(&edges, &subject, "<onboarding-test@berth>").await.expect("welcome");
     let mails = sink.wait_for(1).await;
     assert_eq!(mails.len(), 1);
-    let raw = mails[0].replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
+    let (raw, token) = welcome_link(&mails[0], &app.base);
     assert!(raw.contains("To: owner@shop.example"), "{raw}");
-    let link = raw
-        .split_whitespace()
-        .find(|w| w.starts_with(&format!("{}/set-password?token=", app.base)))
-        .unwrap_or_else(|| panic!("no set-password link in {raw}"))
-        .trim_end_matches(['"', '>', '<'])
-        .to_owned();
-    let token = link.split("token=").nth(1).expect("token");
     let c = app.client();
     assert_eq!(c.get(&format!("/set-password?token={token}")).await.status, StatusCode::OK);
     let set = c.post("/api/v1/auth/set-password", &json!({"token": token, "password": "Owner-Password-42"})).await;
@@ -192,24 +208,14 @@ async fn signup_webhook_onboards_end_to_end() {
     };
     assert_eq!(run.state, berth_core::entities::flow_runs::FlowState::Succeeded, "{run:?}");
 
-    let dns = PowerDns::new(
-        url::Url::parse(&pdns.api_url).expect("url"),
-        berth_core::config::Secret::new(&pdns.api_key),
-        "localhost",
-        "hosting.test",
-    );
+    let dns = hosting_zone(&pdns);
     assert_eq!(
         dns.addresses("e2e.hosting.test").await.expect("read"),
         vec!["192.0.2.99".parse::<std::net::IpAddr>().expect("ip")]
     );
     let mails = sink.wait_for(1).await;
     assert_eq!(mails.len(), 1, "exactly one welcome e-mail");
-    let raw = mails[0].replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
-    let token = raw
-        .split_whitespace()
-        .find_map(|w| w.split("/set-password?token=").nth(1))
-        .map(|t| t.trim_end_matches(['"', '>', '<']).to_owned())
-        .unwrap_or_else(|| panic!("no link in {raw}"));
+    let (_, token) = welcome_link(&mails[0], &app.config.public_link(""));
     let c = app.client();
     let set = c.post("/api/v1/auth/set-password", &json!({"token": token, "password": "E2e-Owner-Password-1"})).await;
     assert_eq!(set.status, StatusCode::NO_CONTENT, "{}", set.text);
@@ -316,12 +322,7 @@ async fn a_worker_killed_at_every_step_boundary_resumes_without_doubling() {
 
     let admin = app.admin().await;
     assert_eq!(admin.get("/api/v1/customers").await.body["items"].as_array().expect("items").len(), 1);
-    let dns = PowerDns::new(
-        url::Url::parse(&pdns.api_url).expect("url"),
-        berth_core::config::Secret::new(&pdns.api_key),
-        "localhost",
-        "hosting.test",
-    );
+    let dns = hosting_zone(&pdns);
     assert_eq!(dns.addresses("crashy.hosting.test").await.expect("read").len(), 1);
     // Give a (wrongly) duplicated message every chance to arrive before counting.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
@@ -382,21 +383,11 @@ async fn signup_brings_a_site_up_through_nginx() {
     // The site's own page, through nginx, by its host name.
     let page = app.wait_ingress("live.hosting.test", 200).await;
     assert!(page.contains("live"), "{page}");
-    let dns = PowerDns::new(
-        url::Url::parse(&pdns.api_url).expect("url"),
-        berth_core::config::Secret::new(&pdns.api_key),
-        "localhost",
-        "hosting.test",
-    );
+    let dns = hosting_zone(&pdns);
     assert_eq!(dns.addresses("live.hosting.test").await.expect("read").len(), 1);
     let mails = sink.wait_for(1).await;
     assert_eq!(mails.len(), 1);
-    let raw = mails[0].replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
-    let token = raw
-        .split_whitespace()
-        .find_map(|w| w.split("/set-password?token=").nth(1))
-        .map(|t| t.trim_end_matches(['"', '>', '<']).to_owned())
-        .unwrap_or_else(|| panic!("no link in {raw}"));
+    let (_, token) = welcome_link(&mails[0], &app.config.public_link(""));
     let set = app
         .client()
         .post("/api/v1/auth/set-password", &json!({"token": token, "password": "Live-Owner-Password-1"}))
