@@ -4,6 +4,7 @@
 pub use sea_orm_migration::prelude::MigratorTrait;
 use sea_orm_migration::prelude::*;
 
+mod columns;
 mod m0001_initial;
 mod m0002_runtime;
 mod m0003_jobs;

@@ -2,6 +2,8 @@
 //! password links and the append-only audit log.
 
 use sea_orm_migration::prelude::*;
+
+use crate::columns::{at, at_null, id, int, text, text_null};
 use sea_orm_migration::sea_orm::{DbBackend, Statement};
 
 #[derive(DeriveMigrationName)]
@@ -113,25 +115,6 @@ enum AuditLog {
     Ip,
     RequestId,
     Details,
-}
-
-fn id(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col).uuid().not_null().primary_key().to_owned()
-}
-fn text(col: impl IntoIden, len: u32) -> ColumnDef {
-    ColumnDef::new(col).string_len(len).not_null().to_owned()
-}
-fn text_null(col: impl IntoIden, len: u32) -> ColumnDef {
-    ColumnDef::new(col).string_len(len).null().to_owned()
-}
-fn int(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col).integer().not_null().to_owned()
-}
-fn at(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col).timestamp_with_time_zone().not_null().to_owned()
-}
-fn at_null(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col).timestamp_with_time_zone().null().to_owned()
 }
 
 /// Seeded plans: (id, name, cpu millis, memory MB, storage MB, max sites, backup days).

@@ -7,6 +7,8 @@
 //! are still waiting or running, so a finished job never blocks the next one with its key.
 
 use sea_orm_migration::prelude::*;
+
+use crate::columns::{at, at_null, int, text, text_null};
 use sea_orm_migration::sea_orm::Statement;
 
 #[derive(DeriveMigrationName)]
@@ -80,22 +82,6 @@ enum FlowSteps {
     Error,
     StartedAt,
     FinishedAt,
-}
-
-fn text(col: impl IntoIden, len: u32) -> ColumnDef {
-    ColumnDef::new(col).string_len(len).not_null().to_owned()
-}
-fn text_null(col: impl IntoIden, len: u32) -> ColumnDef {
-    ColumnDef::new(col).string_len(len).null().to_owned()
-}
-fn int(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col).integer().not_null().to_owned()
-}
-fn at(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col).timestamp_with_time_zone().not_null().to_owned()
-}
-fn at_null(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col).timestamp_with_time_zone().null().to_owned()
 }
 
 /// Indexes both backends create from the same SQL.

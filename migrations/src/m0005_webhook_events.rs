@@ -2,6 +2,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::columns::{at, int, text};
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -24,11 +26,11 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(WebhookEvents::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(WebhookEvents::Id).string_len(128).not_null().primary_key())
-                    .col(ColumnDef::new(WebhookEvents::Kind).string_len(32).not_null())
-                    .col(ColumnDef::new(WebhookEvents::ReceivedAt).timestamp_with_time_zone().not_null())
+                    .col(text(WebhookEvents::Id, 128).primary_key())
+                    .col(text(WebhookEvents::Kind, 32))
+                    .col(at(WebhookEvents::ReceivedAt))
                     .col(ColumnDef::new(WebhookEvents::CustomerId).uuid().null())
-                    .col(ColumnDef::new(WebhookEvents::StatusCode).integer().not_null())
+                    .col(int(WebhookEvents::StatusCode))
                     .col(ColumnDef::new(WebhookEvents::Response).json().not_null())
                     .to_owned(),
             )
