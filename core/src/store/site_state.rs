@@ -140,15 +140,6 @@ pub async fn finish_delete<C: ConnectionTrait + TransactionTrait>(db: &C, site: 
     Ok(())
 }
 
-/// Completes a deletion at once when Berth runs without a container runtime: there is no
-/// container or volume to remove, so nothing else would ever finish it.
-pub async fn finish_delete_now<C: ConnectionTrait + TransactionTrait>(db: &C, id: Uuid) -> Result<()> {
-    match sites::Entity::find_by_id(id).one(db).await? {
-        Some(site) => finish_delete(db, &site).await,
-        None => Ok(()),
-    }
-}
-
 /// One routed site: its host names and where its container listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {

@@ -330,13 +330,24 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
     Ok(Site { model, domains, env })
 }
 
-/// Starts deleting a site: it leaves the ingress at once and the reconciler removes its
-/// container (and, with `purge`, its data volume), then the row. Deleting twice is one deletion.
+/// Who completes a deletion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    /// The reconciler removes the container (and volume), then the row.
+    ByReconciler,
+    /// At once, in the same transaction: without a container runtime there is nothing to remove
+    /// and nothing else would ever finish it.
+    Now,
+}
+
+/// Deletes a site: it leaves the ingress at once and is completed as `completion` says (with
+/// `purge`, its data volume goes too). Deleting twice is one deletion.
 pub async fn delete<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     caller: &Caller,
     id: Uuid,
     purge: bool,
+    completion: Completion,
 ) -> Result<()> {
     let txn = db.begin().await?;
     let model = access::sites(caller)
@@ -346,6 +357,9 @@ pub async fn delete<C: ConnectionTrait + TransactionTrait>(
         .await?
         .ok_or(Error::NotFound("site"))?;
     if model.status == SiteStatus::Deleting && (model.purge_volume || !purge) {
+        if completion == Completion::Now {
+            super::site_state::finish_delete(&txn, &model).await?;
+        }
         txn.commit().await?;
         return Ok(());
     }
@@ -357,7 +371,7 @@ pub async fn delete<C: ConnectionTrait + TransactionTrait>(
     active.desired_state = Set(DesiredState::Stopped);
     active.purge_volume = Set(purge);
     active.updated_at = Set(super::now());
-    active.update(&txn).await?;
+    let model = active.update(&txn).await?;
     audit::record(
         &txn,
         caller,
@@ -366,6 +380,9 @@ pub async fn delete<C: ConnectionTrait + TransactionTrait>(
             .details(json!({"name": name, "purge": purge})),
     )
     .await?;
+    if completion == Completion::Now {
+        super::site_state::finish_delete(&txn, &model).await?;
+    }
     txn.commit().await?;
     Ok(())
 }

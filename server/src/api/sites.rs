@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use berth_core::store::{self, page::Page, sites::Site};
+use berth_core::store::{self, page::Page, sites::Completion, sites::Site};
 use berth_core::types::{DesiredState, SiteStatus};
 use berth_core::Error as CoreError;
 use sea_orm::ActiveEnum;
@@ -216,11 +216,11 @@ async fn delete(
     ApiPath(id): ApiPath<Uuid>,
     ApiQuery(q): ApiQuery<DeleteQuery>,
 ) -> ApiResult<StatusCode> {
-    store::sites::delete(&state.db, &auth.caller, id, q.purge).await?;
     if state.runtime.is_none() {
-        store::site_state::finish_delete_now(&state.db, id).await?;
+        store::sites::delete(&state.db, &auth.caller, id, q.purge, Completion::Now).await?;
         return Ok(StatusCode::NO_CONTENT);
     }
+    store::sites::delete(&state.db, &auth.caller, id, q.purge, Completion::ByReconciler).await?;
     nudge(&state);
     Ok(StatusCode::ACCEPTED)
 }

@@ -9,7 +9,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use berth_core::entities::customers;
-use berth_core::store::{self, page::Page, sites::Site};
+use berth_core::store::{self, page::Page, sites::Completion, sites::Site};
 use berth_core::types::SiteStatus;
 use berth_core::FieldError;
 use leptos::prelude::*;
@@ -380,10 +380,10 @@ async fn delete(
 ) -> PageResult {
     let id = parse_id(&id)?;
     // The UI keeps the data volume; purging it is a deliberate API call.
-    store::sites::delete(&state.db, &ctx.caller, id, false).await?;
-    match &state.wake_reconciler {
-        Some(wake) => wake(),
-        None => store::site_state::finish_delete_now(&state.db, id).await?,
+    let completion = if state.wake_reconciler.is_some() { Completion::ByReconciler } else { Completion::Now };
+    store::sites::delete(&state.db, &ctx.caller, id, false, completion).await?;
+    if let Some(wake) = &state.wake_reconciler {
+        wake();
     }
     ctx.redirect("/admin/sites", Flash::success("Site deleted.")).await
 }
