@@ -8,6 +8,8 @@ pub mod crypto;
 pub mod db;
 pub mod entities;
 pub mod error;
+pub mod flows;
+pub mod jobs;
 pub mod net;
 pub mod store;
 pub mod totp;

@@ -110,24 +110,6 @@ impl Mailer for OutboxMailer {
     }
 }
 
-#[derive(Template)]
-#[template(path = "welcome.txt")]
-struct WelcomeText<'a> {
-    company_name: &'a str,
-    site_url: &'a str,
-    set_password_url: &'a str,
-    portal_url: &'a str,
-}
-
-#[derive(Template)]
-#[template(path = "welcome.html")]
-struct WelcomeHtml<'a> {
-    company_name: &'a str,
-    site_url: &'a str,
-    set_password_url: &'a str,
-    portal_url: &'a str,
-}
-
 /// What the welcome e-mail says.
 pub struct Welcome<'a> {
     pub to: &'a str,
@@ -138,23 +120,21 @@ pub struct Welcome<'a> {
     pub message_id: String,
 }
 
+#[derive(Template)]
+#[template(path = "welcome.txt")]
+struct WelcomeText<'a> {
+    mail: &'a Welcome<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "welcome.html")]
+struct WelcomeHtml<'a> {
+    mail: &'a Welcome<'a>,
+}
+
 pub fn welcome(w: Welcome<'_>) -> Result<Mail, MailError> {
-    let text = WelcomeText {
-        company_name: w.company_name,
-        site_url: w.site_url,
-        set_password_url: w.set_password_url,
-        portal_url: w.portal_url,
-    }
-    .render()
-    .map_err(|e| MailError::Template(e.to_string()))?;
-    let html = WelcomeHtml {
-        company_name: w.company_name,
-        site_url: w.site_url,
-        set_password_url: w.set_password_url,
-        portal_url: w.portal_url,
-    }
-    .render()
-    .map_err(|e| MailError::Template(e.to_string()))?;
+    let text = WelcomeText { mail: &w }.render().map_err(|e| MailError::Template(e.to_string()))?;
+    let html = WelcomeHtml { mail: &w }.render().map_err(|e| MailError::Template(e.to_string()))?;
     Ok(Mail {
         to: w.to.to_owned(),
         subject: format!("Welcome to your hosting, {}", w.company_name),

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use berth_workers::demo::{Fail, Noop};
-use berth_workers::flows::demo::{DemoFlow, DemoInput};
-use berth_workers::{enqueue, enqueue_with, Options};
+use berth_core::flows::demo::{DemoFlow, DemoInput};
+use berth_core::jobs::demo::{Fail, Noop};
+use berth_core::jobs::{enqueue, enqueue_with, Options};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -34,9 +34,9 @@ async fn jobs_and_flows_are_listed_filtered_scoped_and_retried_by_admins() {
         .expect("enqueue")
         .expect("inserted");
     let system = enqueue(&app.db, &Noop {}).await.expect("enqueue").expect("inserted");
-    let ok_flow = berth_workers::flows::start(&app.db, &DemoFlow, &DemoInput::default(), Some(c1)).await.expect("flow");
+    let ok_flow = berth_core::flows::start::<DemoFlow>(&app.db, &DemoInput::default(), Some(c1)).await.expect("flow");
     let failing = DemoInput { fail_step: Some("work".into()), fail_attempts: 2, ..Default::default() };
-    let bad_flow = berth_workers::flows::start(&app.db, &DemoFlow, &failing, Some(c2)).await.expect("flow");
+    let bad_flow = berth_core::flows::start::<DemoFlow>(&app.db, &failing, Some(c2)).await.expect("flow");
 
     let worker = Worker::start(&app.db, berth_workers::registry(), Duration::from_secs(5));
     eventually(WITHIN, "the jobs and flows to settle", || async {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use berth_core::entities::flow_runs::{self, FlowState};
 use berth_core::entities::flow_steps::StepState;
-use berth_workers::flows::demo::{DemoFlow, DemoInput};
+use berth_core::flows::demo::{DemoFlow, DemoInput};
 use sea_orm::EntityTrait;
 use uuid::Uuid;
 
@@ -23,7 +23,7 @@ async fn a_flow_killed_mid_step_resumes_at_that_step_with_no_effect_twice() {
     let app = TestApp::spawn().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let input = DemoInput { dir: Some(dir.path().to_owned()), hold_step: Some("work".into()), ..Default::default() };
-    let started = berth_workers::flows::start(&app.db, &DemoFlow, &input, None).await.expect("start flow");
+    let started = berth_core::flows::start::<DemoFlow>(&app.db, &input, None).await.expect("start flow");
 
     let mut doomed = ChildWorker::spawn(&app, 2);
     eventually(WITHIN, "the child worker to be inside step `work`", || async {

@@ -56,7 +56,8 @@ impl Worker {
         tune(&mut settings);
         let id = settings.worker_id.clone();
         let (stop, rx) = watch::channel(false);
-        let pool = Pool::new(db.clone(), registry, berth_workers::flow_registry(None), settings);
+        let env = std::sync::Arc::new(berth_workers::Env::minimal(db.clone()).expect("worker environment"));
+        let pool = Pool::new(env, registry, berth_workers::flow_registry(), settings);
         let task = tokio::spawn(pool.run(rx));
         Self { id, stop, task: Some(task) }
     }
@@ -126,9 +127,12 @@ pub struct Blocking {
     pub gate: String,
 }
 
-#[async_trait::async_trait]
-impl berth_workers::Job for Blocking {
+impl berth_core::jobs::Job for Blocking {
     const NAME: &'static str = "test.blocking";
+}
+
+#[async_trait::async_trait]
+impl berth_workers::RunJob for Blocking {
     async fn run(&self, _ctx: &berth_workers::JobContext) -> anyhow::Result<()> {
         gate(&self.gate).wait().await;
         Ok(())

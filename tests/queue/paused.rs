@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use berth_core::entities::jobs::JobState;
-use berth_workers::demo::Sleep;
-use berth_workers::{enqueue, Job, JobContext, Registry};
+use berth_core::jobs::demo::Sleep;
+use berth_core::jobs::{enqueue, Job};
+use berth_workers::{JobContext, Registry, RunJob};
 use serde::{Deserialize, Serialize};
 
 use super::{eventually, gate, job, ChildWorker, Worker};
@@ -21,9 +22,12 @@ struct GatedSleep {
     ms: u64,
 }
 
-#[async_trait]
 impl Job for GatedSleep {
     const NAME: &'static str = Sleep::NAME;
+}
+
+#[async_trait]
+impl RunJob for GatedSleep {
     async fn run(&self, _ctx: &JobContext) -> anyhow::Result<()> {
         gate("paused-worker").wait().await;
         Ok(())

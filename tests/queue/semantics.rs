@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use berth_core::entities::jobs::JobState;
-use berth_workers::demo::{Fail, Noop, Sleep};
+use berth_core::jobs::demo::{Fail, Noop, Sleep};
+use berth_core::jobs::{enqueue, Job};
 use berth_workers::queue::store;
-use berth_workers::{enqueue, Job, JobContext, Registry};
+use berth_workers::{JobContext, Registry, RunJob};
 use sea_orm::{EntityTrait, TransactionTrait};
 use serde::{Deserialize, Serialize};
 
@@ -42,12 +43,15 @@ struct Unique {
     key: String,
 }
 
-#[async_trait]
 impl Job for Unique {
     const NAME: &'static str = "test.unique";
     fn dedup_key(&self) -> Option<String> {
         Some(self.key.clone())
     }
+}
+
+#[async_trait]
+impl RunJob for Unique {
     async fn run(&self, _ctx: &JobContext) -> anyhow::Result<()> {
         Ok(())
     }
@@ -125,10 +129,13 @@ struct Flaky {}
 
 static FLAKY_RUNS: AtomicUsize = AtomicUsize::new(0);
 
-#[async_trait]
 impl Job for Flaky {
     const NAME: &'static str = "test.flaky";
     const MAX_ATTEMPTS: i32 = 3;
+}
+
+#[async_trait]
+impl RunJob for Flaky {
     async fn run(&self, _ctx: &JobContext) -> anyhow::Result<()> {
         if FLAKY_RUNS.fetch_add(1, Ordering::SeqCst) == 0 {
             anyhow::bail!("first run fails");

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use berth_core::entities::flow_runs::{self, FlowState};
 use berth_core::entities::jobs::JobState;
+use berth_core::flows::demo::{DemoFlow, DemoInput};
+use berth_core::jobs::demo::Noop;
+use berth_core::jobs::enqueue;
 use berth_migrations::{Migrator, MigratorTrait};
-use berth_workers::demo::Noop;
-use berth_workers::enqueue;
-use berth_workers::flows::demo::{DemoFlow, DemoInput};
 use berth_workers::queue::store;
 use sea_orm::{ConnectOptions, Database, EntityTrait, TransactionTrait};
 
@@ -66,7 +66,7 @@ async fn sqlite_keeps_the_queue_semantics_in_one_process() {
         .await;
 
     // Flows run on SQLite too.
-    let run = berth_workers::flows::start(&db, &DemoFlow, &DemoInput::default(), None).await.expect("start");
+    let run = berth_core::flows::start::<DemoFlow>(&db, &DemoInput::default(), None).await.expect("start");
     eventually(WITHIN, "the demo flow to succeed", || async {
         let r = flow_runs::Entity::find_by_id(run.id).one(&db).await.expect("query").expect("run");
         (r.state == FlowState::Succeeded).then_some(())

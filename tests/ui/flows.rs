@@ -4,9 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use berth_workers::demo::Fail;
-use berth_workers::flows::demo::{DemoFlow, DemoInput};
-use berth_workers::{enqueue_with, Options};
+use berth_core::flows::demo::{DemoFlow, DemoInput};
+use berth_core::jobs::demo::Fail;
+use berth_core::jobs::{enqueue_with, Options};
 use fantoccini::Locator;
 use uuid::Uuid;
 
@@ -60,7 +60,7 @@ async fn flows_flow(js: Js) {
     let customer: Uuid = app.customer(&admin, "ops@fjord-ferries.example", "business").await.parse().expect("uuid");
     // Fails `work` on both of the run's attempts, so the run fails; a manual retry succeeds.
     let failing = DemoInput { fail_step: Some("work".into()), fail_attempts: 2, ..Default::default() };
-    let run = berth_workers::flows::start(&app.db, &DemoFlow, &failing, Some(customer)).await.expect("start flow");
+    let run = berth_core::flows::start::<DemoFlow>(&app.db, &failing, Some(customer)).await.expect("start flow");
     let dead = enqueue_with(&app.db, &Fail { message: "disk full".into() }, Options::default())
         .await
         .expect("enqueue")

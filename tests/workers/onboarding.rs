@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use berth_core::config::Config;
-use berth_workers::onboarding::{steps, Edges, Subject};
+use berth_core::flows::onboarding::Subject;
+use berth_workers::flows::onboarding::steps;
+use berth_workers::Env;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -51,7 +53,8 @@ fn welcome_link(mail: &str, base: &str) -> (String, String) {
     (raw, token)
 }
 
-fn edges(app: &TestApp, extra: &[(&str, String)]) -> Edges {
+/// The worker environment the steps run in, with `extra` settings over the app's.
+fn edges(app: &TestApp, extra: &[(&str, String)]) -> Env {
     let mut vars: Vec<(String, String)> = vec![
         ("BERTH_DATA_DIR".into(), app.config.data_dir.display().to_string()),
         ("BERTH_BASE_DOMAIN".into(), "hosting.test".into()),
@@ -61,7 +64,7 @@ fn edges(app: &TestApp, extra: &[(&str, String)]) -> Edges {
     let config = Config::load(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())).expect("config");
     let secret = app.config.secret_key.as_ref().expect("test apps have a secret key").expose().as_bytes().to_vec();
     let keys = Arc::new(berth_core::crypto::Keys::derive(&secret));
-    Edges::from_config(app.db.clone(), Arc::new(config), keys).expect("edges")
+    Env::new(app.db.clone(), Arc::new(config), keys, None, prometheus::Registry::new()).expect("worker environment")
 }
 
 #[tokio::test]

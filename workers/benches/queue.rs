@@ -11,9 +11,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use berth_core::jobs::{Job, Options};
 use berth_migrations::{Migrator, MigratorTrait};
 use berth_workers::queue::pool::{Pool, Settings};
-use berth_workers::{Job, JobContext, Options, Registry};
+use berth_workers::{Env, JobContext, Registry, RunJob};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, Statement};
 use serde::{Deserialize, Serialize};
 
@@ -24,10 +25,13 @@ const LATENCY_SAMPLES: usize = 500;
 #[derive(Serialize, Deserialize)]
 struct BenchNoop {}
 
-#[async_trait]
 impl Job for BenchNoop {
     const NAME: &'static str = "bench.noop";
     const QUEUE: &'static str = "bench";
+}
+
+#[async_trait]
+impl RunJob for BenchNoop {
     async fn run(&self, _ctx: &JobContext) -> anyhow::Result<()> {
         Ok(())
     }
@@ -41,10 +45,13 @@ struct Probe {
     sent_at: i64,
 }
 
-#[async_trait]
 impl Job for Probe {
     const NAME: &'static str = "bench.probe";
     const QUEUE: &'static str = "bench";
+}
+
+#[async_trait]
+impl RunJob for Probe {
     async fn run(&self, _ctx: &JobContext) -> anyhow::Result<()> {
         let waited = chrono::Utc::now().timestamp_micros() - self.sent_at;
         LATENCIES.lock().unwrap_or_else(|e| e.into_inner()).push(waited as f64 / 1000.0);
@@ -66,7 +73,8 @@ fn start_pool(
 ) -> (tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<()>) {
     let settings = Settings { queues: vec![("bench".into(), workers)], ..Settings::default() };
     let registry = Registry::new().register::<BenchNoop>().register::<Probe>();
-    let pool = Pool::new(db.clone(), registry, berth_workers::flows::FlowRegistry::new(), settings);
+    let env = std::sync::Arc::new(Env::minimal(db.clone()).expect("worker environment"));
+    let pool = Pool::new(env, registry, berth_workers::flows::FlowRegistry::new(), settings);
     let (tx, rx) = tokio::sync::watch::channel(false);
     (tx, tokio::spawn(pool.run(rx)))
 }
@@ -80,7 +88,7 @@ async fn throughput(db: &DatabaseConnection, workers: usize) -> anyhow::Result<f
         tokio::spawn(async move {
             let batch: Vec<BenchNoop> = (0..BATCH).map(|_| BenchNoop {}).collect();
             for _ in 0..JOBS / BATCH {
-                berth_workers::queue::enqueue_many(&db, &batch, Options::default()).await?;
+                berth_core::jobs::enqueue_many(&db, &batch, Options::default()).await?;
             }
             anyhow::Ok(())
         })
@@ -108,7 +116,7 @@ async fn latency(db: &DatabaseConnection) -> anyhow::Result<(f64, f64)> {
     tokio::time::sleep(Duration::from_millis(500)).await;
     for _ in 0..LATENCY_SAMPLES {
         let probe = Probe { sent_at: chrono::Utc::now().timestamp_micros() };
-        berth_workers::enqueue(db, &probe).await?;
+        berth_core::jobs::enqueue(db, &probe).await?;
         // Spaced out, so every sample finds an idle worker (what the target is about).
         tokio::time::sleep(Duration::from_millis(5)).await;
     }

@@ -2,7 +2,7 @@
 //! database (desired state).
 //!
 //! It wakes every `BERTH_RECONCILE_INTERVAL_SECONDS`, on every Docker event about Berth's
-//! objects, and when the API nudges it. Each pass reads every site, lists Berth's containers
+//! objects, and when asked to ([`Runtime::reconcile_soon`], after a change). Each pass reads every site, lists Berth's containers
 //! by label, converges each site ([`berth_runtime::converge`]), removes orphans, records what
 //! it saw, then re-renders the ingress from the recorded addresses.
 //!
@@ -23,11 +23,16 @@ use futures_util::StreamExt;
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement, TransactionTrait};
 use tokio::sync::{watch, Notify};
 
+use crate::env::Env;
+
 /// Waits this long after a wake-up so a burst of Docker events makes one pass.
 const DEBOUNCE: Duration = Duration::from_millis(150);
 
-/// Runs until `shutdown` turns true; stops Berth's nginx on the way out.
-pub async fn run(db: DatabaseConnection, keys: Arc<Keys>, rt: Arc<Runtime>, mut shutdown: watch::Receiver<bool>) {
+/// Runs until `shutdown` turns true; stops Berth's nginx on the way out. Without a container
+/// runtime in `env` there is nothing to reconcile and it returns at once.
+pub async fn run(env: Arc<Env>, mut shutdown: watch::Receiver<bool>) {
+    let Some(rt) = env.runtime.clone() else { return };
+    let (db, keys) = (&env.db, env.keys.as_ref());
     tracing::info!(interval_s = rt.interval.as_secs(), ingress = rt.ingress.mode().as_str(), "Reconciler started");
     if let Err(e) = rt.ingress.start().await {
         rt.metrics.ingress_failures.inc();
@@ -40,14 +45,14 @@ pub async fn run(db: DatabaseConnection, keys: Arc<Keys>, rt: Arc<Runtime>, mut 
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = rt.nudge.notified() => tokio::time::sleep(DEBOUNCE).await,
+            _ = rt.wake.notified() => tokio::time::sleep(DEBOUNCE).await,
             _ = events.notified() => tokio::time::sleep(DEBOUNCE).await,
             _ = shutdown.changed() => break,
         }
         if *shutdown.borrow() {
             break;
         }
-        pass(&db, &keys, &rt).await;
+        pass(db, keys, &rt).await;
     }
     watcher.abort();
     rt.ingress.stop().await;

@@ -25,7 +25,9 @@ use serde_json::Value;
 use sqlx::Connection;
 use tokio::sync::watch;
 
-use crate::queue::{Options, Registry};
+use berth_core::jobs::{Job, Options};
+
+use crate::queue::Registry;
 
 /// Any fixed number, the same in every Berth process.
 const LEADER_LOCK: i64 = 0x4265_7274_6853_6368; // "BerthSch"
@@ -37,6 +39,16 @@ pub struct Builtin {
     pub cron: &'static str,
     pub kind: &'static str,
     pub payload: Value,
+}
+
+impl Builtin {
+    /// Every tick of `cron` enqueues `job` (de-duplicated: one waiting run per schedule).
+    pub fn new<J: Job>(name: &'static str, cron: &'static str, job: &J) -> Self {
+        // A job's payload is a plain serde struct: serialising it cannot fail in practice, and
+        // if it ever did the schedule would fire with an empty payload that the job refuses.
+        let payload = serde_json::to_value(job).unwrap_or(Value::Null);
+        Self { name, cron, kind: J::NAME, payload }
+    }
 }
 
 /// The latest tick of `schedule` at or before `now`.

@@ -1,5 +1,5 @@
 //! Flow runs and their steps: creating a run (with the job that drives it, in the caller's
-//! transaction), the tenant-scoped reads behind the API, and the manual retry of a failed run.
+//! transaction; typed callers use [`crate::flows::start`]), the tenant-scoped reads behind the API, and the manual retry of a failed run.
 //! Executing the steps is `berth_workers::flows`.
 
 use sea_orm::{
@@ -7,6 +7,9 @@ use sea_orm::{
     TransactionTrait,
 };
 use serde_json::{json, Value};
+
+use crate::jobs::flow::DriveFlow;
+use crate::jobs::Job;
 use uuid::Uuid;
 
 use super::audit::{self, Event};
@@ -17,24 +20,6 @@ use crate::entities::flow_runs::{self, FlowState};
 use crate::entities::flow_steps::{self, StepState};
 use crate::error::{conflict_on_unique, Error, Result};
 
-/// The job kind that drives flow runs. Defined here because both the workers (who run it) and
-/// the retry below (which enqueues it) need the same name.
-pub const DRIVER_KIND: &str = "flow.run";
-pub const DRIVER_QUEUE: &str = "default";
-/// Attempts of the driver job per run (and per manual retry); each resumes at the step that was
-/// running or failed.
-pub const DRIVER_MAX_ATTEMPTS: i32 = 5;
-
-/// The driver job's de-duplication key: at most one job drives a run at a time.
-pub fn driver_dedup_key(run_id: Uuid) -> String {
-    format!("flow:{run_id}")
-}
-
-/// The driver job's payload.
-pub fn driver_payload(run_id: Uuid) -> Value {
-    json!({ "flow_run_id": run_id })
-}
-
 #[derive(Debug, Clone)]
 pub struct NewRun {
     pub kind: String,
@@ -44,19 +29,15 @@ pub struct NewRun {
     pub max_attempts: i32,
 }
 
-fn driver_job(run_id: Uuid, customer_id: Option<Uuid>, max_attempts: i32) -> NewJob {
-    NewJob {
-        kind: DRIVER_KIND.into(),
-        queue: DRIVER_QUEUE.into(),
-        priority: 0,
-        payload: driver_payload(run_id),
-        max_attempts,
-        dedup_key: Some(driver_dedup_key(run_id)),
+/// The row of the job that drives `run_id`.
+fn driver_job(run_id: Uuid, customer_id: Option<Uuid>, max_attempts: i32) -> Result<NewJob> {
+    let options = crate::jobs::Options {
         customer_id,
         flow_run_id: Some(run_id),
-        scheduled_for: None,
-        run_at: None,
-    }
+        max_attempts: Some(max_attempts),
+        ..Default::default()
+    };
+    crate::jobs::row(&DriveFlow { flow_run_id: run_id }, &options)
 }
 
 /// Creates a run, its pending steps and the job that drives it on `db` (the caller's
@@ -93,7 +74,7 @@ pub async fn create(db: &impl ConnectionTrait, new: NewRun) -> Result<flow_runs:
         .insert(db)
         .await?;
     }
-    jobs::insert(db, vec![driver_job(run.id, run.customer_id, new.max_attempts)]).await?;
+    jobs::insert(db, vec![driver_job(run.id, run.customer_id, new.max_attempts)?]).await?;
     Ok(run)
 }
 
@@ -165,12 +146,12 @@ pub async fn retry<C: ConnectionTrait + TransactionTrait>(
     active.finished_at = Set(None);
     active.updated_at = Set(super::now());
     let model = active.update(&txn).await?;
-    let inserted = jobs::insert(&txn, vec![driver_job(id, current.customer_id, DRIVER_MAX_ATTEMPTS)]).await.map_err(
-        |e| match e {
+    let inserted = jobs::insert(&txn, vec![driver_job(id, current.customer_id, DriveFlow::MAX_ATTEMPTS)?])
+        .await
+        .map_err(|e| match e {
             Error::Db(db) => conflict_on_unique(db, "this flow run is already being driven"),
             other => other,
-        },
-    )?;
+        })?;
     if inserted.is_empty() {
         return Err(Error::Conflict("this flow run is already being driven".into()));
     }

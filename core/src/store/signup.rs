@@ -1,14 +1,14 @@
 //! Signups from the hosting company's website: validated up front (so a bad or conflicting
 //! signup creates nothing and gets a precise answer), then the customer, their portal user and
-//! their site are created in one transaction together with the event record. The onboarding
-//! flow then brings the site up.
+//! their site are created in one transaction together with the event record and the start of
+//! their onboarding flow, which then brings the site up.
 //!
 //! Event ids are de-duplicated: the event row is inserted first, so a concurrent replay waits on
 //! its primary key and then returns the first answer instead of doing anything twice.
 
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait,
 };
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::crypto::Keys;
 use crate::entities::{customers as customer_entity, site_domains, users as user_entity, webhook_events};
 use crate::error::{Error, Fields, Result};
+use crate::flows::{self, onboarding::Onboarding, onboarding::Subject};
 use crate::validate;
 
 /// The signup as the website sends it (already parsed; unknown fields were refused).
@@ -43,41 +44,22 @@ pub struct Accepted {
     pub user_id: Uuid,
     pub site_id: Uuid,
     pub host: String,
+    /// The onboarding flow run.
+    pub flow_run_id: Uuid,
 }
 
-/// The answer to a delivery: new work, or the stored answer of an event seen before.
+/// The answer to a delivery: stored with the first one, returned again for every replay.
+#[derive(Debug, Clone)]
 pub enum Outcome {
-    /// First delivery: everything is created inside a still-open transaction.
-    New(Pending),
+    /// First delivery: everything was created and committed.
+    New {
+        accepted: Accepted,
+        response: Value,
+    },
     Replay {
         status_code: u16,
         response: Value,
     },
-}
-
-/// A signup created but not committed yet: enqueue its onboarding into [`Pending::txn`], then
-/// [`Pending::commit`] with the answer (stored for replays). Dropping it rolls everything back.
-pub struct Pending {
-    txn: DatabaseTransaction,
-    event_id: String,
-    pub accepted: Accepted,
-}
-
-impl Pending {
-    pub fn txn(&self) -> &DatabaseTransaction {
-        &self.txn
-    }
-
-    pub async fn commit(self, response: Value) -> Result<()> {
-        webhook_events::Entity::update_many()
-            .col_expr(webhook_events::Column::CustomerId, sea_orm::sea_query::Expr::value(self.accepted.customer_id))
-            .col_expr(webhook_events::Column::Response, sea_orm::sea_query::Expr::value(response))
-            .filter(webhook_events::Column::Id.eq(self.event_id))
-            .exec(&self.txn)
-            .await?;
-        self.txn.commit().await?;
-        Ok(())
-    }
 }
 
 /// Checks every field and works out the site's host name; nothing is written.
@@ -139,9 +121,17 @@ async fn replay_of(db: &impl ConnectionTrait, event_id: &str) -> Result<Option<O
         .map(|e| Outcome::Replay { status_code: u16::try_from(e.status_code).unwrap_or(202), response: e.response }))
 }
 
-/// Validates a signup and creates its customer, portal user and site in a transaction that the
-/// caller finishes (see [`Pending`]); a replayed event id gets the first answer instead.
-pub async fn accept<C>(db: &C, keys: &Keys, config: &Config, caller: &Caller, signup: Signup) -> Result<Outcome>
+/// Validates a signup, then in one transaction creates its customer, portal user and site,
+/// starts their onboarding flow and stores the answer `respond` makes (so a replay gets the same
+/// answer); a replayed event id gets the first answer instead and creates nothing.
+pub async fn accept<C>(
+    db: &C,
+    keys: &Keys,
+    config: &Config,
+    caller: &Caller,
+    signup: Signup,
+    respond: impl FnOnce(&Accepted) -> Result<Value>,
+) -> Result<Outcome>
 where
     C: ConnectionTrait + TransactionTrait,
 {
@@ -212,8 +202,19 @@ where
         },
     )
     .await?;
-    let accepted = Accepted { customer_id: customer.id, user_id: user.id, site_id: site.model.id, host };
-    Ok(Outcome::New(Pending { txn, event_id: signup.event_id, accepted }))
+    let subject = Subject { customer_id: customer.id, user_id: user.id, site_id: site.model.id, host: host.clone() };
+    let run = flows::start::<Onboarding>(&txn, &subject, Some(customer.id)).await?;
+    let accepted =
+        Accepted { customer_id: customer.id, user_id: user.id, site_id: site.model.id, host, flow_run_id: run.id };
+    let response = respond(&accepted)?;
+    webhook_events::Entity::update_many()
+        .col_expr(webhook_events::Column::CustomerId, Expr::value(accepted.customer_id))
+        .col_expr(webhook_events::Column::Response, Expr::value(response.clone()))
+        .filter(webhook_events::Column::Id.eq(signup.event_id))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(Outcome::New { accepted, response })
 }
 
 #[cfg(test)]

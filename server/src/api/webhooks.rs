@@ -8,7 +8,6 @@ use axum::response::{IntoResponse, Response};
 use berth_core::access::Caller;
 use berth_core::store::signup::{self, Outcome, Signup};
 use berth_core::webhook::{self, SignatureError};
-use berth_workers::onboarding::{self, Subject};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -101,28 +100,23 @@ async fn signup_webhook(
         domain: req.domain,
         template: req.template,
     };
-    Ok(match signup::accept(&state.db, &state.keys, cfg, &caller, signup).await? {
-        Outcome::New(pending) => {
-            let accepted = &pending.accepted;
-            let subject = Subject {
-                customer_id: accepted.customer_id,
-                user_id: accepted.user_id,
-                site_id: accepted.site_id,
-                host: accepted.host.clone(),
-            };
-            // Enqueued in the signup's transaction: the customer and their onboarding commit together.
-            let run = onboarding::flow::start(pending.txn(), &subject).await?;
-            let body = SignupAccepted {
-                customer_id: accepted.customer_id,
-                site_id: accepted.site_id,
-                host: accepted.host.clone(),
-                flow_id: run.id,
-                status_url: cfg.public_link(&format!("/api/v1/flows/{}", run.id)),
-            };
-            let response = serde_json::to_value(&body).map_err(|e| berth_core::Error::Internal(e.into()))?;
-            pending.commit(response.clone()).await?;
-            super::sites::nudge(&state);
-            tracing::info!(customer.id = %body.customer_id, host = %body.host, "Signup accepted");
+    // One transaction: the customer, their user and site, their onboarding run and the stored
+    // answer (what a replay of this event id gets) commit together or not at all.
+    let outcome = signup::accept(&state.db, &state.keys, cfg, &caller, signup, |accepted| {
+        let body = SignupAccepted {
+            customer_id: accepted.customer_id,
+            site_id: accepted.site_id,
+            host: accepted.host.clone(),
+            flow_id: accepted.flow_run_id,
+            status_url: cfg.public_link(&format!("/api/v1/flows/{}", accepted.flow_run_id)),
+        };
+        serde_json::to_value(&body).map_err(|e| berth_core::Error::Internal(e.into()))
+    })
+    .await?;
+    Ok(match outcome {
+        Outcome::New { accepted, response } => {
+            state.ops.reconcile_soon();
+            tracing::info!(customer.id = %accepted.customer_id, host = %accepted.host, "Signup accepted");
             (StatusCode::ACCEPTED, axum::Json(response)).into_response()
         }
         Outcome::Replay { status_code, response } => {

@@ -1,48 +1,16 @@
-//! `demo`: a three-step flow with no real effect, for tests, benchmarks and trying the engine
-//! by hand (`berth job enqueue demo.flow`).
-//!
-//! With `dir` set, each step's effect is a file named after its idempotency key, created only if
-//! absent, and each attempt appends a line to `attempts.log` — so a test can see that a resumed
-//! step ran twice while its effect happened once. `hold_step` makes that step wait, after its
-//! effect, until `dir/release` exists (a place to kill the worker); `fail_step` fails that step
-//! on its first `fail_attempts` attempts.
+//! The steps of the `demo` flow ([`DemoFlow`]), defined in `berth_core::flows::demo`: each
+//! step's effect is a file named after its idempotency key (see there). Test builds only.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
+use berth_core::flows::demo::{DemoFlow, DemoInput};
 
-use super::{Flow, StepContext};
-
-pub struct DemoFlow;
-
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DemoInput {
-    #[serde(default)]
-    pub dir: Option<PathBuf>,
-    #[serde(default)]
-    pub hold_step: Option<String>,
-    #[serde(default)]
-    pub fail_step: Option<String>,
-    #[serde(default)]
-    pub fail_attempts: i32,
-}
-
-pub const STEPS: [&str; 3] = ["prepare", "work", "finish"];
+use super::{RunFlow, StepContext};
 
 #[async_trait]
-impl Flow for DemoFlow {
-    const NAME: &'static str = "demo";
-    const MAX_ATTEMPTS: i32 = 2;
-    type Input = DemoInput;
-
-    fn steps(&self) -> Vec<&'static str> {
-        STEPS.to_vec()
-    }
-
+impl RunFlow for DemoFlow {
     async fn step(&self, ctx: &StepContext, input: &DemoInput) -> anyhow::Result<()> {
         if input.fail_step.as_deref() == Some(ctx.step.as_str()) && ctx.attempt <= input.fail_attempts {
             anyhow::bail!("demo failure of step `{}` on attempt {}", ctx.step, ctx.attempt);

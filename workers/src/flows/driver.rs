@@ -1,4 +1,4 @@
-//! The `flow.run` job: drives one flow run through its steps, recording each, resuming after
+//! Runs the `flow.run` job ([`DriveFlow`]): drives one flow run through its steps, recording each, resuming after
 //! the last succeeded step. Every step write happens in a transaction that first checks the
 //! job's lease (the fence), so a driver that lost its lease records nothing more.
 
@@ -6,39 +6,25 @@ use async_trait::async_trait;
 use berth_core::entities::flow_runs::{self, FlowState};
 use berth_core::entities::flow_steps::{self, StepState};
 use berth_core::entities::jobs::{self, JobState};
-use berth_core::store::flows::DRIVER_KIND;
+use berth_core::jobs::flow::DriveFlow;
+use berth_core::jobs::Job;
 use chrono::Utc;
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, TransactionTrait};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::StepContext;
-use crate::queue::{store, Job, JobContext};
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RunFlow {
-    pub flow_run_id: Uuid,
-}
+use crate::queue::{store, JobContext, RunJob};
 
 #[derive(Debug, thiserror::Error)]
 #[error("this worker lost the lease on the job driving the flow run; another worker continues it")]
 struct LostLease;
 
 #[async_trait]
-impl Job for RunFlow {
-    const NAME: &'static str = DRIVER_KIND;
-    const QUEUE: &'static str = berth_core::store::flows::DRIVER_QUEUE;
-    const MAX_ATTEMPTS: i32 = berth_core::store::flows::DRIVER_MAX_ATTEMPTS;
-
-    fn dedup_key(&self) -> Option<String> {
-        Some(berth_core::store::flows::driver_dedup_key(self.flow_run_id))
-    }
-
+impl RunJob for DriveFlow {
     #[tracing::instrument(skip(self, ctx), fields(flow_run.id = %self.flow_run_id), err)]
     async fn run(&self, ctx: &JobContext) -> anyhow::Result<()> {
-        let db = &ctx.db;
+        let db = ctx.db();
         let run = flow_runs::Entity::find_by_id(self.flow_run_id)
             .one(db)
             .await?
@@ -72,7 +58,7 @@ impl Job for RunFlow {
             .await?;
 
             let step_ctx = StepContext {
-                db: db.clone(),
+                env: ctx.env.clone(),
                 run_id: run.id,
                 customer_id: run.customer_id,
                 step: step.name.clone(),
@@ -119,7 +105,7 @@ where
     F: FnOnce(sea_orm::DatabaseTransaction) -> Fut,
     Fut: std::future::Future<Output = Result<sea_orm::DatabaseTransaction, DbErr>>,
 {
-    let txn = ctx.db.begin().await?;
+    let txn = ctx.db().begin().await?;
     if !store::fence(&txn, ctx.job_id, ctx.lease_id).await? {
         txn.rollback().await?;
         return Err(LostLease.into());
@@ -187,14 +173,14 @@ pub(crate) async fn fail_orphaned_runs(txn: &impl ConnectionTrait) -> Result<(),
     let live = Query::select()
         .column(jobs::Column::FlowRunId)
         .from(jobs::Entity)
-        .and_where(jobs::Column::Kind.eq(DRIVER_KIND))
+        .and_where(jobs::Column::Kind.eq(DriveFlow::NAME))
         .and_where(jobs::Column::State.is_in([JobState::Queued, JobState::Running]))
         .and_where(jobs::Column::FlowRunId.is_not_null())
         .to_owned();
     let dead = Query::select()
         .column(jobs::Column::FlowRunId)
         .from(jobs::Entity)
-        .and_where(jobs::Column::Kind.eq(DRIVER_KIND))
+        .and_where(jobs::Column::Kind.eq(DriveFlow::NAME))
         .and_where(jobs::Column::State.eq(JobState::Dead))
         .and_where(jobs::Column::FlowRunId.is_not_null())
         .to_owned();

@@ -1,4 +1,6 @@
-//! Flows: an ordered list of idempotent steps, driven by one job (`flow.run`).
+//! Running flows. A flow's name, steps and input are defined in `berth_core::flows` and started
+//! there; here each flow gets the code of its steps ([`RunFlow`]), and one job
+//! ([`DriveFlow`](berth_core::jobs::flow::DriveFlow), run by [`driver`]) walks a run through them.
 //!
 //! Each step's start, end, attempts and error are recorded in `flow_steps`. The driver skips
 //! steps already succeeded, so a crash resumes at the step that was running; that step runs
@@ -7,24 +9,24 @@
 //! header). The engine guarantees: a succeeded step never runs again, and every step write is
 //! fenced by the driver job's lease.
 
+#[cfg(feature = "testing")]
 pub mod demo;
 pub mod driver;
+pub mod onboarding;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use berth_core::entities::flow_runs;
-use berth_core::store::flows::NewRun;
-use sea_orm::{ConnectionTrait, DatabaseConnection};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
+use berth_core::flows::Flow;
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::env::Env;
+
 /// What a step knows while it runs.
 pub struct StepContext {
-    pub db: DatabaseConnection,
+    pub env: Arc<Env>,
     pub run_id: Uuid,
     pub customer_id: Option<Uuid>,
     pub step: String,
@@ -34,18 +36,10 @@ pub struct StepContext {
     pub attempt: i32,
 }
 
+/// The code of a flow's steps.
 #[async_trait]
-pub trait Flow: Send + Sync + 'static {
-    /// Stored in every run: never change it once runs of it may exist.
-    const NAME: &'static str;
-    /// Attempts of the driver job per run; each attempt resumes at the step that failed.
-    const MAX_ATTEMPTS: i32 = berth_core::store::flows::DRIVER_MAX_ATTEMPTS;
-    type Input: Serialize + DeserializeOwned + Send + Sync;
-
-    /// Step names, in order. Names are part of the idempotency keys: never rename one that may
-    /// be in flight.
-    fn steps(&self) -> Vec<&'static str>;
-
+pub trait RunFlow: Flow {
+    /// Runs the step named `ctx.step` (one of [`Flow::STEPS`]).
     async fn step(&self, ctx: &StepContext, input: &Self::Input) -> anyhow::Result<()>;
 }
 
@@ -59,7 +53,7 @@ type StepFn = Arc<
 #[derive(Clone)]
 pub struct Registered {
     pub name: &'static str,
-    pub steps: Vec<&'static str>,
+    pub steps: &'static [&'static str],
     run: StepFn,
 }
 
@@ -80,8 +74,7 @@ impl FlowRegistry {
         Self::default()
     }
 
-    pub fn register<F: Flow>(mut self, flow: F) -> Self {
-        let steps = flow.steps();
+    pub fn register<F: RunFlow>(mut self, flow: F) -> Self {
         let flow = Arc::new(flow);
         let run: StepFn = Arc::new(move |ctx, input| {
             let flow = flow.clone();
@@ -91,34 +84,11 @@ impl FlowRegistry {
                 flow.step(&ctx, &input).await
             })
         });
-        self.flows.insert(F::NAME, Registered { name: F::NAME, steps, run });
+        self.flows.insert(F::NAME, Registered { name: F::NAME, steps: F::STEPS, run });
         self
     }
 
     pub fn get(&self, name: &str) -> Option<&Registered> {
         self.flows.get(name)
     }
-}
-
-/// Starts a run of `F` on `db` — the transaction of the state change that needs it: the run, its
-/// steps and its driver job commit together or not at all.
-pub async fn start<F: Flow>(
-    db: &impl ConnectionTrait,
-    flow: &F,
-    input: &F::Input,
-    customer_id: Option<Uuid>,
-) -> Result<flow_runs::Model, berth_core::Error> {
-    let input = serde_json::to_value(input)
-        .map_err(|e| berth_core::Error::Internal(anyhow::anyhow!("flow input does not serialise: {e}")))?;
-    berth_core::store::flows::create(
-        db,
-        NewRun {
-            kind: F::NAME.to_owned(),
-            steps: flow.steps().into_iter().map(str::to_owned).collect(),
-            input,
-            customer_id,
-            max_attempts: F::MAX_ATTEMPTS,
-        },
-    )
-    .await
 }

@@ -1,8 +1,8 @@
 //! The durable job queue.
 //!
-//! A job is a serde struct implementing [`Job`], with a stable [`Job::NAME`] (never derived from
-//! the type name, so renaming the struct cannot orphan queued rows). [`enqueue`] inserts it on the
-//! transaction of the state change that needs it. A [`pool::Pool`] claims jobs under a lease,
+//! Jobs are *defined* in `berth_core::jobs` (name, queue, payload, de-duplication key) and
+//! enqueued there on the transaction of the state change that needs them; a worker *runs* them
+//! through [`RunJob`], registered by name in a [`Registry`]. A [`pool::Pool`] claims jobs under a lease,
 //! heartbeats it, and completes them; every write a worker makes names the lease id it was given
 //! (the fencing token), so a worker that lost its lease cannot change the row any more.
 //! docs/queue.md states the guarantees.
@@ -16,38 +16,26 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use berth_core::jobs::{Job, Options};
 use berth_core::store::jobs::NewJob;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::env::Env;
 use crate::flows::FlowRegistry;
 
-/// A kind of background work.
+/// How a worker runs a job kind defined in `berth_core::jobs`.
 #[async_trait]
-pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
-    /// Stored in every row of this kind: never change it once jobs of it may be queued.
-    const NAME: &'static str;
-    const QUEUE: &'static str = "default";
-    /// Higher runs first within the queue.
-    const PRIORITY: i32 = 0;
-    const MAX_ATTEMPTS: i32 = 5;
-
-    /// When `Some`, at most one job with this key is queued or running at a time; enqueueing
-    /// another is a no-op. Schedules only enqueue de-duplicated jobs.
-    fn dedup_key(&self) -> Option<String> {
-        None
-    }
-
+pub trait RunJob: Job {
     async fn run(&self, ctx: &JobContext) -> anyhow::Result<()>;
 }
 
 /// What a running job knows about itself and can reach.
 #[derive(Clone)]
 pub struct JobContext {
-    pub db: DatabaseConnection,
+    /// The worker environment: database, configuration, runtime, outside services.
+    pub env: Arc<Env>,
     pub job_id: Uuid,
     /// The fencing token of this run; [`store::fence`] checks it inside a transaction.
     pub lease_id: Uuid,
@@ -59,58 +47,13 @@ pub struct JobContext {
     pub flows: Arc<FlowRegistry>,
 }
 
-/// Per-enqueue settings that are not part of the job's own data.
-#[derive(Debug, Clone, Default)]
-pub struct Options {
-    /// The customer the job works for (it then shows in that customer's job list).
-    pub customer_id: Option<Uuid>,
-    /// Not before this instant.
-    pub run_at: Option<chrono::DateTime<chrono::Utc>>,
-    /// The cron tick that enqueued it.
-    pub scheduled_for: Option<chrono::DateTime<chrono::Utc>>,
+impl JobContext {
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.env.db
+    }
 }
 
-/// Enqueues `job` on `db` — the transaction of the state change that needs it, so both commit or
-/// neither does. Returns the new job's id, or `None` when a job with the same de-duplication key
-/// is already queued or running.
-pub async fn enqueue<J: Job>(db: &impl ConnectionTrait, job: &J) -> Result<Option<Uuid>, EnqueueError> {
-    enqueue_with(db, job, Options::default()).await
-}
-
-pub async fn enqueue_with<J: Job>(
-    db: &impl ConnectionTrait,
-    job: &J,
-    options: Options,
-) -> Result<Option<Uuid>, EnqueueError> {
-    let row = new_row::<J>(job, &options)?;
-    Ok(berth_core::store::jobs::insert(db, vec![row]).await?.into_iter().next())
-}
-
-/// Enqueues many jobs of one kind in one statement (same semantics as [`enqueue`]).
-pub async fn enqueue_many<J: Job>(
-    db: &impl ConnectionTrait,
-    jobs: &[J],
-    options: Options,
-) -> Result<Vec<Uuid>, EnqueueError> {
-    let rows = jobs.iter().map(|j| new_row::<J>(j, &options)).collect::<Result<Vec<_>, _>>()?;
-    Ok(berth_core::store::jobs::insert(db, rows).await?)
-}
-
-fn new_row<J: Job>(job: &J, options: &Options) -> Result<NewJob, EnqueueError> {
-    Ok(NewJob {
-        kind: J::NAME.to_owned(),
-        queue: J::QUEUE.to_owned(),
-        priority: J::PRIORITY,
-        payload: serde_json::to_value(job).map_err(|e| EnqueueError::Payload(e.to_string()))?,
-        max_attempts: J::MAX_ATTEMPTS,
-        dedup_key: job.dedup_key(),
-        customer_id: options.customer_id,
-        flow_run_id: None,
-        scheduled_for: options.scheduled_for,
-        run_at: options.run_at,
-    })
-}
-
+/// Why a job could not be enqueued by name.
 #[derive(Debug, thiserror::Error)]
 pub enum EnqueueError {
     #[error("unknown job kind `{0}`")]
@@ -149,7 +92,7 @@ impl Registry {
     }
 
     /// Adds (or replaces) the handler for `J::NAME`.
-    pub fn register<J: Job>(mut self) -> Self {
+    pub fn register<J: RunJob>(mut self) -> Self {
         let run: RunFn = Arc::new(|payload, ctx| {
             Box::pin(async move {
                 let job: J = serde_json::from_value(payload)
@@ -159,7 +102,7 @@ impl Registry {
         });
         let row: RowFn = Arc::new(|payload, options| {
             let job: J = serde_json::from_value(payload).map_err(|e| EnqueueError::Payload(e.to_string()))?;
-            new_row::<J>(&job, options)
+            Ok(berth_core::jobs::row(&job, options)?)
         });
         self.kinds.insert(J::NAME, Kind { name: J::NAME, queue: J::QUEUE, run, row });
         self

@@ -22,6 +22,7 @@ use uuid::Uuid;
 use super::metrics::Metrics;
 use super::store::{self, Claimed, Failed};
 use super::{backoff, JobContext, Registry};
+use crate::env::Env;
 use crate::flows::FlowRegistry;
 
 /// How a pool runs.
@@ -64,7 +65,7 @@ pub fn worker_id() -> String {
 }
 
 pub struct Pool {
-    db: DatabaseConnection,
+    env: Arc<Env>,
     registry: Arc<Registry>,
     flows: Arc<FlowRegistry>,
     settings: Settings,
@@ -82,6 +83,7 @@ enum Done {
 }
 
 struct Shared {
+    env: Arc<Env>,
     db: DatabaseConnection,
     registry: Arc<Registry>,
     flows: Arc<FlowRegistry>,
@@ -99,20 +101,19 @@ impl Shared {
 }
 
 impl Pool {
-    pub fn new(db: DatabaseConnection, registry: Registry, flows: FlowRegistry, settings: Settings) -> Self {
-        Self { db, registry: Arc::new(registry), flows: Arc::new(flows), settings, metrics: Metrics::unregistered() }
-    }
-
-    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
-        self.metrics = metrics;
-        self
+    /// A pool running `registry`'s jobs and `flows`' steps in `env`; its metrics join the
+    /// environment's registry.
+    pub fn new(env: Arc<Env>, registry: Registry, flows: FlowRegistry, settings: Settings) -> Self {
+        let metrics = Metrics::new(&env.metrics);
+        Self { env, registry: Arc::new(registry), flows: Arc::new(flows), settings, metrics }
     }
 
     /// Runs until `shutdown` turns true, then stops as described in the module docs.
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
-            db: self.db,
+            db: self.env.db.clone(),
+            env: self.env,
             registry: self.registry,
             flows: self.flows,
             settings: self.settings,
@@ -271,7 +272,7 @@ async fn run_job(shared: Arc<Shared>, queue: String, job: Claimed, slots: Arc<to
     shared.metrics.start_latency.with_label_values(&[queue.as_str()]).observe(waited.as_secs_f64());
 
     let ctx = JobContext {
-        db: shared.db.clone(),
+        env: shared.env.clone(),
         job_id: job.id,
         lease_id: job.lease_id,
         attempt: job.attempts,

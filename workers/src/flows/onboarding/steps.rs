@@ -1,4 +1,4 @@
-//! The onboarding steps, each idempotent. They take the run's [`Subject`] and the [`Edges`].
+//! The onboarding steps, each idempotent. They take the worker [`Env`] and the run's [`Subject`].
 
 use std::time::{Duration, Instant};
 
@@ -12,11 +12,13 @@ use berth_integrations::tls::{self, Issuer};
 use sea_orm::ActiveEnum;
 use serde_json::json;
 
-use super::{Edges, Subject};
+use berth_core::flows::onboarding::Subject;
+
+use crate::env::Env;
 
 /// Whether `host` lies under the base domain whose DNS Berth manages.
-fn managed_by_us(edges: &Edges, host: &str) -> bool {
-    edges.config.base_domain.as_deref().is_some_and(|base| host == base || host.ends_with(&format!(".{base}")))
+fn managed_by_us(env: &Env, host: &str) -> bool {
+    env.config.base_domain.as_deref().is_some_and(|base| host == base || host.ends_with(&format!(".{base}")))
 }
 
 /// How long a step waits for the site before failing (the flow then retries with backoff).
@@ -24,14 +26,14 @@ const SITE_WAIT: Duration = Duration::from_secs(90);
 
 /// Waits until the reconciler reports the site's container running (it creates it from the
 /// site row the signup wrote). Without a container runtime there is nothing to wait for.
-pub async fn site(edges: &Edges, subject: &Subject) -> anyhow::Result<String> {
-    if edges.config.docker_host.is_none() {
+pub async fn site(env: &Env, subject: &Subject) -> anyhow::Result<String> {
+    if env.config.docker_host.is_none() {
         return Ok("skipped: no container runtime is configured".into());
     }
     let caller = Caller::system("onboarding");
     let deadline = Instant::now() + SITE_WAIT;
     loop {
-        let site = store::sites::get(&edges.db, &edges.keys, &caller, subject.site_id).await?;
+        let site = store::sites::get(&env.db, &env.keys, &caller, subject.site_id).await?;
         match site.model.status {
             SiteStatus::Running => {
                 return Ok(format!("container {} running", site.model.container_id.unwrap_or_default()));
@@ -50,8 +52,8 @@ pub async fn site(edges: &Edges, subject: &Subject) -> anyhow::Result<String> {
 }
 
 /// Checks that the site answers 200 through the ingress by its host name, as a visitor would.
-pub async fn health(edges: &Edges, subject: &Subject) -> anyhow::Result<String> {
-    let cfg = &edges.config;
+pub async fn health(env: &Env, subject: &Subject) -> anyhow::Result<String> {
+    let cfg = &env.config;
     if cfg.docker_host.is_none() || cfg.ingress_mode == IngressMode::Off {
         return Ok("skipped: no container runtime or ingress is configured".into());
     }
@@ -73,43 +75,41 @@ pub async fn health(edges: &Edges, subject: &Subject) -> anyhow::Result<String> 
 }
 
 /// Points the site's host at the ingress (records are replaced, so a retry never doubles one).
-pub async fn dns(edges: &Edges, subject: &Subject) -> anyhow::Result<String> {
-    if !managed_by_us(edges, &subject.host) {
+pub async fn dns(env: &Env, subject: &Subject) -> anyhow::Result<String> {
+    if !managed_by_us(env, &subject.host) {
         return Ok(format!(
             "skipped: {} is the customer's own domain; they point it at {}",
-            subject.host, edges.config.dns_target
+            subject.host, env.config.dns_target
         ));
     }
-    edges.dns.upsert_address(&subject.host, edges.config.dns_target).await.context("DNS record")?;
-    Ok(format!("{} → {} ({})", subject.host, edges.config.dns_target, edges.dns.name()))
+    env.dns.upsert_address(&subject.host, env.config.dns_target).await.context("DNS record")?;
+    Ok(format!("{} → {} ({})", subject.host, env.config.dns_target, env.dns.name()))
 }
 
 /// Gets the site a certificate: from the ACME CA when configured, self-signed otherwise. A
 /// certificate already stored from the same kind of issuer is kept.
-pub async fn certificate(edges: &Edges, subject: &Subject) -> anyhow::Result<String> {
-    let wanted = if edges.acme.is_some() { Issuer::Acme } else { Issuer::SelfSigned };
-    if edges.certs.issuer(&subject.host).await == Some(wanted) {
+pub async fn certificate(env: &Env, subject: &Subject) -> anyhow::Result<String> {
+    let wanted = if env.acme.is_some() { Issuer::Acme } else { Issuer::SelfSigned };
+    if env.certs.issuer(&subject.host).await == Some(wanted) {
         return Ok(format!("already issued ({wanted:?})"));
     }
     let hosts = vec![subject.host.clone()];
-    let cert = match &edges.acme {
-        Some(acme) => acme.issue(&hosts, edges.challenges.as_ref()).await.context("ACME order")?,
+    let cert = match &env.acme {
+        Some(acme) => acme.issue(&hosts, env.challenges.as_ref()).await.context("ACME order")?,
         None => tls::self_signed(&hosts).context("self-signed certificate")?,
     };
-    edges.certs.save(&subject.host, &cert).await?;
-    if let Some(wake) = &edges.wake_reconciler {
-        wake();
-    }
+    env.certs.save(&subject.host, &cert).await?;
+    env.reconcile_soon();
     Ok(format!("issued ({wanted:?})"))
 }
 
 /// Sends the welcome e-mail with a fresh one-time set-password link. `message_id` is stable for
 /// the run, so a retried send is recognisably the same message.
-pub async fn welcome(edges: &Edges, subject: &Subject, message_id: &str) -> anyhow::Result<String> {
-    let user = store::users::find(&edges.db, subject.user_id).await?.ok_or_else(|| anyhow!("portal user is gone"))?;
-    let customer = store::customers::get(&edges.db, &Caller::system("onboarding"), subject.customer_id).await?;
-    let token = store::users::issue_password_token(&edges.db, user.id).await?;
-    let cfg = &edges.config;
+pub async fn welcome(env: &Env, subject: &Subject, message_id: &str) -> anyhow::Result<String> {
+    let user = store::users::find(&env.db, subject.user_id).await?.ok_or_else(|| anyhow!("portal user is gone"))?;
+    let customer = store::customers::get(&env.db, &Caller::system("onboarding"), subject.customer_id).await?;
+    let token = store::users::issue_password_token(&env.db, user.id).await?;
+    let cfg = &env.config;
     let site_url = format!("http://{}", subject.host);
     let set_password_url = cfg.public_link(&format!("/set-password?token={token}"));
     let portal_url = cfg.public_link("/portal");
@@ -121,15 +121,15 @@ pub async fn welcome(edges: &Edges, subject: &Subject, message_id: &str) -> anyh
         portal_url: &portal_url,
         message_id: message_id.to_owned(),
     })?;
-    edges.mailer.send(&message).await?;
-    Ok(format!("sent to {} ({})", user.email, edges.mailer.name()))
+    env.mailer.send(&message).await?;
+    Ok(format!("sent to {} ({})", user.email, env.mailer.name()))
 }
 
 /// Records that onboarding finished.
-pub async fn finish(edges: &Edges, subject: &Subject) -> anyhow::Result<String> {
+pub async fn finish(env: &Env, subject: &Subject) -> anyhow::Result<String> {
     let caller = Caller::system("onboarding");
     audit::record(
-        &edges.db,
+        &env.db,
         &caller,
         audit::Event::new("customer.onboarded", "customer", subject.customer_id)
             .customer(Some(subject.customer_id))

@@ -1,0 +1,6 @@
+//! The runners of the job kinds defined in `berth_core::jobs`, one file per family (the flow
+//! driver lives with the flows, in `crate::flows::driver`).
+
+#[cfg(feature = "testing")]
+pub mod demo;
+pub mod housekeeping;
