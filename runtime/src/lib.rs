@@ -35,15 +35,15 @@ pub struct Runtime {
     pub names: names::Names,
     pub ingress: ingress::Ingress,
     pub metrics: metrics::RuntimeMetrics,
-    /// Wakes the reconciler now rather than at its next tick (after an API change).
-    pub nudge: Notify,
+    /// What [`Runtime::reconcile_soon`] signals; only the reconciler waits on it.
+    pub wake: Notify,
     pub interval: Duration,
     pub health_timeout: Duration,
 }
 
 impl Runtime {
     /// The runtime the configuration asks for; `None` when `BERTH_DOCKER_HOST` is off.
-    pub fn from_config(config: &Config) -> Result<Option<Arc<Self>>> {
+    pub fn from_config(config: &Config, metrics: &prometheus::Registry) -> Result<Option<Arc<Self>>> {
         let Some(host) = &config.docker_host else { return Ok(None) };
         let docker = docker::DockerEngine::connect(host)?
             .with_subnets(subnets::SubnetPool { pool: config.site_subnets, prefix: config.site_subnet_prefix });
@@ -52,8 +52,8 @@ impl Runtime {
             docker,
             names: names::Names::new(&config.docker_prefix),
             ingress: ingress::Ingress::new(config),
-            metrics: metrics::RuntimeMetrics::new(),
-            nudge: Notify::new(),
+            metrics: metrics::RuntimeMetrics::new(metrics),
+            wake: Notify::new(),
             interval: Duration::from_secs(config.reconcile_interval_seconds),
             health_timeout: Duration::from_secs(config.site_health_timeout_seconds),
         })))
@@ -63,7 +63,7 @@ impl Runtime {
     /// one pass). Each pass re-renders the ingress, so this is also how code that stored a new
     /// certificate gets it served without waiting for the interval.
     pub fn reconcile_soon(&self) {
-        self.nudge.notify_one();
+        self.wake.notify_one();
     }
 
     /// The container name of a site.

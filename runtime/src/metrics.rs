@@ -1,11 +1,10 @@
 //! Prometheus metrics of the runtime: drift found and healed, reconcile passes, ingress reloads.
-//! They live in their own registry; `/metrics` renders it after the HTTP metrics.
+//! Registered in the process's one registry (built at start-up and served on `/metrics`).
 
-use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 #[derive(Clone)]
 pub struct RuntimeMetrics {
-    registry: Registry,
     /// Drift by kind: `missing_container`, `stopped_container`, `orphan_container`,
     /// `orphan_network`, `outdated_container`.
     pub drift: IntCounterVec,
@@ -17,8 +16,10 @@ pub struct RuntimeMetrics {
 }
 
 impl RuntimeMetrics {
-    pub fn new() -> Self {
-        let registry = Registry::new();
+    /// Creates the metrics and registers them in `registry`. In a registry that already has
+    /// them (a second runtime in one process, as in tests) the first set stays exposed:
+    /// registration never fails start-up.
+    pub fn new(registry: &Registry) -> Self {
         let drift = IntCounterVec::new(
             Opts::new(
                 "berth_reconciler_drift_total",
@@ -57,22 +58,10 @@ impl RuntimeMetrics {
             Box::new(ingress_reloads.clone()),
             Box::new(ingress_failures.clone()),
         ] {
-            registry.register(c).expect("metric registered once");
+            if let Err(e) = registry.register(c) {
+                tracing::debug!(error = %e, "Runtime metric already registered");
+            }
         }
-        Self { registry, drift, passes, pass_seconds, sites, ingress_reloads, ingress_failures }
-    }
-
-    pub fn render(&self) -> String {
-        let mut buf = Vec::new();
-        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
-            tracing::error!(error = %e, "Could not encode runtime metrics");
-        }
-        String::from_utf8(buf).unwrap_or_default()
-    }
-}
-
-impl Default for RuntimeMetrics {
-    fn default() -> Self {
-        Self::new()
+        Self { drift, passes, pass_seconds, sites, ingress_reloads, ingress_failures }
     }
 }

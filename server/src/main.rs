@@ -168,15 +168,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Worker => {
             let services = Services::connect(config).await?;
             services.migrate().await?;
-            let (tx, rx) = tokio::sync::watch::channel(false);
-            let workers = tokio::spawn(berth_workers::run(services.db.clone(), services.worker_settings(), rx.clone()));
-            let reconciler = services.spawn_reconciler(rx);
-            startup::shutdown_signal().await;
-            let _ = tx.send(true);
-            let _ = workers.await;
-            if let Some(handle) = reconciler {
-                let _ = handle.await;
-            }
+            startup::run_worker(&services, startup::shutdown_signal()).await?;
         }
         Command::Images { command: ImagesCommand::Build { busybox } } => {
             let host = config

@@ -11,6 +11,7 @@ use berth_core::config::{mask_url, Config};
 use berth_core::crypto::{self, Keys};
 use berth_core::store;
 use berth_migrations::{Migrator, MigratorTrait};
+use berth_ops::Ops;
 use berth_runtime::Runtime;
 use redis::aio::ConnectionManager;
 use sea_orm::DatabaseConnection;
@@ -22,16 +23,18 @@ use crate::state::AppState;
 use berth_core::auth::rate_limit::RateLimiter;
 use berth_core::auth::session_store::{RedisStore, Store};
 
-/// Connections to everything Berth depends on.
+/// Connections to everything Berth depends on, made once at start-up.
 pub struct Services {
     pub config: Arc<Config>,
     pub db: DatabaseConnection,
     pub redis: Option<ConnectionManager>,
     pub keys: Arc<Keys>,
-    /// DNS, mail and certificates, for onboarding.
-    pub edges: berth_workers::onboarding::Edges,
     /// The container runtime and ingress; `None` when BERTH_DOCKER_HOST is off.
     pub runtime: Option<Arc<Runtime>>,
+    /// The process's one metrics registry: HTTP, queue, reconciler and ingress metrics.
+    pub metrics: prometheus::Registry,
+    /// What every job, flow step and the reconciler reach.
+    pub worker_env: Arc<berth_workers::Env>,
 }
 
 impl Services {
@@ -42,14 +45,18 @@ impl Services {
             None => None,
         };
         let keys = Arc::new(load_keys(&config)?);
-        let runtime = Runtime::from_config(&config).map_err(|e| anyhow!("cannot set up the container runtime: {e}"))?;
+        let metrics = prometheus::Registry::new();
+        let runtime =
+            Runtime::from_config(&config, &metrics).map_err(|e| anyhow!("cannot set up the container runtime: {e}"))?;
         let config = Arc::new(config);
-        let mut edges = berth_workers::onboarding::Edges::from_config(db.clone(), config.clone(), keys.clone())?;
-        edges.wake_reconciler = runtime.clone().map(|rt| {
-            let wake: Arc<dyn Fn() + Send + Sync> = Arc::new(move || rt.reconcile_soon());
-            wake
-        });
-        Ok(Self { config, db, redis, keys, edges, runtime })
+        let worker_env = Arc::new(berth_workers::Env::new(
+            db.clone(),
+            config.clone(),
+            keys.clone(),
+            runtime.clone(),
+            metrics.clone(),
+        )?);
+        Ok(Self { config, db, redis, keys, runtime, metrics, worker_env })
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
@@ -67,16 +74,9 @@ impl Services {
             keys: self.keys.clone(),
             redis: self.redis.clone(),
             limiter: Arc::new(limiter),
-            metrics: Metrics::new(),
-            runtime: self.runtime.clone(),
+            metrics: Metrics::new(&self.metrics),
+            ops: Ops::new(self.db.clone(), self.keys.clone(), self.runtime.clone()),
         }
-    }
-
-    /// Worker settings from the configuration, with the outside services onboarding uses.
-    pub fn worker_settings(&self) -> berth_workers::WorkerSettings {
-        let mut settings = berth_workers::WorkerSettings::from_config(&self.config);
-        settings.onboarding = Some(self.edges.clone());
-        settings
     }
 
     pub fn session_store(&self) -> Store {
@@ -84,12 +84,6 @@ impl Services {
             Some(conn) => Store::Redis(RedisStore::new(conn.clone(), &self.config.redis_prefix)),
             None => Store::Memory(tower_sessions::MemoryStore::default()),
         }
-    }
-
-    /// Starts the reconciler when there is a runtime (`berth serve` and `berth worker`).
-    pub fn spawn_reconciler(&self, shutdown: watch::Receiver<bool>) -> Option<tokio::task::JoinHandle<()>> {
-        let runtime = self.runtime.clone()?;
-        Some(tokio::spawn(berth_workers::reconciler::run(self.db.clone(), self.keys.clone(), runtime, shutdown)))
     }
 
     pub fn app(&self) -> axum::Router {
@@ -195,13 +189,8 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let (tx, rx) = watch::channel(false);
     let state = services.state();
-    let workers = with_workers.then(|| {
-        // The queue's metrics join the server's registry, so /metrics shows them.
-        let mut settings = services.worker_settings();
-        settings.metrics = Some(state.metrics.registry.clone());
-        tokio::spawn(berth_workers::run(services.db.clone(), settings, rx.clone()))
-    });
-    let reconciler = if with_workers { services.spawn_reconciler(rx) } else { None };
+    // The workers, the scheduler and the reconciler, all on the one worker environment.
+    let workers = with_workers.then(|| tokio::spawn(berth_workers::run(services.worker_env.clone(), rx)));
     let app = crate::app::build(state, services.session_store());
     let addr = listener.local_addr()?;
     tracing::info!(%addr, public_url = %services.config.public_url, "Berth is listening");
@@ -213,8 +202,19 @@ pub async fn serve(
     if let Some(handle) = workers {
         let _ = handle.await;
     }
-    if let Some(handle) = reconciler {
-        let _ = handle.await;
-    }
+    Ok(())
+}
+
+/// `berth worker`: the workers, the scheduler and the reconciler without the HTTP API, until
+/// `stop` resolves.
+pub async fn run_worker(
+    services: &Services,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (tx, rx) = watch::channel(false);
+    let workers = tokio::spawn(berth_workers::run(services.worker_env.clone(), rx));
+    stop.await;
+    let _ = tx.send(true);
+    let _ = workers.await;
     Ok(())
 }

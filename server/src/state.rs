@@ -2,13 +2,14 @@
 
 use std::sync::Arc;
 
+use berth_core::auth::rate_limit::RateLimiter;
 use berth_core::config::Config;
 use berth_core::crypto::Keys;
+use berth_ops::Ops;
 use redis::aio::ConnectionManager;
 use sea_orm::DatabaseConnection;
 
 use crate::http::metrics::Metrics;
-use berth_core::auth::rate_limit::RateLimiter;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -18,6 +19,7 @@ pub struct AppState {
     pub redis: Option<ConnectionManager>,
     pub limiter: Arc<RateLimiter>,
     pub metrics: Metrics,
-    /// The container runtime; `None` when BERTH_DOCKER_HOST is off.
-    pub runtime: Option<Arc<berth_runtime::Runtime>>,
+    /// Site operations (start, stop, restart, update, delete, logs), shared with the console;
+    /// they hold the container runtime, `None` when BERTH_DOCKER_HOST is off.
+    pub ops: Ops,
 }

@@ -103,7 +103,12 @@ async fn bench_idle_reconcile_pass() {
         }
     }
     assert_eq!(samples.len(), 20, "the lock was never free");
-    let drift = rt.metrics.render();
+    let drift = {
+        use prometheus::Encoder;
+        let mut text = Vec::new();
+        prometheus::TextEncoder::new().encode(&services.metrics.gather(), &mut text).expect("encode metrics");
+        String::from_utf8(text).expect("utf-8")
+    };
     assert!(!drift.contains("berth_reconciler_drift_total"), "an idle pass found drift: {drift}");
     report("idle reconcile pass, 200 sites", samples);
     app.finish().await;

@@ -84,7 +84,8 @@ async fn two_reconcilers_racing_on_twenty_sites_make_twenty_containers() {
     config.ingress_mode = berth_core::config::IngressMode::Off;
     let second = berth_server::startup::Services::connect(config).await.expect("second process");
     let (stop_second, rx) = tokio::sync::watch::channel(false);
-    let handle = second.spawn_reconciler(rx).expect("runtime configured");
+    assert!(second.runtime.is_some(), "runtime configured");
+    let handle = tokio::spawn(berth_workers::reconciler::run(second.worker_env.clone(), rx));
 
     let admin = app.admin().await;
     let c = app.customer(&admin, "race@example.com", "pro").await;
@@ -103,5 +104,60 @@ async fn two_reconcilers_racing_on_twenty_sites_make_twenty_containers() {
     assert_eq!(containers.len(), 20, "{:?}", containers.iter().map(|c| &c.name).collect::<Vec<_>>());
     let _ = stop_second.send(true);
     let _ = handle.await;
+    app.finish().await;
+}
+
+/// A site created or changed in the admin console starts as soon as one made through the API:
+/// both go through the same site operations, which wake the reconciler. The timed pass is an
+/// hour away here (only the start-up pass runs), so a site that waited for the timer would
+/// still be pending when the test gives up.
+#[tokio::test]
+async fn a_site_made_in_the_console_starts_without_waiting_for_the_timer() {
+    let app = TestApp::spawn_runtime_with(&[("BERTH_RECONCILE_INTERVAL_SECONDS", "3600")]).await;
+    let admin = app.admin().await;
+    let c = app.customer(&admin, "console@example.com", "business").await;
+
+    // Through the API, for comparison.
+    let started = Instant::now();
+    let res =
+        admin.post("/api/v1/sites", &json!({"customer_id": c, "name": "by-api", "domains": ["api.wake.test"]})).await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
+    app.wait_site(&admin, &res.str("id"), Duration::from_secs(60), |s| s["status"] == "running").await;
+    let by_api = started.elapsed();
+
+    // Through the console's form, with the session's CSRF token, as a browser posts it.
+    let csrf = admin.csrf.clone().expect("csrf token");
+    let form =
+        format!("csrf_token={csrf}&customer_id={c}&name=by-console&image=&domains=console.wake.test&env=GREETING%3Dhi");
+    let started = Instant::now();
+    let res = admin
+        .raw(reqwest::Method::POST, "/admin/sites/new", Some("application/x-www-form-urlencoded"), form.into_bytes())
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.text);
+    let location = res.headers.get("location").and_then(|l| l.to_str().ok()).expect("redirect").to_owned();
+    let id = location.rsplit('/').next().expect("site id").to_owned();
+    let site = app.wait_site(&admin, &id, Duration::from_secs(60), |s| s["status"] == "running").await;
+    let by_console = started.elapsed();
+    eprintln!("created → running: API {by_api:?}, console {by_console:?}");
+    app.wait_ingress("console.wake.test", 200).await;
+
+    // An edit in the console replaces the container just as promptly.
+    let old = site["container_id"].as_str().expect("container").to_owned();
+    let form = format!(
+        "csrf_token={csrf}&image=berth%2Fsite-static%3Alatest&domains=console.wake.test&env_add=GREETING%3Dhello"
+    );
+    let res = admin
+        .raw(
+            reqwest::Method::POST,
+            &format!("/admin/sites/{id}/edit"),
+            Some("application/x-www-form-urlencoded"),
+            form.into_bytes(),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.text);
+    app.wait_site(&admin, &id, Duration::from_secs(60), |s| {
+        s["status"] == "running" && s["container_id"].as_str().is_some_and(|c| c != old)
+    })
+    .await;
     app.finish().await;
 }

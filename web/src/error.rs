@@ -53,6 +53,43 @@ impl From<berth_core::Error> for PageError {
     }
 }
 
+/// What a page says when a site operation did not happen. The store's errors that are about the
+/// request itself (not found, another tenant's site) stay page errors; the site's state and the
+/// container engine become a sentence for the flash message. Engine details are logged here,
+/// once, and kept off the page.
+pub fn operation_failed(err: berth_ops::Error) -> Result<String, PageError> {
+    use berth_ops::Error as E;
+    Ok(match err {
+        // Being deleted, for instance: said on the site's page.
+        E::Store(berth_core::Error::Conflict(message)) => format!("{message}."),
+        E::Store(other) => return Err(other.into()),
+        E::NoRuntime => "No container runtime is configured, so there is no container to act on.".into(),
+        E::NoContainer => "The site has no container yet.".into(),
+        E::NotRunning(status) => format!("The site is {status}; only a running site can be restarted."),
+        E::EngineTimeout => {
+            tracing::warn!("The container engine did not answer a site page in time");
+            "The container engine did not answer in time; try again shortly.".into()
+        }
+        E::EngineUnavailable(detail) => {
+            tracing::error!(error = %detail, "Docker unreachable from a site page");
+            "The container engine is unreachable; try again shortly.".into()
+        }
+        E::Engine(detail) => {
+            tracing::error!(error = %detail, "Container engine call from a site page failed");
+            "The container engine refused the request; the error is in Berth's log.".into()
+        }
+    })
+}
+
+/// A failed site operation as a page error, for forms that show no flash message: what
+/// [`operation_failed`] would say becomes a conflict page.
+pub fn page_error(err: berth_ops::Error) -> PageError {
+    match operation_failed(err) {
+        Ok(message) => PageError::Conflict(message),
+        Err(page) => page,
+    }
+}
+
 impl From<tower_sessions::session::Error> for PageError {
     fn from(err: tower_sessions::session::Error) -> Self {
         tracing::error!(error = %err, "Session store failed");

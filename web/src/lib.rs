@@ -15,8 +15,6 @@
 //! - [`admin`], [`portal`], [`account`], [`public`]: the pages, by area;
 //! - [`site_ops`]: start, stop and restart of a site, for both areas.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::http::header;
@@ -27,7 +25,6 @@ use berth_core::auth::rate_limit::RateLimiter;
 use berth_core::config::Config;
 use berth_core::crypto::Keys;
 use sea_orm::DatabaseConnection;
-use uuid::Uuid;
 
 pub mod account;
 pub mod admin;
@@ -47,25 +44,9 @@ pub struct WebState {
     pub config: Arc<Config>,
     pub keys: Arc<Keys>,
     pub limiter: Arc<RateLimiter>,
-    /// Wakes the reconciler after a change; `None` when no container runtime runs, in which
-    /// case a deleted site is removed at once (nothing else would finish it).
-    pub wake_reconciler: Option<Arc<dyn Fn() + Send + Sync>>,
-    /// The container operations the site pages offer (logs, restart); `None` when no container
-    /// runtime runs, and the pages say so.
-    pub site_runtime: Option<Arc<dyn SiteRuntime>>,
-}
-
-pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
-
-/// What the site pages need from the container runtime. This crate must not depend on the
-/// runtime (or on the server), so the server hands in an implementation built on its runtime,
-/// sharing the code the REST API uses. Errors are sentences fit for the page: the
-/// implementation logs the details and keeps them off the page.
-pub trait SiteRuntime: Send + Sync {
-    /// The last `tail` lines of the site's container output, oldest first, one per line.
-    fn logs(&self, site: Uuid, tail: u32) -> BoxFuture<Result<String, String>>;
-    /// Restarts the site's container now.
-    fn restart(&self, site: Uuid) -> BoxFuture<Result<(), String>>;
+    /// Site operations (start, stop, restart, update, delete, logs): the same calls the REST API
+    /// makes, so the console and the API cannot diverge.
+    pub ops: berth_ops::Ops,
 }
 
 /// The one stylesheet, hand-written, served by the app.

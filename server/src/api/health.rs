@@ -54,7 +54,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
             }
         }
     }
-    if let Some(runtime) = &state.runtime {
+    if let Some(runtime) = &state.ops.runtime {
         match runtime.engine.ping().await {
             Ok(()) => {
                 checks.insert("docker".into(), "ok".into());
@@ -80,12 +80,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// Prometheus text exposition of Berth's own metrics.
+/// Prometheus text exposition of Berth's own metrics (the process's one registry: HTTP, queue,
+/// reconciler, ingress).
 #[utoipa::path(get, operation_id = "health_metrics", path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus text format")))]
 async fn metrics(State(state): State<AppState>) -> Response {
-    let mut text = state.metrics.render();
-    if let Some(runtime) = &state.runtime {
-        text.push_str(&runtime.metrics.render());
-    }
+    let text = state.metrics.render();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

@@ -1,16 +1,13 @@
 //! A site's container output: the last lines as JSON, or followed as server-sent events.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use berth_core::store;
 use berth_runtime::engine::{LogLine, LogStream};
-use berth_runtime::{Runtime, RuntimeError};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -22,7 +19,7 @@ use crate::http::extract::{ApiPath, ApiQuery};
 use crate::state::AppState;
 
 pub const DEFAULT_TAIL: u32 = 100;
-pub const MAX_TAIL: u32 = 10_000;
+pub const MAX_TAIL: u32 = berth_ops::sites::MAX_LOG_LINES;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -56,43 +53,6 @@ pub struct SiteLogs {
     pub lines: Vec<LogLineDto>,
 }
 
-/// The runtime, or 503 when Berth runs without one.
-pub fn runtime(state: &AppState) -> ApiResult<Arc<Runtime>> {
-    state
-        .runtime
-        .clone()
-        .ok_or_else(|| ApiError::Unavailable("no container runtime is configured (BERTH_DOCKER_HOST is off)".into()))
-}
-
-pub fn runtime_error(e: RuntimeError) -> ApiError {
-    match e {
-        RuntimeError::NotFound(_) => {
-            ApiError::Core(berth_core::Error::Conflict("the site has no container yet".into()))
-        }
-        RuntimeError::Unavailable(_) => {
-            tracing::error!(error = %e, "Docker unreachable");
-            ApiError::Unavailable("the container engine is unreachable; try again shortly".into())
-        }
-        other => ApiError::Core(berth_core::Error::Internal(anyhow::anyhow!("container engine: {other}"))),
-    }
-}
-
-/// The last `tail` lines of a site's container output, oldest first; `NotFound` when the site
-/// has no container. The caller has checked that its caller may see the site. Shared by this
-/// endpoint and the site pages (`berth_web::SiteRuntime`, built in `crate::app`).
-pub async fn last_lines(rt: &Runtime, site: Uuid, tail: u32) -> Result<Vec<LogLine>, RuntimeError> {
-    let name = rt.container_name(site);
-    if rt.engine.inspect(&name).await?.is_none() {
-        return Err(RuntimeError::NotFound(name));
-    }
-    let mut stream = rt.engine.logs(&name, tail, false);
-    let mut lines = Vec::new();
-    while let Some(item) = stream.next().await {
-        lines.push(item?);
-    }
-    Ok(lines)
-}
-
 /// The site's container output. With `follow=true` the answer is `text/event-stream`: one
 /// `log` event per line (data: a JSON `{stream, line}`), first the last `tail` lines.
 #[utoipa::path(get, operation_id = "sites_logs", path = "/sites/{id}/logs", tag = "sites", params(("id" = Uuid, Path), LogsQuery),
@@ -107,18 +67,13 @@ pub async fn logs(
     if !(1..=MAX_TAIL).contains(&tail) {
         return Err(ApiError::invalid("tail", "must be from 1 to 10000"));
     }
-    // Scoped read first: another tenant's site is a 404 before anything reaches Docker.
-    let site = store::sites::get(&state.db, &state.keys, &auth.caller, id).await?;
-    let rt = runtime(&state)?;
+    // The operations read the site through the caller's scope first: another tenant's site is
+    // a 404 before anything reaches Docker.
     if !q.follow {
-        let lines = last_lines(&rt, site.model.id, tail).await.map_err(runtime_error)?;
+        let lines = state.ops.site_logs(&auth.caller, id, tail).await?;
         return Ok(Json(SiteLogs { lines: lines.into_iter().map(Into::into).collect() }).into_response());
     }
-    let name = rt.container_name(site.model.id);
-    if rt.engine.inspect(&name).await.map_err(runtime_error)?.is_none() {
-        return Err(runtime_error(RuntimeError::NotFound(name)));
-    }
-    let events = rt.engine.logs(&name, tail, true).map(|item| {
+    let events = state.ops.follow_site_logs(&auth.caller, id, tail).await?.map(|item| {
         let event = match item {
             Ok(line) => Event::default().event("log").json_data(LogLineDto::from(line)),
             Err(e) => Ok(Event::default().event("error").data(e.to_string())),

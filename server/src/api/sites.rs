@@ -1,20 +1,20 @@
 //! Sites: admins see all, customer users only their own customer's (scoped in the store).
 //!
-//! Changes are recorded as desired state and the reconciler converges Docker to them (the API
-//! nudges it, so it starts at once): start, stop, update (a new container is health-checked
-//! before it replaces the old one) and delete all answer before the container work is done;
-//! the site's `status` then shows progress. Restart acts on the container directly. Logs are
-//! read from the container, as JSON or followed as server-sent events.
+//! Every change goes through the site operations (`berth_ops`), the same calls the console
+//! makes: changes are recorded as desired state and the reconciler is woken to converge Docker
+//! to them at once; start, stop, update (a new container is health-checked before it replaces
+//! the old one) and delete all answer before the container work is done, and the site's
+//! `status` then shows progress. Restart acts on the container directly. Logs are read from the
+//! container, as JSON or followed as server-sent events.
 
 use std::collections::BTreeMap;
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use berth_core::store::{self, page::Page, sites::Completion, sites::Site};
+use berth_core::store::{self, page::Page, sites::Site};
 use berth_core::types::{DesiredState, SiteStatus};
-use berth_core::Error as CoreError;
-use sea_orm::ActiveEnum;
+use berth_ops::sites::Deletion;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -33,14 +33,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(stop))
         .routes(routes!(restart))
         .routes(routes!(super::site_logs::logs))
-}
-
-/// Wakes the reconciler so a change is acted on now, not at its next tick.
-/// Wakes the reconciler so a change converges now rather than on its next timed pass.
-pub(crate) fn nudge(state: &AppState) {
-    if let Some(rt) = &state.runtime {
-        rt.nudge.notify_one();
-    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -156,8 +148,7 @@ async fn create(
         domains: body.domains,
         env: body.env,
     };
-    let site = store::sites::create(&state.db, &state.keys, &auth.caller, new).await?;
-    nudge(&state);
+    let site = state.ops.create_site(&auth.caller, new).await?;
     Ok((StatusCode::CREATED, Json(SiteDto::new(site, true))))
 }
 
@@ -192,8 +183,7 @@ async fn patch(
         env: body.env,
         desired_state: body.desired_state,
     };
-    let site = store::sites::update(&state.db, &state.keys, &auth.caller, id, patch).await?;
-    nudge(&state);
+    let site = state.ops.update_site(&auth.caller, id, patch).await?;
     Ok(Json(SiteDto::new(site, true)))
 }
 
@@ -216,24 +206,10 @@ async fn delete(
     ApiPath(id): ApiPath<Uuid>,
     ApiQuery(q): ApiQuery<DeleteQuery>,
 ) -> ApiResult<StatusCode> {
-    if state.runtime.is_none() {
-        store::sites::delete(&state.db, &auth.caller, id, q.purge, Completion::Now).await?;
-        return Ok(StatusCode::NO_CONTENT);
-    }
-    store::sites::delete(&state.db, &auth.caller, id, q.purge, Completion::ByReconciler).await?;
-    nudge(&state);
-    Ok(StatusCode::ACCEPTED)
-}
-
-async fn set_desired(
-    state: &AppState,
-    auth: &Auth,
-    id: Uuid,
-    desired: DesiredState,
-) -> ApiResult<(StatusCode, Json<SiteDto>)> {
-    let site = store::sites::set_desired(&state.db, &state.keys, &auth.caller, id, desired).await?;
-    nudge(state);
-    Ok((StatusCode::ACCEPTED, Json(SiteDto::new(site, true))))
+    Ok(match state.ops.delete_site(&auth.caller, id, q.purge).await? {
+        Deletion::Started => StatusCode::ACCEPTED,
+        Deletion::Done => StatusCode::NO_CONTENT,
+    })
 }
 
 /// Wants the site running; the reconciler starts its container (creating it if needed).
@@ -244,7 +220,7 @@ async fn start(
     auth: Auth,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<(StatusCode, Json<SiteDto>)> {
-    set_desired(&state, &auth, id, DesiredState::Running).await
+    Ok((StatusCode::ACCEPTED, Json(SiteDto::new(state.ops.start_site(&auth.caller, id).await?, true))))
 }
 
 /// Wants the site stopped; the reconciler stops its container (and keeps it).
@@ -255,7 +231,7 @@ async fn stop(
     auth: Auth,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<(StatusCode, Json<SiteDto>)> {
-    set_desired(&state, &auth, id, DesiredState::Stopped).await
+    Ok((StatusCode::ACCEPTED, Json(SiteDto::new(state.ops.stop_site(&auth.caller, id).await?, true))))
 }
 
 /// Restarts the site's container now.
@@ -266,17 +242,5 @@ async fn restart(
     auth: Auth,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<(StatusCode, Json<SiteDto>)> {
-    let site = store::sites::get(&state.db, &state.keys, &auth.caller, id).await?;
-    let rt = super::site_logs::runtime(&state)?;
-    if site.model.status != SiteStatus::Running || site.model.container_id.is_none() {
-        return Err(CoreError::Conflict(format!(
-            "the site is {}; only a running site can be restarted",
-            site.model.status.to_value()
-        ))
-        .into());
-    }
-    rt.engine.restart(&rt.container_name(id)).await.map_err(super::site_logs::runtime_error)?;
-    store::sites::record_action(&state.db, &auth.caller, &site.model, "site.restart").await?;
-    nudge(&state);
-    Ok((StatusCode::ACCEPTED, Json(SiteDto::new(site, true))))
+    Ok((StatusCode::ACCEPTED, Json(SiteDto::new(state.ops.restart_site(&auth.caller, id).await?, true))))
 }

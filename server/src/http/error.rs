@@ -57,6 +57,25 @@ impl From<CoreError> for ApiError {
     }
 }
 
+/// Site operations: the store's errors as above; a missing or stopped container is a conflict
+/// with the site's state (409), an engine that is off, unreachable or slow is 503, anything else
+/// the engine refused is internal (logged here, once).
+impl From<berth_ops::Error> for ApiError {
+    fn from(e: berth_ops::Error) -> Self {
+        use berth_ops::Error as E;
+        match e {
+            E::Store(e) => ApiError::Core(e),
+            E::NoContainer | E::NotRunning(_) => ApiError::Core(CoreError::Conflict(e.to_string())),
+            E::NoRuntime | E::EngineTimeout => ApiError::Unavailable(e.to_string()),
+            E::EngineUnavailable(ref detail) => {
+                tracing::error!(error = %detail, "Docker unreachable");
+                ApiError::Unavailable(e.to_string())
+            }
+            E::Engine(detail) => ApiError::Core(CoreError::Internal(anyhow::anyhow!("container engine: {detail}"))),
+        }
+    }
+}
+
 impl From<sea_orm::DbErr> for ApiError {
     fn from(e: sea_orm::DbErr) -> Self {
         ApiError::Core(e.into())

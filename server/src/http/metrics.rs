@@ -1,4 +1,6 @@
-//! Prometheus metrics for Berth itself: HTTP request count and latency by route and status.
+//! Prometheus metrics for Berth itself: HTTP request count and latency by route and status,
+//! registered in the process's one registry; [`Metrics::render`] exposes the whole registry
+//! (HTTP, queue, reconciler and ingress metrics alike).
 
 use std::time::Instant;
 
@@ -17,8 +19,10 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new() -> Self {
-        let registry = Registry::new();
+    /// Creates the HTTP metrics in `registry` (the process's one registry). A second app in one
+    /// process (tests) reuses what is already there rather than failing.
+    pub fn new(registry: &Registry) -> Self {
+        let registry = registry.clone();
         let http_requests = IntCounterVec::new(
             Opts::new("berth_http_requests_total", "HTTP requests served, by method, route and status"),
             &["method", "route", "status"],
@@ -33,8 +37,13 @@ impl Metrics {
             &["method", "route", "status"],
         )
         .expect("static metric definition is valid");
-        registry.register(Box::new(http_requests.clone())).expect("metric registered once");
-        registry.register(Box::new(http_duration.clone())).expect("metric registered once");
+        for c in
+            [Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>, Box::new(http_duration.clone())]
+        {
+            if let Err(e) = registry.register(c) {
+                tracing::debug!(error = %e, "HTTP metric already registered");
+            }
+        }
         Self { registry, http_requests, http_duration }
     }
 
@@ -44,12 +53,6 @@ impl Metrics {
             tracing::error!(error = %e, "Could not encode metrics");
         }
         String::from_utf8(buf).unwrap_or_default()
-    }
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

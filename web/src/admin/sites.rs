@@ -9,9 +9,10 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use berth_core::entities::customers;
-use berth_core::store::{self, page::Page, sites::Completion, sites::Site};
+use berth_core::store::{self, page::Page, sites::Site};
 use berth_core::types::SiteStatus;
 use berth_core::FieldError;
+use berth_ops::Error::Store;
 use leptos::prelude::*;
 use sea_orm::ActiveEnum;
 use serde::Deserialize;
@@ -26,7 +27,7 @@ use crate::components::form::{csrf_input, error_summary, Field, FieldErrors};
 use crate::components::site::site_facts;
 use crate::components::table::{pager, table, Column, Link};
 use crate::components::{badge, when};
-use crate::error::PageResult;
+use crate::error::{page_error, PageResult};
 use crate::forms::{parse_domains, parse_env, PostForm};
 use crate::layout::page;
 use crate::WebState;
@@ -196,7 +197,7 @@ async fn new_form(State(state): State<WebState>, ctx: PageCtx, Query(q): Query<N
 
 async fn create(State(state): State<WebState>, PostForm { ctx, form }: PostForm<SiteForm>) -> PageResult {
     let result = match parse_env(&form.env) {
-        Err(e) => Err(berth_core::Error::Validation(vec![e])),
+        Err(e) => Err(berth_core::Error::Validation(vec![e]).into()),
         Ok(env) => {
             let new = store::sites::NewSite {
                 customer_id: form.customer_id.parse().ok(),
@@ -205,7 +206,8 @@ async fn create(State(state): State<WebState>, PostForm { ctx, form }: PostForm<
                 domains: parse_domains(&form.domains),
                 env,
             };
-            store::sites::create(&state.db, &state.keys, &ctx.caller, new).await
+            // The same operation as the API's: the reconciler starts the container at once.
+            state.ops.create_site(&ctx.caller, new).await
         }
     };
     let errors = match result {
@@ -213,12 +215,12 @@ async fn create(State(state): State<WebState>, PostForm { ctx, form }: PostForm<
             let flash = Flash::success(format!("Site {} created.", site.model.name));
             return ctx.redirect(&detail_href(site.model.id), flash).await;
         }
-        Err(berth_core::Error::Validation(fields)) => FieldErrors::from_fields(fields),
-        Err(berth_core::Error::Conflict(message)) => FieldErrors::general(message),
-        Err(berth_core::Error::NotFound(_)) => {
+        Err(Store(berth_core::Error::Validation(fields))) => FieldErrors::from_fields(fields),
+        Err(Store(berth_core::Error::Conflict(message))) => FieldErrors::general(message),
+        Err(Store(berth_core::Error::NotFound(_))) => {
             FieldErrors::from_fields(vec![FieldError::new("customer_id", "choose an existing customer")])
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(page_error(e)),
     };
     let customers = customer_choices(&state, &ctx).await?;
     let body = create_form(&ctx, &customers, form, errors);
@@ -230,7 +232,7 @@ async fn detail(State(state): State<WebState>, ctx: PageCtx, Path(id): Path<Stri
     let site = store::sites::get(&state.db, &state.keys, &ctx.caller, id).await?;
     let customer = store::customers::get(&state.db, &ctx.caller, site.model.customer_id).await?;
     let href = detail_href(id);
-    let operations = crate::site_ops::operations(&state, &ctx, &site).await;
+    let operations = crate::site_ops::operations(&state, &ctx, &site).await?;
     let body = view! {
         <div class="toolbar">
             <a class="button" href=format!("{href}/edit")>"Edit site"</a>
@@ -330,7 +332,7 @@ async fn update(
     }
     let site = store::sites::get(&state.db, &state.keys, &ctx.caller, id).await?;
     let result = match parse_env(&edit.env_add) {
-        Err(e) => Err(berth_core::Error::Validation(vec![FieldError::new("env", e.message)])),
+        Err(e) => Err(berth_core::Error::Validation(vec![FieldError::new("env", e.message)]).into()),
         Ok(added) => {
             let mut env: BTreeMap<String, String> = site.env.clone();
             env.retain(|k, _| !edit.remove.contains(k));
@@ -341,14 +343,14 @@ async fn update(
                 env: Some(env),
                 desired_state: None,
             };
-            store::sites::update(&state.db, &state.keys, &ctx.caller, id, patch).await
+            state.ops.update_site(&ctx.caller, id, patch).await
         }
     };
     let errors = match result {
         Ok(s) => return ctx.redirect(&detail_href(id), Flash::success(format!("Site {} saved.", s.model.name))).await,
-        Err(berth_core::Error::Validation(fields)) => FieldErrors::from_fields(fields),
-        Err(berth_core::Error::Conflict(message)) => FieldErrors::general(message),
-        Err(e) => return Err(e.into()),
+        Err(Store(berth_core::Error::Validation(fields))) => FieldErrors::from_fields(fields),
+        Err(Store(berth_core::Error::Conflict(message))) => FieldErrors::general(message),
+        Err(e) => return Err(page_error(e)),
     };
     let body = edit_body(&ctx, &site, edit.image, edit.domains, edit.env_add, errors);
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page(ctx.chrome(), &format!("Edit site {}", site.model.name), body))
@@ -380,10 +382,6 @@ async fn delete(
 ) -> PageResult {
     let id = parse_id(&id)?;
     // The UI keeps the data volume; purging it is a deliberate API call.
-    let completion = if state.wake_reconciler.is_some() { Completion::ByReconciler } else { Completion::Now };
-    store::sites::delete(&state.db, &ctx.caller, id, false, completion).await?;
-    if let Some(wake) = &state.wake_reconciler {
-        wake();
-    }
+    state.ops.delete_site(&ctx.caller, id, false).await.map_err(page_error)?;
     ctx.redirect("/admin/sites", Flash::success("Site deleted.")).await
 }

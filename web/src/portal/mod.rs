@@ -48,7 +48,7 @@ async fn my_sites(State(state): State<WebState>, ctx: PageCtx, Query(q): Query<S
 async fn site_detail(State(state): State<WebState>, ctx: PageCtx, Path(id): Path<String>) -> PageResult {
     let id = parse_id(&id)?;
     let site = store::sites::get(&state.db, &state.keys, &ctx.caller, id).await?;
-    let operations = crate::site_ops::operations(&state, &ctx, &site).await;
+    let operations = crate::site_ops::operations(&state, &ctx, &site).await?;
     let body = view! {
         <p><a href="/portal">"← My sites"</a></p>
         <section class="panel" aria-labelledby="s-settings">
