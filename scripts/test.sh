@@ -12,7 +12,11 @@
 #   2. starts a throwaway PostgreSQL and a throwaway Redis on 127.0.0.1, each on its own
 #      port, with all their files in one temporary directory;
 #   3. exports BERTH_TEST_DATABASE_URL and BERTH_TEST_REDIS_URL for the tests;
-#   4. builds every binary of the workspace and runs `cargo test --workspace`.
+#   4. checks formatting (`cargo fmt --check`) and lints (`cargo clippy --workspace --all-targets
+#      -D warnings`) unless BERTH_TEST_SKIP_LINT=1, then runs `cargo test --workspace`, which
+#      builds the `berth` binary the end-to-end tests start (with the test-only `testing`
+#      feature: demo jobs and fault injection) in the same build as the tests, so the
+#      dependency graph is compiled once.
 # Both services are stopped and the temporary directory removed when the script exits, however
 # it exits. The exit status is cargo's.
 #
@@ -20,6 +24,7 @@
 #   BERTH_TEST_PG_PORT      PostgreSQL port (default: first free port from 55432)
 #   BERTH_TEST_REDIS_PORT   Redis port (default: first free port from 56379)
 #   CARGO_TARGET_DIR        build cache (default: ~/.cache/berth/target, outside the clone)
+#   BERTH_TEST_SKIP_LINT    1: skip the fmt and clippy checks (quick local runs of one test)
 
 set -euo pipefail
 
@@ -276,8 +281,12 @@ log "BERTH_TEST_REDIS_URL=$BERTH_TEST_REDIS_URL"
 # Build and test
 # --------------------------------------------------------------------------------------------
 
-log "building (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
-cargo build --workspace --bins
+if [[ "${BERTH_TEST_SKIP_LINT:-}" != 1 ]]; then
+    log "checking formatting"
+    cargo fmt --all -- --check
+    log "linting (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
+    cargo clippy --workspace --all-targets -- -D warnings
+fi
 
 log "running cargo test --workspace $*"
 set +e

@@ -74,53 +74,44 @@ impl Caller {
     }
 }
 
+/// An entity whose rows belong to one customer, named by one column.
+pub trait CustomerOwned: EntityTrait {
+    /// The column holding the owning customer's id.
+    const OWNER: Self::Column;
+}
+
+impl CustomerOwned for sites::Entity {
+    const OWNER: sites::Column = sites::Column::CustomerId;
+}
+
+impl CustomerOwned for customers::Entity {
+    /// A customer owns itself.
+    const OWNER: customers::Column = customers::Column::Id;
+}
+
+impl CustomerOwned for users::Entity {
+    const OWNER: users::Column = users::Column::CustomerId;
+}
+
+/// Jobs without a customer are Berth's own (housekeeping, schedules): admins only.
+impl CustomerOwned for jobs::Entity {
+    const OWNER: jobs::Column = jobs::Column::CustomerId;
+}
+
+impl CustomerOwned for flow_runs::Entity {
+    const OWNER: flow_runs::Column = flow_runs::Column::CustomerId;
+}
+
 /// Restricts a query to the rows the caller may see.
 pub trait Scoped {
     fn scoped(self, caller: &Caller) -> Self;
 }
 
-impl Scoped for Select<sites::Entity> {
+impl<E: CustomerOwned> Scoped for Select<E> {
     fn scoped(self, caller: &Caller) -> Self {
         match caller.scope {
             Scope::All => self,
-            Scope::Customer(c) => self.filter(sites::Column::CustomerId.eq(c)),
-        }
-    }
-}
-
-impl Scoped for Select<customers::Entity> {
-    fn scoped(self, caller: &Caller) -> Self {
-        match caller.scope {
-            Scope::All => self,
-            Scope::Customer(c) => self.filter(customers::Column::Id.eq(c)),
-        }
-    }
-}
-
-impl Scoped for Select<users::Entity> {
-    fn scoped(self, caller: &Caller) -> Self {
-        match caller.scope {
-            Scope::All => self,
-            Scope::Customer(c) => self.filter(users::Column::CustomerId.eq(c)),
-        }
-    }
-}
-
-impl Scoped for Select<jobs::Entity> {
-    fn scoped(self, caller: &Caller) -> Self {
-        match caller.scope {
-            Scope::All => self,
-            // Jobs without a customer are Berth's own (housekeeping, schedules): admins only.
-            Scope::Customer(c) => self.filter(jobs::Column::CustomerId.eq(c)),
-        }
-    }
-}
-
-impl Scoped for Select<flow_runs::Entity> {
-    fn scoped(self, caller: &Caller) -> Self {
-        match caller.scope {
-            Scope::All => self,
-            Scope::Customer(c) => self.filter(flow_runs::Column::CustomerId.eq(c)),
+            Scope::Customer(c) => self.filter(E::OWNER.eq(c)),
         }
     }
 }

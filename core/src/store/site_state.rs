@@ -57,6 +57,21 @@ impl Observed {
             failed_spec_hash: m.failed_spec_hash.clone(),
         }
     }
+
+    /// Sets the observed columns of `active` to this (the status only when one was seen).
+    pub fn apply(&self, active: &mut sites::ActiveModel) {
+        if let Some(status) = self.status {
+            active.status = Set(status);
+        }
+        active.status_reason = Set(self.status_reason.clone());
+        active.container_id = Set(self.container_id.clone());
+        active.address = Set(self.address.clone());
+        active.health = Set(self.health.clone());
+        active.restart_count = Set(self.restart_count);
+        active.last_error = Set(self.last_error.clone());
+        active.spec_hash = Set(self.spec_hash.clone());
+        active.failed_spec_hash = Set(self.failed_spec_hash.clone());
+    }
 }
 
 /// Every site with its domains, environment, customer status and plan.
@@ -66,10 +81,7 @@ pub async fn desired_all(db: &impl ConnectionTrait, keys: &Keys) -> Result<Vec<D
         customers::Entity::find().all(db).await?.into_iter().map(|c| (c.id, c)).collect();
     let plans: HashMap<String, plans::Model> =
         plans::Entity::find().all(db).await?.into_iter().map(|p| (p.id.clone(), p)).collect();
-    let mut domains: HashMap<Uuid, Vec<String>> = HashMap::new();
-    for d in site_domains::Entity::find().order_by_asc(site_domains::Column::Position).all(db).await? {
-        domains.entry(d.site_id).or_default().push(d.domain);
-    }
+    let mut domains = super::sites::domains_of(db, None).await?;
     Ok(rows
         .into_iter()
         .map(|site| {
@@ -93,17 +105,7 @@ pub async fn record(db: &impl ConnectionTrait, current: &sites::Model, observed:
         return Ok(false);
     }
     let mut active: sites::ActiveModel = current.clone().into();
-    if let Some(status) = observed.status {
-        active.status = Set(status);
-    }
-    active.status_reason = Set(observed.status_reason.clone());
-    active.container_id = Set(observed.container_id.clone());
-    active.address = Set(observed.address.clone());
-    active.health = Set(observed.health.clone());
-    active.restart_count = Set(observed.restart_count);
-    active.last_error = Set(observed.last_error.clone());
-    active.spec_hash = Set(observed.spec_hash.clone());
-    active.failed_spec_hash = Set(observed.failed_spec_hash.clone());
+    observed.apply(&mut active);
     active.observed_at = Set(Some(super::now()));
     // Only touch a row that is still what we read: an owner's change in between wins, and the
     // next pass observes again.
@@ -165,17 +167,7 @@ pub async fn routes(db: &impl ConnectionTrait) -> Result<Vec<Route>> {
         .map(|c| c.id)
         .collect();
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-    let mut domains: HashMap<Uuid, Vec<String>> = HashMap::new();
-    if !ids.is_empty() {
-        for d in site_domains::Entity::find()
-            .filter(site_domains::Column::SiteId.is_in(ids))
-            .order_by_asc(site_domains::Column::Position)
-            .all(db)
-            .await?
-        {
-            domains.entry(d.site_id).or_default().push(d.domain);
-        }
-    }
+    let mut domains = super::sites::domains_of(db, Some(&ids)).await?;
     Ok(rows
         .into_iter()
         .filter(|r| active.contains(&r.customer_id))

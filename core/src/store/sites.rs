@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::audit::{self, Event};
 use super::page::{self, Page, Paged};
+use super::site_state::Observed;
 use super::{contains_ci, plans};
 use crate::access::{self, Caller};
 use crate::crypto::Keys;
@@ -100,17 +101,17 @@ fn check_env(fields: &mut Fields, env: &BTreeMap<String, String>) {
     }
 }
 
-async fn load_domains(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<String>>> {
+/// The domains of the sites `ids` (of every site with `None`), in their stored order.
+pub(crate) async fn domains_of(db: &impl ConnectionTrait, ids: Option<&[Uuid]>) -> Result<HashMap<Uuid, Vec<String>>> {
     let mut map: HashMap<Uuid, Vec<String>> = HashMap::new();
-    if ids.is_empty() {
-        return Ok(map);
+    let mut query = site_domains::Entity::find().order_by_asc(site_domains::Column::Position);
+    if let Some(ids) = ids {
+        if ids.is_empty() {
+            return Ok(map);
+        }
+        query = query.filter(site_domains::Column::SiteId.is_in(ids.iter().copied()));
     }
-    let rows = site_domains::Entity::find()
-        .filter(site_domains::Column::SiteId.is_in(ids.iter().copied()))
-        .order_by_asc(site_domains::Column::Position)
-        .all(db)
-        .await?;
-    for row in rows {
+    for row in query.all(db).await? {
         map.entry(row.site_id).or_default().push(row.domain);
     }
     Ok(map)
@@ -157,14 +158,14 @@ pub async fn list(db: &impl ConnectionTrait, caller: &Caller, filter: Filter, pa
     }
     let paged = page::fetch(db, q, sites::Column::Id, page, |m| m.id).await?;
     let ids: Vec<Uuid> = paged.items.iter().map(|s| s.id).collect();
-    let mut domains = load_domains(db, &ids).await?;
+    let mut domains = domains_of(db, Some(&ids)).await?;
     // Lists leave the environment out: it is secret, and a list has no need for it.
     Ok(paged.map(|model| Site { domains: domains.remove(&model.id).unwrap_or_default(), env: BTreeMap::new(), model }))
 }
 
 pub async fn get(db: &impl ConnectionTrait, keys: &Keys, caller: &Caller, id: Uuid) -> Result<Site> {
     let model = access::sites(caller).filter(sites::Column::Id.eq(id)).one(db).await?.ok_or(Error::NotFound("site"))?;
-    let domains = load_domains(db, &[id]).await?.remove(&id).unwrap_or_default();
+    let domains = domains_of(db, Some(&[id])).await?.remove(&id).unwrap_or_default();
     let env = open_env(keys, &model)?;
     Ok(Site { model, domains, env })
 }
@@ -228,30 +229,25 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
 
     let id = Uuid::now_v7();
     let now = super::now();
-    let model = sites::ActiveModel {
+    let mut model = sites::ActiveModel {
         id: Set(id),
         customer_id: Set(customer_id),
         name: Set(new.name.clone()),
         image: Set(image),
         env: Set(seal_env(keys, id, &new.env)?),
         desired_state: Set(DesiredState::Running),
-        status: Set(SiteStatus::Pending),
-        status_reason: Set(None),
-        container_id: Set(None),
         observed_at: Set(None),
-        address: Set(None),
-        health: Set(None),
-        restart_count: Set(0),
-        last_error: Set(None),
-        spec_hash: Set(None),
-        failed_spec_hash: Set(None),
         purge_volume: Set(false),
         created_at: Set(now),
         updated_at: Set(now),
-    }
-    .insert(&txn)
-    .await
-    .map_err(|e| crate::error::conflict_on_unique(e, "this customer already has a site with that name"))?;
+        ..Default::default()
+    };
+    // Nothing observed yet: the observed columns start from their one definition.
+    Observed { status: Some(SiteStatus::Pending), ..Observed::default() }.apply(&mut model);
+    let model = model
+        .insert(&txn)
+        .await
+        .map_err(|e| crate::error::conflict_on_unique(e, "this customer already has a site with that name"))?;
     store_domains(&txn, id, &domains).await?;
     audit::record(
         &txn,
