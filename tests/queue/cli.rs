@@ -10,8 +10,8 @@ use super::eventually;
 use crate::support::TestApp;
 
 fn berth(app: &TestApp, args: &[&str]) -> std::process::Output {
-    let url = app.config.database_url.as_ref().expect("tests use PostgreSQL").expose().to_owned();
-    let key = app.config.secret_key.as_ref().expect("tests set a key").expose().to_owned();
+    let url = app.config.server.database_url.as_ref().expect("tests use PostgreSQL").expose().to_owned();
+    let key = app.config.server.secret_key.as_ref().expect("tests set a key").expose().to_owned();
     std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
         .args(args)
         .env_clear()

@@ -147,8 +147,8 @@ impl ChildWorker {
     pub fn spawn(app: &crate::support::TestApp, lease_seconds: u64) -> Self {
         use tokio::io::AsyncBufReadExt;
         let dir = tempfile::tempdir().expect("temp dir");
-        let url = app.config.database_url.as_ref().expect("tests use PostgreSQL").expose().to_owned();
-        let key = app.config.secret_key.as_ref().expect("tests set a key").expose().to_owned();
+        let url = app.config.server.database_url.as_ref().expect("tests use PostgreSQL").expose().to_owned();
+        let key = app.config.server.secret_key.as_ref().expect("tests set a key").expose().to_owned();
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_berth"));
         cmd.arg("worker")
             .env_clear()

@@ -72,12 +72,12 @@ impl WorkerSettings {
     pub fn from_config(config: &berth_core::config::Config) -> Self {
         Self {
             pool: queue::pool::Settings {
-                queues: config.worker_queues.clone(),
-                lease: std::time::Duration::from_secs(config.worker_lease_seconds),
-                shutdown_grace: std::time::Duration::from_secs(config.worker_shutdown_seconds),
+                queues: config.workers.queues.clone(),
+                lease: std::time::Duration::from_secs(config.workers.lease_seconds),
+                shutdown_grace: std::time::Duration::from_secs(config.workers.shutdown_seconds),
                 ..queue::pool::Settings::default()
             },
-            retention_days: config.job_retention_days,
+            retention_days: config.workers.job_retention_days,
             metrics: None,
             onboarding: None,
         }
