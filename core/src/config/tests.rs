@@ -19,6 +19,7 @@ fn defaults_are_the_embedded_setup() {
     assert_eq!(cfg.dns.target.to_string(), "127.0.0.1");
     assert_eq!(cfg.runtime.ingress_listen.to_string(), "127.0.0.1:8081");
     assert_eq!(cfg.runtime.site_subnets.to_string(), "10.213.0.0/16");
+    assert_eq!(cfg.workers.metrics_listen, None, "no worker metrics unless asked for");
 }
 
 #[test]
@@ -79,6 +80,7 @@ fn describe_has_one_line_per_setting_in_declared_order() {
         "BERTH_PDNS_API_KEY = (unused)",
         "BERTH_PDNS_SERVER_ID = (unused)",
         "BERTH_WORKER_QUEUES = default=8,short=8,long=2",
+        "BERTH_WORKER_METRICS_LISTEN = (off)",
         "BERTH_INGRESS_TLS_LISTEN = (none: HTTP only)",
     ] {
         assert!(lines.iter().any(|l| l == expected), "no `{expected}` in {lines:#?}");
@@ -114,7 +116,8 @@ fn toml_file_is_read_and_environment_wins() {
     let path = std::env::temp_dir().join(format!("berth-config-{}.toml", uuid::Uuid::new_v4()));
     std::fs::write(
         &path,
-        "listen = \"0.0.0.0:9000\"\nlog = \"debug\"\ntrusted_proxies = [\"10.0.0.0/8\", \"192.168.1.1\"]\n",
+        "listen = \"0.0.0.0:9000\"\nlog = \"debug\"\ntrusted_proxies = [\"10.0.0.0/8\", \"192.168.1.1\"]\n\
+         worker_metrics_listen = \"127.0.0.1:9187\"\n",
     )
     .expect("write temp config");
     let file = path.display().to_string();
@@ -122,6 +125,7 @@ fn toml_file_is_read_and_environment_wins() {
     assert_eq!(cfg.server.listen.to_string(), "0.0.0.0:9000");
     assert_eq!(cfg.server.log, "warn");
     assert_eq!(cfg.server.trusted_proxies.len(), 2);
+    assert_eq!(cfg.workers.metrics_listen, Some("127.0.0.1:9187".parse().expect("addr")));
 
     std::fs::write(&path, "listen = \"0.0.0.0:9000\"\ncolour = \"blue\"\n").expect("write temp config");
     let problems = load(&[("BERTH_CONFIG", &file)]).expect_err("unknown key");
@@ -143,6 +147,15 @@ fn worker_queues_parse_and_reject_nonsense() {
         let problems = load(&[("BERTH_WORKER_QUEUES", bad)]).expect_err(bad);
         assert!(problems[0].starts_with("BERTH_WORKER_QUEUES"), "{bad}: {problems:?}");
     }
+}
+
+#[test]
+fn worker_metrics_listen_is_an_address_or_nothing() {
+    let cfg = load(&[("BERTH_WORKER_METRICS_LISTEN", "0.0.0.0:9187")]).expect("valid");
+    assert_eq!(cfg.workers.metrics_listen, Some("0.0.0.0:9187".parse().expect("addr")));
+    assert!(cfg.describe().contains(&"BERTH_WORKER_METRICS_LISTEN = 0.0.0.0:9187".to_owned()));
+    let problems = load(&[("BERTH_WORKER_METRICS_LISTEN", "metrics.local")]).expect_err("not an address");
+    assert_eq!(problems, vec!["BERTH_WORKER_METRICS_LISTEN: `metrics.local` is not an address like 0.0.0.0:9187"]);
 }
 
 #[test]

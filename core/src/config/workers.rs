@@ -1,10 +1,13 @@
-//! Workers: the queues this process works, job leases, shutdown and retention. docs/queue.md
-//! describes the behaviour.
+//! Workers: the queues this process works, job leases, shutdown, retention, and the metrics
+//! listener of `berth worker`. docs/queue.md describes the behaviour.
+
+use std::net::SocketAddr;
 
 use super::{Mask, Raw, Setting};
 
 /// This area's settings, in the order `config check` prints them.
-pub const SETTINGS: &[Setting] = &[WORKER_QUEUES, WORKER_LEASE_SECONDS, WORKER_SHUTDOWN_SECONDS, JOB_RETENTION_DAYS];
+pub const SETTINGS: &[Setting] =
+    &[WORKER_QUEUES, WORKER_LEASE_SECONDS, WORKER_SHUTDOWN_SECONDS, JOB_RETENTION_DAYS, WORKER_METRICS_LISTEN];
 
 const WORKER_QUEUES: Setting = Setting {
     key: "worker_queues",
@@ -34,6 +37,14 @@ const JOB_RETENTION_DAYS: Setting = Setting {
     about: "how long finished jobs and succeeded flow runs are kept",
     value: |c| Some(c.workers.job_retention_days.to_string()),
 };
+const WORKER_METRICS_LISTEN: Setting = Setting {
+    key: "worker_metrics_listen",
+    default: "(off)",
+    mask: Mask::Plain,
+    about: "where `berth worker` serves `/metrics`",
+    value: |c| c.workers.metrics_listen.map(|a| a.to_string()),
+};
+
 #[derive(Debug, Clone)]
 pub struct WorkersConfig {
     /// (queue name, concurrency) pairs this process works.
@@ -41,6 +52,8 @@ pub struct WorkersConfig {
     pub lease_seconds: u64,
     pub shutdown_seconds: u64,
     pub job_retention_days: u32,
+    /// Where `berth worker` serves `/metrics`; `None`: nowhere.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl WorkersConfig {
@@ -52,7 +65,14 @@ impl WorkersConfig {
         let lease_seconds = raw.number(&WORKER_LEASE_SECONDS, 1, 3600);
         let shutdown_seconds = raw.number(&WORKER_SHUTDOWN_SECONDS, 0, 3600);
         let job_retention_days = raw.number(&JOB_RETENTION_DAYS, 1, 3650) as u32;
-        WorkersConfig { queues, lease_seconds, shutdown_seconds, job_retention_days }
+        let metrics_listen = raw.get(&WORKER_METRICS_LISTEN).and_then(|v| match v.parse() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                raw.problem(&WORKER_METRICS_LISTEN, format_args!("`{v}` is not an address like 0.0.0.0:9187"));
+                None
+            }
+        });
+        WorkersConfig { queues, lease_seconds, shutdown_seconds, job_retention_days, metrics_listen }
     }
 }
 
