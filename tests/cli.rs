@@ -180,7 +180,7 @@ fn unreachable_services_fail_start_up_with_one_line() {
 async fn admin_token_and_migrate_commands() {
     let app = TestApp::spawn().await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let db_url = app.config.database_url.as_ref().expect("db url").expose().to_owned();
+    let db_url = app.config.server.database_url.as_ref().expect("db url").expose().to_owned();
     let run = |args: &[&str]| {
         berth(dir.path())
             .args(args)

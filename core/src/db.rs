@@ -9,15 +9,15 @@ use crate::config::{mask_url, Config};
 /// Connects to the configured database (creating the data dir for SQLite). The error is one
 /// line naming the database without its password.
 pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
-    let url = config.effective_database_url();
+    let url = config.server.effective_database_url();
     connect_url(&url, config).await
 }
 
 pub async fn connect_url(url: &str, config: &Config) -> anyhow::Result<DatabaseConnection> {
     let sqlite = url.starts_with("sqlite:");
-    if sqlite && config.database_url.is_none() {
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|e| anyhow::anyhow!("cannot create data directory {}: {e}", config.data_dir.display()))?;
+    if sqlite && config.server.database_url.is_none() {
+        std::fs::create_dir_all(&config.server.data_dir)
+            .map_err(|e| anyhow::anyhow!("cannot create data directory {}: {e}", config.server.data_dir.display()))?;
     }
     let mut options = ConnectOptions::new(url.to_owned());
     options.connect_timeout(Duration::from_secs(5)).acquire_timeout(Duration::from_secs(10)).sqlx_logging(false);

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use berth_core::config::{Config, DnsConfig, Secret};
+use berth_core::config::{Config, DnsProviderConfig, Secret};
 use serde_json::json;
 use url::Url;
 
@@ -53,8 +53,8 @@ impl DnsProvider for NoDns {
 
 /// The configured provider; `zone` is the base domain whose records Berth manages.
 pub fn from_config(config: &Config) -> Box<dyn DnsProvider> {
-    match (&config.dns, &config.base_domain) {
-        (DnsConfig::PowerDns { api_url, api_key, server_id }, Some(zone)) => {
+    match (&config.dns.provider, &config.dns.base_domain) {
+        (DnsProviderConfig::PowerDns { api_url, api_key, server_id }, Some(zone)) => {
             Box::new(PowerDns::new(api_url.clone(), api_key.clone(), server_id, zone))
         }
         _ => Box::new(NoDns),

@@ -43,8 +43,8 @@ pub trait Mailer: Send + Sync {
 }
 
 pub fn from_config(config: &Config) -> Result<Box<dyn Mailer>, MailError> {
-    let from: Mailbox = config.mail_from.parse().map_err(|_| MailError::Address(config.mail_from.clone()))?;
-    match &config.smtp_url {
+    let from: Mailbox = config.mail.from.parse().map_err(|_| MailError::Address(config.mail.from.clone()))?;
+    match &config.mail.smtp_url {
         Some(url) => {
             let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
                 .map_err(|e| MailError::Smtp(e.to_string()))?
@@ -52,7 +52,7 @@ pub fn from_config(config: &Config) -> Result<Box<dyn Mailer>, MailError> {
                 .build();
             Ok(Box::new(SmtpMailer { transport, from }))
         }
-        None => Ok(Box::new(OutboxMailer { dir: config.data_dir.join("outbox"), from })),
+        None => Ok(Box::new(OutboxMailer { dir: config.server.data_dir.join("outbox"), from })),
     }
 }
 

@@ -192,9 +192,10 @@ impl AcmeIssuer {
 
     pub fn from_config(config: &Config) -> Option<Arc<Self>> {
         config
-            .acme_directory_url
+            .acme
+            .directory_url
             .as_ref()
-            .map(|url| Arc::new(Self::new(url.as_str(), config.acme_ca_root.clone(), config.acme_contact.clone())))
+            .map(|url| Arc::new(Self::new(url.as_str(), config.acme.ca_root.clone(), config.acme.contact.clone())))
     }
 
     async fn account(&self) -> Result<&Account, TlsError> {

@@ -29,11 +29,11 @@ pub fn build(state: AppState, sessions: Store) -> Router {
     });
     let session_layer = SessionManagerLayer::new(sessions)
         .with_name(SESSION_COOKIE)
-        .with_secure(state.config.cookie_secure())
+        .with_secure(state.config.server.cookie_secure())
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_path("/")
-        .with_expiry(Expiry::OnInactivity(time::Duration::minutes(state.config.session_ttl_minutes)));
+        .with_expiry(Expiry::OnInactivity(time::Duration::minutes(state.config.server.session_ttl_minutes)));
 
     api.method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

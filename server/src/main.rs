@@ -143,9 +143,9 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(config: &Config) {
-    let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_new(&config.server.log).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match config.log_format {
+    match config.server.log_format {
         LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).init(),
         LogFormat::Pretty => builder.init(),
     }
@@ -160,9 +160,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             if let Some((email, password)) = startup::bootstrap_admin(&services).await? {
                 println!("Admin login: {email} / {password}");
             }
-            let listener = tokio::net::TcpListener::bind(services.config.listen)
+            let listener = tokio::net::TcpListener::bind(services.config.server.listen)
                 .await
-                .map_err(|e| anyhow!("cannot listen on {}: {e}", services.config.listen))?;
+                .map_err(|e| anyhow!("cannot listen on {}: {e}", services.config.server.listen))?;
             startup::serve(&services, listener, !no_workers, startup::shutdown_signal()).await?;
         }
         Command::Worker => {
@@ -172,6 +172,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         }
         Command::Images { command: ImagesCommand::Build { busybox } } => {
             let host = config
+                .runtime
                 .docker_host
                 .clone()
                 .ok_or_else(|| anyhow!("BERTH_DOCKER_HOST is off: no Docker engine to build on"))?;
@@ -250,7 +251,7 @@ async fn config_check(config: Config) -> anyhow::Result<ExitCode> {
         eprintln!("error: {e}");
         ok = false;
     }
-    if let Some(url) = &config.redis_url {
+    if let Some(url) = &config.server.redis_url {
         if let Err(e) = startup::connect_redis(url.expose()).await {
             eprintln!("error: {e}");
             ok = false;

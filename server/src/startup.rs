@@ -40,7 +40,7 @@ pub struct Services {
 impl Services {
     pub async fn connect(config: Config) -> anyhow::Result<Self> {
         let db = berth_core::db::connect(&config).await?;
-        let redis = match &config.redis_url {
+        let redis = match &config.server.redis_url {
             Some(url) => Some(connect_redis(url.expose()).await?),
             None => None,
         };
@@ -65,7 +65,7 @@ impl Services {
 
     pub fn state(&self) -> AppState {
         let limiter = match &self.redis {
-            Some(conn) => RateLimiter::redis(conn.clone(), &self.config.redis_prefix),
+            Some(conn) => RateLimiter::redis(conn.clone(), &self.config.server.redis_prefix),
             None => RateLimiter::memory(),
         };
         AppState {
@@ -81,7 +81,7 @@ impl Services {
 
     pub fn session_store(&self) -> Store {
         match &self.redis {
-            Some(conn) => Store::Redis(RedisStore::new(conn.clone(), &self.config.redis_prefix)),
+            Some(conn) => Store::Redis(RedisStore::new(conn.clone(), &self.config.server.redis_prefix)),
             None => Store::Memory(tower_sessions::MemoryStore::default()),
         }
     }
@@ -104,10 +104,10 @@ pub async fn connect_redis(url: &str) -> anyhow::Result<ConnectionManager> {
 
 /// The configured secret key, or on the embedded default one generated once into the data dir.
 fn load_keys(config: &Config) -> anyhow::Result<Keys> {
-    if let Some(key) = &config.secret_key {
+    if let Some(key) = &config.server.secret_key {
         return Ok(Keys::derive(key.expose().as_bytes()));
     }
-    let path = config.data_dir.join("secret.key");
+    let path = config.server.data_dir.join("secret.key");
     let key = match std::fs::read_to_string(&path) {
         Ok(text) => text.trim().to_owned(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -148,12 +148,12 @@ pub async fn bootstrap_admin(services: &Services) -> anyhow::Result<Option<(Stri
         return Ok(None);
     }
     let cfg = &services.config;
-    let (password, generated) = match &cfg.bootstrap_admin_password {
+    let (password, generated) = match &cfg.server.bootstrap_admin_password {
         Some(p) => (p.expose().to_owned(), false),
         None => (crypto::random_password(), true),
     };
     let caller = Caller::system("bootstrap");
-    let user = store::users::create_admin(&services.db, &caller, &cfg.bootstrap_admin_email, &password)
+    let user = store::users::create_admin(&services.db, &caller, &cfg.server.bootstrap_admin_email, &password)
         .await
         .map_err(|e| anyhow!("cannot create the first admin: {e}"))?;
     tracing::info!(user.email = %user.email, "Created the first admin");
@@ -193,7 +193,7 @@ pub async fn serve(
     let workers = with_workers.then(|| tokio::spawn(berth_workers::run(services.worker_env.clone(), rx)));
     let app = crate::app::build(state, services.session_store());
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, public_url = %services.config.public_url, "Berth is listening");
+    tracing::info!(%addr, public_url = %services.config.server.public_url, "Berth is listening");
     axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(stop)
         .await
@@ -206,15 +206,29 @@ pub async fn serve(
 }
 
 /// `berth worker`: the workers, the scheduler and the reconciler without the HTTP API, until
-/// `stop` resolves.
+/// `stop` resolves; with `BERTH_WORKER_METRICS_LISTEN`, also `/metrics` there (the process's
+/// one registry: queue, reconciler and ingress metrics).
 pub async fn run_worker(
     services: &Services,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let metrics = match services.config.workers.metrics_listen {
+        None => None,
+        Some(addr) => {
+            let listener =
+                TcpListener::bind(addr).await.map_err(|e| anyhow!("cannot listen for metrics on {addr}: {e}"))?;
+            tracing::info!(addr = %listener.local_addr()?, "Worker metrics on /metrics");
+            let app = crate::http::metrics::router(services.metrics.clone());
+            Some(tokio::spawn(async move { axum::serve(listener, app).await }))
+        }
+    };
     let (tx, rx) = watch::channel(false);
     let workers = tokio::spawn(berth_workers::run(services.worker_env.clone(), rx));
     stop.await;
     let _ = tx.send(true);
     let _ = workers.await;
+    if let Some(server) = metrics {
+        server.abort();
+    }
     Ok(())
 }

@@ -10,8 +10,8 @@ use super::eventually;
 use crate::support::TestApp;
 
 fn berth(app: &TestApp, args: &[&str]) -> std::process::Output {
-    let url = app.config.database_url.as_ref().expect("tests use PostgreSQL").expose().to_owned();
-    let key = app.config.secret_key.as_ref().expect("tests set a key").expose().to_owned();
+    let url = app.config.server.database_url.as_ref().expect("tests use PostgreSQL").expose().to_owned();
+    let key = app.config.server.secret_key.as_ref().expect("tests set a key").expose().to_owned();
     std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
         .args(args)
         .env_clear()
@@ -59,4 +59,30 @@ async fn a_job_enqueued_by_hand_runs_in_the_servers_workers() {
     }
     let count = jobs::Entity::find().all(&app.db).await.expect("query").len();
     assert_eq!(count, 1);
+}
+
+/// `berth worker` serves the process's one registry on BERTH_WORKER_METRICS_LISTEN: the job it
+/// ran shows in the queue's metrics there.
+#[tokio::test]
+async fn berth_worker_serves_its_metrics_when_asked() {
+    let app = TestApp::spawn().await;
+    let port = crate::support::services::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let worker = super::ChildWorker::spawn_with(&app, 30, &[("BERTH_WORKER_METRICS_LISTEN", &listen)]);
+    let out = berth(&app, &["job", "enqueue", "demo.noop"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    eventually(Duration::from_secs(30), "the worker to run the job", || async {
+        let j = jobs::Entity::find().filter(jobs::Column::Kind.eq("demo.noop")).one(&app.db).await.expect("query");
+        j.filter(|j| j.state == JobState::Done)
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let metrics = eventually(Duration::from_secs(10), "the worker's /metrics", || async {
+        let res = http.get(format!("http://{listen}/metrics")).send().await.ok()?;
+        let text = res.text().await.ok()?;
+        text.contains("berth_job_duration_seconds_count{kind=\"demo.noop\",outcome=\"done\"} 1").then_some(text)
+    })
+    .await;
+    assert!(metrics.contains("berth_jobs"), "{metrics}");
+    drop(worker);
 }

@@ -149,10 +149,15 @@ pub struct ChildWorker {
 
 impl ChildWorker {
     pub fn spawn(app: &crate::support::TestApp, lease_seconds: u64) -> Self {
+        Self::spawn_with(app, lease_seconds, &[])
+    }
+
+    /// Like [`spawn`](Self::spawn), with extra `BERTH_*` settings.
+    pub fn spawn_with(app: &crate::support::TestApp, lease_seconds: u64, extra: &[(&str, &str)]) -> Self {
         use tokio::io::AsyncBufReadExt;
         let dir = tempfile::tempdir().expect("temp dir");
-        let url = app.config.database_url.as_ref().expect("tests use PostgreSQL").expose().to_owned();
-        let key = app.config.secret_key.as_ref().expect("tests set a key").expose().to_owned();
+        let url = app.config.server.database_url.as_ref().expect("tests use PostgreSQL").expose().to_owned();
+        let key = app.config.server.secret_key.as_ref().expect("tests set a key").expose().to_owned();
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_berth"));
         cmd.arg("worker")
             .env_clear()
@@ -166,6 +171,7 @@ impl ChildWorker {
             .env("BERTH_DOCKER_HOST", "off")
             .env("BERTH_INGRESS_MODE", "off")
             .env("BERTH_LOG_FORMAT", "json")
+            .envs(extra.iter().copied())
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())

@@ -81,7 +81,7 @@ async fn bench_idle_reconcile_pass() {
     // A second handle on the same database and engine, ingress off (the app's nginx owns the
     // port): the timed pass is the reconcile work plus reading the routes.
     let mut config = app.config.clone();
-    config.ingress_mode = berth_core::config::IngressMode::Off;
+    config.runtime.ingress_mode = berth_core::config::IngressMode::Off;
     let services = berth_server::startup::Services::connect(config).await.expect("services");
     let rt = services.runtime.clone().expect("runtime");
     // Warm up once: the first pass records anything still settling.

@@ -81,7 +81,7 @@ async fn two_reconcilers_racing_on_twenty_sites_make_twenty_containers() {
     // A second Berth on the same database and Docker prefix: its own pools, its own runtime,
     // its own reconciler (ingress off: one nginx per listen address).
     let mut config: Config = app.config.clone();
-    config.ingress_mode = berth_core::config::IngressMode::Off;
+    config.runtime.ingress_mode = berth_core::config::IngressMode::Off;
     let second = berth_server::startup::Services::connect(config).await.expect("second process");
     let (stop_second, rx) = tokio::sync::watch::channel(false);
     assert!(second.runtime.is_some(), "runtime configured");

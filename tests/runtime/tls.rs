@@ -54,7 +54,7 @@ async fn wait_https(client: &reqwest::Client, tls: SocketAddr, host: &str) -> re
 #[tokio::test]
 async fn hosts_with_a_stored_certificate_are_served_over_https() {
     let app = TestApp::spawn_runtime_tls().await;
-    let tls = app.config.ingress_tls_listen.expect("TLS address");
+    let tls = app.config.runtime.ingress_tls_listen.expect("TLS address");
     let admin = app.admin().await;
     let c = app.customer(&admin, "tls@example.com", "business").await;
     let res = admin.post("/api/v1/sites", &json!({"customer_id": c, "name": "shop", "domains": [HOST, BARE]})).await;
@@ -149,7 +149,7 @@ async fn acme_challenges_are_answered_through_the_ingress_and_nothing_else() {
     // everything else in the data directory (certificates and keys included).
     let challenges = DirChallengeStore::new(app.config.acme_challenge_dir());
     challenges.put("tok-EN_123", "tok-EN_123.thumbprint").await.expect("published");
-    std::fs::write(app.config.data_dir.join("canary"), "CANARY-SECRET").expect("canary");
+    std::fs::write(app.config.server.data_dir.join("canary"), "CANARY-SECRET").expect("canary");
 
     let path = "/.well-known/acme-challenge/tok-EN_123";
     for host in ["acme.tls.test", "not-routed-yet.tls.test"] {

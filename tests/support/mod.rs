@@ -292,7 +292,7 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         // A test that leaves jobs in the queue fails here (unless it is failing already).
         if !std::thread::panicking() {
-            let url = self.config.effective_database_url();
+            let url = self.config.server.effective_database_url();
             let left = std::thread::spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
                 rt.block_on(async {

@@ -113,14 +113,15 @@ impl TestApp {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&app.config.data_dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+            std::fs::set_permissions(&app.config.server.data_dir, std::fs::Permissions::from_mode(0o755))
+                .expect("chmod");
         }
         app.docker = Some(DockerScope { names: Names::new(&prefix), ingress, _ingress_dir: ingress_dir });
         app
     }
 
     /// Like [`spawn_runtime`](Self::spawn_runtime), with nginx also serving HTTPS on a free
-    /// loopback port (`app.config.ingress_tls_listen`).
+    /// loopback port (`app.config.runtime.ingress_tls_listen`).
     pub async fn spawn_runtime_tls() -> Self {
         let tls = format!("127.0.0.1:{}", free_port());
         Self::spawn_runtime_with(&[("BERTH_INGRESS_TLS_LISTEN", &tls)]).await

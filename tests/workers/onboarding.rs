@@ -56,13 +56,14 @@ fn welcome_link(mail: &str, base: &str) -> (String, String) {
 /// The worker environment the steps run in, with `extra` settings over the app's.
 fn edges(app: &TestApp, extra: &[(&str, String)]) -> Env {
     let mut vars: Vec<(String, String)> = vec![
-        ("BERTH_DATA_DIR".into(), app.config.data_dir.display().to_string()),
+        ("BERTH_DATA_DIR".into(), app.config.server.data_dir.display().to_string()),
         ("BERTH_BASE_DOMAIN".into(), "hosting.test".into()),
         ("BERTH_PUBLIC_URL".into(), app.base.clone()),
     ];
     vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
     let config = Config::load(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())).expect("config");
-    let secret = app.config.secret_key.as_ref().expect("test apps have a secret key").expose().as_bytes().to_vec();
+    let secret =
+        app.config.server.secret_key.as_ref().expect("test apps have a secret key").expose().as_bytes().to_vec();
     let keys = Arc::new(berth_core::crypto::Keys::derive(&secret));
     Env::new(app.db.clone(), Arc::new(config), keys, None, prometheus::Registry::new()).expect("worker environment")
 }
@@ -218,7 +219,7 @@ async fn signup_webhook_onboards_end_to_end() {
     );
     let mails = sink.wait_for(1).await;
     assert_eq!(mails.len(), 1, "exactly one welcome e-mail");
-    let (_, token) = welcome_link(&mails[0], &app.config.public_link(""));
+    let (_, token) = welcome_link(&mails[0], &app.config.server.public_link(""));
     let c = app.client();
     let set = c.post("/api/v1/auth/set-password", &json!({"token": token, "password": "E2e-Owner-Password-1"})).await;
     assert_eq!(set.status, StatusCode::NO_CONTENT, "{}", set.text);
@@ -254,9 +255,9 @@ async fn a_worker_killed_at_every_step_boundary_resumes_without_doubling() {
     let cfg = &app.config;
     let mut env: Vec<(String, String)> = settings.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
     env.extend([
-        ("BERTH_DATABASE_URL".into(), cfg.database_url.as_ref().expect("db").expose().to_owned()),
-        ("BERTH_SECRET_KEY".into(), cfg.secret_key.as_ref().expect("key").expose().to_owned()),
-        ("BERTH_DATA_DIR".into(), cfg.data_dir.display().to_string()),
+        ("BERTH_DATABASE_URL".into(), cfg.server.database_url.as_ref().expect("db").expose().to_owned()),
+        ("BERTH_SECRET_KEY".into(), cfg.server.secret_key.as_ref().expect("key").expose().to_owned()),
+        ("BERTH_DATA_DIR".into(), cfg.server.data_dir.display().to_string()),
         ("BERTH_PUBLIC_URL".into(), app.base.clone()),
         // A short lease, so the job of a dead worker is handed on quickly.
         ("BERTH_WORKER_LEASE_SECONDS".into(), "1".into()),
@@ -390,7 +391,7 @@ async fn signup_brings_a_site_up_through_nginx() {
     assert_eq!(dns.addresses("live.hosting.test").await.expect("read").len(), 1);
     let mails = sink.wait_for(1).await;
     assert_eq!(mails.len(), 1);
-    let (_, token) = welcome_link(&mails[0], &app.config.public_link(""));
+    let (_, token) = welcome_link(&mails[0], &app.config.server.public_link(""));
     let set = app
         .client()
         .post("/api/v1/auth/set-password", &json!({"token": token, "password": "Live-Owner-Password-1"}))

@@ -56,7 +56,7 @@ fn client_ip(parts: &Parts, state: &WebState) -> IpAddr {
         .map(|ConnectInfo(addr)| addr.ip())
         .unwrap_or(IpAddr::from([127, 0, 0, 1]));
     let forwarded = parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
-    berth_core::net::client_ip(peer, forwarded, &state.config.trusted_proxies)
+    berth_core::net::client_ip(peer, forwarded, &state.config.server.trusted_proxies)
 }
 
 fn request_id(headers: &HeaderMap) -> Option<String> {
@@ -218,7 +218,7 @@ fn same_origin(headers: &HeaderMap, state: &WebState) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };
-    let public = state.config.public_url.origin().ascii_serialization();
+    let public = state.config.server.public_url.origin().ascii_serialization();
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
     origin == public || host.is_some_and(|h| origin.split("://").nth(1) == Some(h))
 }
@@ -236,7 +236,7 @@ async fn login(
         return Err(PageError::CsrfFailed);
     }
     let forwarded = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
-    let ip = berth_core::net::client_ip(peer.ip(), forwarded, &state.config.trusted_proxies);
+    let ip = berth_core::net::client_ip(peer.ip(), forwarded, &state.config.server.trusted_proxies);
     let attempt = core_auth::Attempt {
         email: &form.email,
         password: &form.password,

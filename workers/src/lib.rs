@@ -57,9 +57,9 @@ pub fn builtin_schedules(retention_days: u32) -> Vec<scheduler::Builtin> {
 /// How the worker pool of this process runs, from the configuration.
 pub fn pool_settings(config: &berth_core::config::Config) -> queue::pool::Settings {
     queue::pool::Settings {
-        queues: config.worker_queues.clone(),
-        lease: std::time::Duration::from_secs(config.worker_lease_seconds),
-        shutdown_grace: std::time::Duration::from_secs(config.worker_shutdown_seconds),
+        queues: config.workers.queues.clone(),
+        lease: std::time::Duration::from_secs(config.workers.lease_seconds),
+        shutdown_grace: std::time::Duration::from_secs(config.workers.shutdown_seconds),
         ..queue::pool::Settings::default()
     }
 }
@@ -71,7 +71,7 @@ pub async fn run(env: Arc<Env>, shutdown: watch::Receiver<bool>) {
     let scheduler = scheduler::Scheduler::new(
         env.db.clone(),
         Arc::new(registry.clone()),
-        builtin_schedules(env.config.job_retention_days),
+        builtin_schedules(env.config.workers.job_retention_days),
     );
     let pool = queue::pool::Pool::new(env.clone(), registry, flow_registry(), pool_settings(&env.config));
     let scheduler = tokio::spawn(scheduler.run(shutdown.clone()));

@@ -71,13 +71,13 @@ pub async fn login(
     config: &Config,
     attempt: Attempt<'_>,
 ) -> Result<users::Model, LoginError> {
-    let window = Duration::from_secs(config.login_limit_window_seconds);
+    let window = Duration::from_secs(config.server.login_limit_window_seconds);
     let email = attempt.email.trim().to_lowercase();
     let account_key = format!("login:account:{email}");
-    verdict(limiter.hit(&format!("login:ip:{}", attempt.ip), config.login_limit_per_ip, window).await)?;
-    verdict(limiter.check(&account_key, config.login_limit_per_account, window).await)?;
+    verdict(limiter.hit(&format!("login:ip:{}", attempt.ip), config.server.login_limit_per_ip, window).await)?;
+    verdict(limiter.check(&account_key, config.server.login_limit_per_account, window).await)?;
     let count_failure = || async {
-        limiter.hit(&account_key, config.login_limit_per_account, window).await.map_err(LoginError::LimiterDown)
+        limiter.hit(&account_key, config.server.login_limit_per_account, window).await.map_err(LoginError::LimiterDown)
     };
 
     let user = store::users::find_by_email(db, &email).await?;

@@ -77,7 +77,7 @@ fn check(config: &Config, signup: &Signup) -> Result<(String, String)> {
         fields.check("template", validate::image_ref(t));
     }
     let host = match (&signup.subdomain, &signup.domain) {
-        (Some(sub), None) => match (&config.base_domain, validate::site_name(sub)) {
+        (Some(sub), None) => match (&config.dns.base_domain, validate::site_name(sub)) {
             (None, _) => {
                 fields.push("subdomain", "is not offered here (no BERTH_BASE_DOMAIN); send `domain` instead");
                 None

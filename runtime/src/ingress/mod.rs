@@ -52,11 +52,11 @@ pub struct Ingress {
 impl Ingress {
     pub fn new(config: &Config) -> Self {
         Self {
-            mode: config.ingress_mode,
-            nginx: config.nginx_binary.clone(),
-            dir: absolute(&config.ingress_dir),
-            listen: config.ingress_listen,
-            tls_listen: config.ingress_tls_listen,
+            mode: config.runtime.ingress_mode,
+            nginx: config.runtime.nginx_binary.clone(),
+            dir: absolute(&config.runtime.ingress_dir),
+            listen: config.runtime.ingress_listen,
+            tls_listen: config.runtime.ingress_tls_listen,
             certs: CertStore::new(absolute(&config.tls_dir())),
             challenge_dir: absolute(&config.acme_challenge_dir()),
             applied: Mutex::new(None),

@@ -86,7 +86,7 @@ fn check_origin(headers: &HeaderMap, state: &AppState) -> ApiResult<()> {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return Ok(());
     };
-    let public = state.config.public_url.origin().ascii_serialization();
+    let public = state.config.server.public_url.origin().ascii_serialization();
     let own_host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
     let same_host = own_host.is_some_and(|h| origin.split("://").nth(1) == Some(h));
     if origin == public || same_host {

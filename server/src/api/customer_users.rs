@@ -46,7 +46,7 @@ async fn create(
 ) -> ApiResult<(StatusCode, Json<CreatedCustomerUser>)> {
     let (user, token) =
         store::users::create_customer_user(&state.db, &auth.caller, id, &body.email, body.password.as_deref()).await?;
-    let set_password_url = token.map(|t| state.config.public_link(&format!("/set-password?token={t}")));
+    let set_password_url = token.map(|t| state.config.server.public_link(&format!("/set-password?token={t}")));
     Ok((StatusCode::CREATED, Json(CreatedCustomerUser { user: user.into(), set_password_url })))
 }
 

@@ -76,7 +76,7 @@ async fn signup_webhook(
     body: Bytes,
 ) -> ApiResult<Response> {
     let cfg = &state.config;
-    let secrets: Vec<_> = [&cfg.webhook_secret, &cfg.webhook_secret_previous].into_iter().flatten().collect();
+    let secrets: Vec<_> = [&cfg.webhook.secret, &cfg.webhook.secret_previous].into_iter().flatten().collect();
     if secrets.is_empty() {
         return Err(ApiError::Unavailable("the signup webhook is not configured (set BERTH_WEBHOOK_SECRET)".into()));
     }
@@ -108,7 +108,7 @@ async fn signup_webhook(
             site_id: accepted.site_id,
             host: accepted.host.clone(),
             flow_id: accepted.flow_run_id,
-            status_url: cfg.public_link(&format!("/api/v1/flows/{}", accepted.flow_run_id)),
+            status_url: cfg.server.public_link(&format!("/api/v1/flows/{}", accepted.flow_run_id)),
         };
         serde_json::to_value(&body).map_err(|e| berth_core::Error::Internal(e.into()))
     })

@@ -27,7 +27,7 @@ impl FromRequestParts<AppState> for ClientIp {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip())
             .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        Ok(ClientIp(resolve(peer, &parts.headers, &state.config.trusted_proxies)))
+        Ok(ClientIp(resolve(peer, &parts.headers, &state.config.server.trusted_proxies)))
     }
 }
 

@@ -48,12 +48,28 @@ impl Metrics {
     }
 
     pub fn render(&self) -> String {
-        let mut buf = Vec::new();
-        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
-            tracing::error!(error = %e, "Could not encode metrics");
-        }
-        String::from_utf8(buf).unwrap_or_default()
+        render(&self.registry)
     }
+}
+
+/// The Prometheus text exposition of everything in `registry`.
+pub fn render(registry: &Registry) -> String {
+    let mut buf = Vec::new();
+    if let Err(e) = TextEncoder::new().encode(&registry.gather(), &mut buf) {
+        tracing::error!(error = %e, "Could not encode metrics");
+    }
+    String::from_utf8(buf).unwrap_or_default()
+}
+
+/// The `/metrics` endpoint alone, for `berth worker` (`BERTH_WORKER_METRICS_LISTEN`).
+pub fn router(registry: Registry) -> axum::Router {
+    axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let text = render(&registry);
+            async move { ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text) }
+        }),
+    )
 }
 
 /// Middleware: labels by the route template (`/api/v1/sites/{id}`), never the raw path, so

@@ -440,7 +440,7 @@ async fn add_user(
     let id = parse_id(&id)?;
     let errors = match store::users::create_customer_user(&state.db, &ctx.caller, id, &form.email, None).await {
         Ok((user, link)) => {
-            let link = link.map(|t| state.config.public_link(&format!("/set-password?token={t}")));
+            let link = link.map(|t| state.config.server.public_link(&format!("/set-password?token={t}")));
             let body = view! {
                 <div class="flash flash--success" role="status">"Portal user " <strong>{user.email.clone()}</strong> " added."</div>
                 <section class="panel stack">

@@ -18,7 +18,7 @@ use crate::env::Env;
 
 /// Whether `host` lies under the base domain whose DNS Berth manages.
 fn managed_by_us(env: &Env, host: &str) -> bool {
-    env.config.base_domain.as_deref().is_some_and(|base| host == base || host.ends_with(&format!(".{base}")))
+    env.config.dns.base_domain.as_deref().is_some_and(|base| host == base || host.ends_with(&format!(".{base}")))
 }
 
 /// How long a step waits for the site before failing (the flow then retries with backoff).
@@ -27,7 +27,7 @@ const SITE_WAIT: Duration = Duration::from_secs(90);
 /// Waits until the reconciler reports the site's container running (it creates it from the
 /// site row the signup wrote). Without a container runtime there is nothing to wait for.
 pub async fn site(env: &Env, subject: &Subject) -> anyhow::Result<String> {
-    if env.config.docker_host.is_none() {
+    if env.config.runtime.docker_host.is_none() {
         return Ok("skipped: no container runtime is configured".into());
     }
     let caller = Caller::system("onboarding");
@@ -54,11 +54,11 @@ pub async fn site(env: &Env, subject: &Subject) -> anyhow::Result<String> {
 /// Checks that the site answers 200 through the ingress by its host name, as a visitor would.
 pub async fn health(env: &Env, subject: &Subject) -> anyhow::Result<String> {
     let cfg = &env.config;
-    if cfg.docker_host.is_none() || cfg.ingress_mode == IngressMode::Off {
+    if cfg.runtime.docker_host.is_none() || cfg.runtime.ingress_mode == IngressMode::Off {
         return Ok("skipped: no container runtime or ingress is configured".into());
     }
     let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
-    let url = format!("http://{}/", cfg.ingress_listen);
+    let url = format!("http://{}/", cfg.runtime.ingress_listen);
     let deadline = Instant::now() + SITE_WAIT;
     let mut last = String::from("no answer yet");
     while Instant::now() < deadline {
@@ -79,11 +79,11 @@ pub async fn dns(env: &Env, subject: &Subject) -> anyhow::Result<String> {
     if !managed_by_us(env, &subject.host) {
         return Ok(format!(
             "skipped: {} is the customer's own domain; they point it at {}",
-            subject.host, env.config.dns_target
+            subject.host, env.config.dns.target
         ));
     }
-    env.dns.upsert_address(&subject.host, env.config.dns_target).await.context("DNS record")?;
-    Ok(format!("{} → {} ({})", subject.host, env.config.dns_target, env.dns.name()))
+    env.dns.upsert_address(&subject.host, env.config.dns.target).await.context("DNS record")?;
+    Ok(format!("{} → {} ({})", subject.host, env.config.dns.target, env.dns.name()))
 }
 
 /// Gets the site a certificate: from the ACME CA when configured, self-signed otherwise. A
@@ -111,8 +111,8 @@ pub async fn welcome(env: &Env, subject: &Subject, message_id: &str) -> anyhow::
     let token = store::users::issue_password_token(&env.db, user.id).await?;
     let cfg = &env.config;
     let site_url = format!("http://{}", subject.host);
-    let set_password_url = cfg.public_link(&format!("/set-password?token={token}"));
-    let portal_url = cfg.public_link("/portal");
+    let set_password_url = cfg.server.public_link(&format!("/set-password?token={token}"));
+    let portal_url = cfg.server.public_link("/portal");
     let message = mail::welcome(Welcome {
         to: &user.email,
         company_name: &customer.company_name,
