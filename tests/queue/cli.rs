@@ -83,6 +83,6 @@ async fn berth_worker_serves_its_metrics_when_asked() {
         text.contains("berth_job_duration_seconds_count{kind=\"demo.noop\",outcome=\"done\"} 1").then_some(text)
     })
     .await;
-    assert!(metrics.contains("berth_jobs"), "{metrics}");
+    assert!(metrics.contains("berth_job_start_latency_seconds_count{queue=\"default\"} 1"), "{metrics}");
     drop(worker);
 }
