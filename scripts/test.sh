@@ -8,7 +8,8 @@
 # What it does, in order:
 #   1. installs what the tests need when missing: Debian's postgresql, redis-server,
 #      nginx-light, busybox-static, pdns-server with its sqlite3 backend, pebble, openssl,
-#      chromium with chromium-driver, and aiosmtpd from PyPI; checks that a Docker engine runs;
+#      chromium with chromium-driver, prometheus (with promtool), and aiosmtpd from PyPI;
+#      checks that a Docker engine runs;
 #   2. starts a throwaway PostgreSQL and a throwaway Redis on 127.0.0.1, each on its own
 #      port, with all their files in one temporary directory;
 #   3. exports BERTH_TEST_DATABASE_URL and BERTH_TEST_REDIS_URL for the tests;
@@ -72,6 +73,8 @@ dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 dpkg -s fonts-dejavu-core >/dev/null 2>&1 || missing+=(fonts-dejavu-core)
+# The monitoring tests (tests/monitoring) let Debian's Prometheus scrape Berth and run promtool.
+command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 
 if ((${#missing[@]} > 0)); then
     as_root=()

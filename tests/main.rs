@@ -6,6 +6,7 @@ mod api;
 mod cli;
 mod integrations;
 mod migrations;
+mod monitoring;
 mod queue;
 mod runtime;
 mod support;

@@ -5,6 +5,7 @@
 //! - [`names`]: names and labels of Berth's Docker objects;
 //! - [`images`]: site images Berth builds itself (`berth images build`);
 //! - [`ingress`]: nginx, rendered with askama, checked, swapped and reloaded;
+//! - [`stats`]: containers' CPU, memory, network, block I/O and PIDs, for the metrics collector;
 //! - [`converge`]: one site brought to its desired state (the reconciler in berth-workers
 //!   loops over every site with it).
 
@@ -17,6 +18,7 @@ pub mod ingress;
 pub mod metrics;
 pub mod names;
 pub mod spec;
+pub mod stats;
 pub mod subnets;
 
 use std::sync::Arc;

@@ -26,6 +26,8 @@ pub struct Env {
     pub certs: Arc<CertStore>,
     /// The process's one metrics registry (served on `/metrics`).
     pub metrics: prometheus::Registry,
+    /// The site metrics collector's memory between cycles, and its Prometheus series.
+    pub collector: crate::jobs::metrics::Collector,
 }
 
 impl Env {
@@ -38,7 +40,9 @@ impl Env {
         metrics: prometheus::Registry,
     ) -> anyhow::Result<Self> {
         let mailer = mail::from_config(&config).map_err(|e| anyhow::anyhow!("mail is misconfigured: {e}"))?;
+        let local_engine = config.runtime.docker_host.as_deref().is_some_and(|h| h.starts_with("unix://"));
         Ok(Self {
+            collector: crate::jobs::metrics::Collector::new(local_engine, &metrics),
             dns: Arc::from(dns::from_config(&config)),
             mailer: Arc::from(mailer),
             acme: AcmeIssuer::from_config(&config),

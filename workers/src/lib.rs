@@ -15,6 +15,7 @@ pub mod scheduler;
 use std::sync::Arc;
 
 use berth_core::jobs::housekeeping::{PurgePasswordLinks, Retention};
+use berth_core::jobs::metrics::{CollectMetrics, RollupMetrics};
 use tokio::sync::watch;
 
 pub use env::Env;
@@ -25,7 +26,9 @@ pub fn registry() -> Registry {
     let registry = Registry::new()
         .register::<berth_core::jobs::flow::DriveFlow>()
         .register::<PurgePasswordLinks>()
-        .register::<Retention>();
+        .register::<Retention>()
+        .register::<CollectMetrics>()
+        .register::<RollupMetrics>();
     #[cfg(feature = "testing")]
     let registry = {
         use berth_core::jobs::demo;
@@ -46,12 +49,21 @@ pub fn flow_registry() -> flows::FlowRegistry {
     registry
 }
 
-/// The schedules built into Berth.
-pub fn builtin_schedules(retention_days: u32) -> Vec<scheduler::Builtin> {
-    vec![
+/// The schedules built into Berth. Site metrics are collected only where a container runtime
+/// runs sites.
+pub fn builtin_schedules(config: &berth_core::config::Config, with_runtime: bool) -> Vec<scheduler::Builtin> {
+    let days = config.workers.job_retention_days;
+    let mut schedules = vec![
         scheduler::Builtin::new("housekeeping.password_links", "0 */10 * * * *", &PurgePasswordLinks {}),
-        scheduler::Builtin::new("housekeeping.retention", "0 17 3 * * *", &Retention { days: retention_days }),
-    ]
+        scheduler::Builtin::new("housekeeping.retention", "0 17 3 * * *", &Retention { days }),
+    ];
+    if with_runtime {
+        // Every N seconds (N divides 60, checked when the configuration is read).
+        let every = format!("*/{} * * * * *", config.metrics.interval_seconds);
+        schedules.push(scheduler::Builtin::new("metrics.collect", every, &CollectMetrics {}));
+        schedules.push(scheduler::Builtin::new("metrics.rollup", "5 * * * * *", &RollupMetrics {}));
+    }
+    schedules
 }
 
 /// How the worker pool of this process runs, from the configuration.
@@ -71,7 +83,7 @@ pub async fn run(env: Arc<Env>, shutdown: watch::Receiver<bool>) {
     let scheduler = scheduler::Scheduler::new(
         env.db.clone(),
         Arc::new(registry.clone()),
-        builtin_schedules(env.config.workers.job_retention_days),
+        builtin_schedules(&env.config, env.runtime.is_some()),
     );
     let pool = queue::pool::Pool::new(env.clone(), registry, flow_registry(), pool_settings(&env.config));
     let scheduler = tokio::spawn(scheduler.run(shutdown.clone()));

@@ -36,18 +36,18 @@ const LEADER_LOCK: i64 = 0x4265_7274_6853_6368; // "BerthSch"
 #[derive(Debug, Clone)]
 pub struct Builtin {
     pub name: &'static str,
-    pub cron: &'static str,
+    pub cron: String,
     pub kind: &'static str,
     pub payload: Value,
 }
 
 impl Builtin {
     /// Every tick of `cron` enqueues `job` (de-duplicated: one waiting run per schedule).
-    pub fn new<J: Job>(name: &'static str, cron: &'static str, job: &J) -> Self {
+    pub fn new<J: Job>(name: &'static str, cron: impl Into<String>, job: &J) -> Self {
         // A job's payload is a plain serde struct: serialising it cannot fail in practice, and
         // if it ever did the schedule would fire with an empty payload that the job refuses.
         let payload = serde_json::to_value(job).unwrap_or(Value::Null);
-        Self { name, cron, kind: J::NAME, payload }
+        Self { name, cron: cron.into(), kind: J::NAME, payload }
     }
 }
 
@@ -79,7 +79,7 @@ impl Scheduler {
         for b in &self.builtins {
             let row = job_schedules::ActiveModel {
                 name: Set(b.name.to_owned()),
-                cron: Set(b.cron.to_owned()),
+                cron: Set(b.cron.clone()),
                 kind: Set(b.kind.to_owned()),
                 payload: Set(b.payload.clone()),
                 enabled: Set(true),

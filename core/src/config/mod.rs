@@ -12,6 +12,7 @@
 //! | [`acme`] | `acme` | ordering site certificates over ACME |
 //! | [`workers`] | `workers` | job queues, leases, retention |
 //! | [`runtime`] | `runtime` | Docker engine, ingress (nginx), customer networks |
+//! | [`metrics`] | `metrics` | site metrics collection and retention, access to `/metrics` |
 //!
 //! Each area declares every one of its settings once, as a [`Setting`] in its `SETTINGS` table:
 //! key, default, masking and a one-line description. The list of known keys (the TOML file's
@@ -30,6 +31,7 @@
 pub mod acme;
 pub mod dns;
 pub mod mail;
+pub mod metrics;
 pub mod runtime;
 pub mod server;
 pub mod webhook;
@@ -49,6 +51,7 @@ use url::Url;
 pub use acme::AcmeConfig;
 pub use dns::{DnsConfig, DnsProviderConfig};
 pub use mail::MailConfig;
+pub use metrics::MetricsConfig;
 pub use runtime::{IngressMode, RuntimeConfig};
 pub use server::{LogFormat, ServerConfig};
 pub use webhook::WebhookConfig;
@@ -83,6 +86,7 @@ pub struct Config {
     pub acme: AcmeConfig,
     pub workers: WorkersConfig,
     pub runtime: RuntimeConfig,
+    pub metrics: MetricsConfig,
 }
 
 /// One setting, declared once in its area's `SETTINGS` table.
@@ -131,6 +135,7 @@ pub const AREAS: &[&[Setting]] = &[
     acme::SETTINGS,
     workers::SETTINGS,
     runtime::SETTINGS,
+    metrics::SETTINGS,
 ];
 
 /// Every declared setting, in the order `config check` prints them.
@@ -159,10 +164,11 @@ impl Config {
         let acme = AcmeConfig::load(&mut raw);
         let workers = WorkersConfig::load(&mut raw);
         let runtime = RuntimeConfig::load(&mut raw, &server.data_dir);
+        let metrics = MetricsConfig::load(&mut raw);
         if !raw.problems.is_empty() {
             return Err(raw.problems);
         }
-        Ok(Config { server, dns, mail, webhook, acme, workers, runtime })
+        Ok(Config { server, dns, mail, webhook, acme, workers, runtime, metrics })
     }
 
     /// Where site certificates are stored (`<host>/fullchain.pem`, `privkey.pem`, `issuer`):

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod customers;
 pub mod flows;
 pub mod jobs;
+pub mod metrics;
 pub mod page;
 pub mod plans;
 pub mod signup;

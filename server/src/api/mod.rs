@@ -10,6 +10,7 @@ pub mod health;
 pub mod jobs;
 pub mod plans;
 pub mod site_logs;
+pub mod site_metrics;
 pub mod sites;
 pub mod tokens;
 pub mod webhooks;

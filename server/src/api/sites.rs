@@ -33,6 +33,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(stop))
         .routes(routes!(restart))
         .routes(routes!(super::site_logs::logs))
+        .routes(routes!(super::site_metrics::metrics))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

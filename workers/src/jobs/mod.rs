@@ -4,3 +4,4 @@
 #[cfg(feature = "testing")]
 pub mod demo;
 pub mod housekeeping;
+pub mod metrics;

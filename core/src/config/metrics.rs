@@ -1,0 +1,78 @@
+//! Monitoring: how often site metrics are collected, how long samples are kept, and who may
+//! read `/metrics`. docs/monitoring.md describes the behaviour.
+
+use super::{Mask, Raw, Secret, Setting};
+
+/// This area's settings, in the order `config check` prints them.
+pub const SETTINGS: &[Setting] =
+    &[METRICS_INTERVAL_SECONDS, METRICS_TOKEN, METRICS_RAW_HOURS, METRICS_MINUTE_DAYS, METRICS_HOUR_DAYS];
+
+const METRICS_INTERVAL_SECONDS: Setting = Setting {
+    key: "metrics_interval_seconds",
+    default: "15",
+    mask: Mask::Plain,
+    about: "how often every running site's CPU, memory, network, block I/O and PIDs are sampled (divides 60)",
+    value: |c| Some(c.metrics.interval_seconds.to_string()),
+};
+const METRICS_TOKEN: Setting = Setting {
+    key: "metrics_token",
+    default: "(none: /metrics answers loopback clients only)",
+    mask: Mask::Secret,
+    about: "bearer token Prometheus sends to read `/metrics` from anywhere",
+    value: |c| c.metrics.token.as_ref().map(|s| s.expose().to_owned()),
+};
+const METRICS_RAW_HOURS: Setting = Setting {
+    key: "metrics_raw_hours",
+    default: "48",
+    mask: Mask::Plain,
+    about: "how long raw samples are kept",
+    value: |c| Some(c.metrics.raw_hours.to_string()),
+};
+const METRICS_MINUTE_DAYS: Setting = Setting {
+    key: "metrics_minute_days",
+    default: "14",
+    mask: Mask::Plain,
+    about: "how long 1-minute rollups are kept",
+    value: |c| Some(c.metrics.minute_days.to_string()),
+};
+const METRICS_HOUR_DAYS: Setting = Setting {
+    key: "metrics_hour_days",
+    default: "400",
+    mask: Mask::Plain,
+    about: "how long 1-hour rollups are kept (about 13 months)",
+    value: |c| Some(c.metrics.hour_days.to_string()),
+};
+
+#[derive(Debug, Clone)]
+pub struct MetricsConfig {
+    /// Seconds between collections; divides 60, so a cron schedule can fire it.
+    pub interval_seconds: u32,
+    /// The bearer token `/metrics` demands from non-loopback clients; `None`: loopback only.
+    pub token: Option<Secret>,
+    pub raw_hours: u32,
+    pub minute_days: u32,
+    pub hour_days: u32,
+}
+
+impl MetricsConfig {
+    pub(super) fn load(raw: &mut Raw) -> Self {
+        let interval_seconds = raw.number(&METRICS_INTERVAL_SECONDS, 1, 60) as u32;
+        let interval_seconds = if 60 % interval_seconds == 0 {
+            interval_seconds
+        } else {
+            raw.problem(&METRICS_INTERVAL_SECONDS, "must divide 60 (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30 or 60)");
+            15
+        };
+        let token = raw.get(&METRICS_TOKEN);
+        if token.as_ref().is_some_and(|t| t.len() < 16) {
+            raw.problem(&METRICS_TOKEN, "must be at least 16 characters");
+        }
+        MetricsConfig {
+            interval_seconds,
+            token: token.map(Secret),
+            raw_hours: raw.number(&METRICS_RAW_HOURS, 1, 24 * 31) as u32,
+            minute_days: raw.number(&METRICS_MINUTE_DAYS, 1, 366) as u32,
+            hour_days: raw.number(&METRICS_HOUR_DAYS, 1, 3660) as u32,
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! Monitoring jobs, enqueued by the built-in schedules: collection every
+//! `BERTH_METRICS_INTERVAL_SECONDS`, rollups and retention every minute.
+
+use serde::{Deserialize, Serialize};
+
+use super::Job;
+
+/// Samples every running site's container once, writes the samples in one statement and
+/// updates the per-site Prometheus series.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectMetrics {}
+
+impl Job for CollectMetrics {
+    const NAME: &'static str = "metrics.collect";
+    const QUEUE: &'static str = "short";
+    /// A missed cycle is not retried: the next one is seconds away.
+    const MAX_ATTEMPTS: i32 = 1;
+
+    fn dedup_key(&self) -> Option<String> {
+        Some(Self::NAME.into())
+    }
+}
+
+/// Rolls raw samples up into 1-minute and 1-hour buckets, prepares tomorrow's partition and
+/// drops what is older than the retention settings.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollupMetrics {}
+
+impl Job for RollupMetrics {
+    const NAME: &'static str = "metrics.rollup";
+    const QUEUE: &'static str = "long";
+
+    fn dedup_key(&self) -> Option<String> {
+        Some(Self::NAME.into())
+    }
+}

@@ -1,0 +1,494 @@
+//! Site metrics in the database: raw samples written in one statement per collection cycle,
+//! rolled up to 1-minute and 1-hour buckets, pruned by age, and read back as series for one
+//! site (tenant-scoped like every other read). Times are epoch milliseconds.
+//!
+//! Rollups keep, per bucket, the average and maximum of levels (CPU %, memory) and the
+//! increase of cumulative counters (network and block bytes: last minus first sample of the
+//! bucket, so a container restart inside a bucket undercounts it rather than inventing traffic).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use sea_orm::sea_query::{Alias, Query};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement};
+use uuid::Uuid;
+
+use crate::access::{self, Caller};
+use crate::config::MetricsConfig;
+use crate::entities::sites;
+use crate::error::{Error, Result};
+use crate::types::SiteStatus;
+
+const MINUTE_MS: i64 = 60_000;
+const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 86_400_000;
+
+/// One reading of one site's container.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub site_id: Uuid,
+    pub customer_id: Uuid,
+    pub at: DateTime<Utc>,
+    pub cpu_usec: i64,
+    /// Over the interval since the previous reading in this process; `None` on the first.
+    pub cpu_percent: Option<f64>,
+    pub memory_bytes: i64,
+    pub memory_limit_bytes: i64,
+    pub net_rx_bytes: i64,
+    pub net_tx_bytes: i64,
+    pub block_read_bytes: i64,
+    pub block_write_bytes: i64,
+    pub pids: i64,
+    pub restarts: i64,
+}
+
+/// A running site the collector reads: its container and what labels its series.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub site_id: Uuid,
+    pub customer_id: Uuid,
+    pub container_id: String,
+    pub restarts: i64,
+    /// The site's first domain, or its name when it has none.
+    pub domain: String,
+}
+
+/// Every site that should be running and has a container: what one collection cycle reads.
+pub async fn targets(db: &impl ConnectionTrait) -> Result<Vec<Target>> {
+    let rows = sites::Entity::find()
+        .filter(sites::Column::Status.eq(SiteStatus::Running))
+        .filter(sites::Column::ContainerId.is_not_null())
+        .all(db)
+        .await?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let mut domains = super::sites::domains_of(db, Some(&ids)).await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            let domain = domains.remove(&r.id).and_then(|d| d.into_iter().next()).unwrap_or_else(|| r.name.clone());
+            Some(Target {
+                site_id: r.id,
+                customer_id: r.customer_id,
+                container_id: r.container_id?,
+                restarts: i64::from(r.restart_count),
+                domain,
+            })
+        })
+        .collect())
+}
+
+/// Writes a cycle's samples in one statement (one round trip, whatever the number of sites).
+pub async fn insert_samples(db: &impl ConnectionTrait, samples: &[Sample]) -> Result<u64> {
+    if samples.is_empty() {
+        return Ok(0);
+    }
+    let mut q = Query::insert();
+    q.into_table(Alias::new("site_samples")).columns(
+        [
+            "site_id",
+            "customer_id",
+            "at_ms",
+            "cpu_usec",
+            "cpu_percent",
+            "memory_bytes",
+            "memory_limit_bytes",
+            "net_rx_bytes",
+            "net_tx_bytes",
+            "block_read_bytes",
+            "block_write_bytes",
+            "pids",
+            "restarts",
+        ]
+        .map(Alias::new),
+    );
+    for s in samples {
+        q.values([
+            s.site_id.into(),
+            s.customer_id.into(),
+            s.at.timestamp_millis().into(),
+            s.cpu_usec.into(),
+            s.cpu_percent.into(),
+            s.memory_bytes.into(),
+            s.memory_limit_bytes.into(),
+            s.net_rx_bytes.into(),
+            s.net_tx_bytes.into(),
+            s.block_read_bytes.into(),
+            s.block_write_bytes.into(),
+            s.pids.into(),
+            s.restarts.into(),
+        ])
+        .map_err(|e| Error::Internal(anyhow::anyhow!("building the samples insert: {e}")))?;
+    }
+    let backend = db.get_database_backend();
+    Ok(db.execute(backend.build(&q)).await?.rows_affected())
+}
+
+/// The name of the raw-samples partition holding the UTC day that starts at `day_ms`.
+fn partition_name(day_ms: i64) -> String {
+    let day = Utc.timestamp_millis_opt(day_ms).single().unwrap_or_default();
+    format!("site_samples_{}", day.format("%Y%m%d"))
+}
+
+/// On PostgreSQL, makes sure the raw-samples partitions for the day of `now` and the next day
+/// exist (idempotent); nothing to do on SQLite.
+pub async fn ensure_partitions(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<()> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    let today = now.timestamp_millis().div_euclid(DAY_MS) * DAY_MS;
+    for day in [today, today + DAY_MS] {
+        let sql = format!(
+            "CREATE TABLE IF NOT EXISTS {} PARTITION OF site_samples FOR VALUES FROM ({day}) TO ({})",
+            partition_name(day),
+            day + DAY_MS
+        );
+        db.execute_unprepared(&sql).await?;
+    }
+    Ok(())
+}
+
+/// Rolls complete minutes of raw samples up into `site_metrics_1m`, and complete hours of
+/// those into `site_metrics_1h`. Idempotent: recent buckets are recomputed from their sources,
+/// so running it twice, late or after a crash gives the same rows.
+pub async fn rollup(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<()> {
+    let now_ms = now.timestamp_millis();
+    let minute_end = now_ms.div_euclid(MINUTE_MS) * MINUTE_MS;
+    // The last hour of complete minutes, so a late or missed run catches up.
+    let minute_start = minute_end - HOUR_MS;
+    let minutes = format!(
+        "INSERT INTO site_metrics_1m (site_id, customer_id, bucket_ms, samples, cpu_percent_avg, cpu_percent_max, \
+           memory_bytes_avg, memory_bytes_max, memory_limit_bytes, net_rx_bytes, net_tx_bytes, block_read_bytes, \
+           block_write_bytes, pids_max, restarts_max) \
+         SELECT site_id, customer_id, (at_ms / {MINUTE_MS}) * {MINUTE_MS}, COUNT(*), AVG(cpu_percent), MAX(cpu_percent), \
+           CAST(AVG(memory_bytes) AS BIGINT), MAX(memory_bytes), MAX(memory_limit_bytes), \
+           MAX(net_rx_bytes) - MIN(net_rx_bytes), MAX(net_tx_bytes) - MIN(net_tx_bytes), \
+           MAX(block_read_bytes) - MIN(block_read_bytes), MAX(block_write_bytes) - MIN(block_write_bytes), \
+           MAX(pids), MAX(restarts) \
+         FROM site_samples WHERE at_ms >= {minute_start} AND at_ms < {minute_end} \
+         GROUP BY site_id, customer_id, (at_ms / {MINUTE_MS}) * {MINUTE_MS} \
+         {upsert}",
+        upsert = upsert()
+    );
+    db.execute_unprepared(&minutes).await?;
+    let hour_end = now_ms.div_euclid(HOUR_MS) * HOUR_MS;
+    let hour_start = hour_end - 2 * HOUR_MS;
+    let hours = format!(
+        "INSERT INTO site_metrics_1h (site_id, customer_id, bucket_ms, samples, cpu_percent_avg, cpu_percent_max, \
+           memory_bytes_avg, memory_bytes_max, memory_limit_bytes, net_rx_bytes, net_tx_bytes, block_read_bytes, \
+           block_write_bytes, pids_max, restarts_max) \
+         SELECT site_id, customer_id, (bucket_ms / {HOUR_MS}) * {HOUR_MS}, SUM(samples), \
+           SUM(cpu_percent_avg * samples) / NULLIF(SUM(CASE WHEN cpu_percent_avg IS NULL THEN 0 ELSE samples END), 0), \
+           MAX(cpu_percent_max), CAST(SUM(memory_bytes_avg * samples) / SUM(samples) AS BIGINT), MAX(memory_bytes_max), \
+           MAX(memory_limit_bytes), SUM(net_rx_bytes), SUM(net_tx_bytes), SUM(block_read_bytes), \
+           SUM(block_write_bytes), MAX(pids_max), MAX(restarts_max) \
+         FROM site_metrics_1m WHERE bucket_ms >= {hour_start} AND bucket_ms < {hour_end} \
+         GROUP BY site_id, customer_id, (bucket_ms / {HOUR_MS}) * {HOUR_MS} \
+         {upsert}",
+        upsert = upsert()
+    );
+    db.execute_unprepared(&hours).await?;
+    Ok(())
+}
+
+/// The conflict clause of the rollups: a recomputed bucket replaces the stored one.
+fn upsert() -> &'static str {
+    "ON CONFLICT (site_id, bucket_ms) DO UPDATE SET samples = excluded.samples, \
+     cpu_percent_avg = excluded.cpu_percent_avg, cpu_percent_max = excluded.cpu_percent_max, \
+     memory_bytes_avg = excluded.memory_bytes_avg, memory_bytes_max = excluded.memory_bytes_max, \
+     memory_limit_bytes = excluded.memory_limit_bytes, net_rx_bytes = excluded.net_rx_bytes, \
+     net_tx_bytes = excluded.net_tx_bytes, block_read_bytes = excluded.block_read_bytes, \
+     block_write_bytes = excluded.block_write_bytes, pids_max = excluded.pids_max, \
+     restarts_max = excluded.restarts_max"
+}
+
+/// Drops what is older than the configured retention: raw samples (on PostgreSQL whole days of
+/// partitions, never the day still inside the window), 1-minute and 1-hour rollups.
+pub async fn prune(db: &impl ConnectionTrait, now: DateTime<Utc>, config: &MetricsConfig) -> Result<()> {
+    let now_ms = now.timestamp_millis();
+    let raw_cutoff = now_ms - i64::from(config.raw_hours) * HOUR_MS;
+    if db.get_database_backend() == DbBackend::Postgres {
+        let rows = db
+            .query_all(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+                 JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'site_samples'",
+            ))
+            .await?;
+        for row in rows {
+            let name: String = row.try_get("", "name")?;
+            let Some(day_end) = partition_day(&name).map(|d| d + DAY_MS) else { continue };
+            if day_end <= raw_cutoff {
+                db.execute_unprepared(&format!("DROP TABLE IF EXISTS {name}")).await?;
+            }
+        }
+    } else {
+        db.execute_unprepared(&format!("DELETE FROM site_samples WHERE at_ms < {raw_cutoff}")).await?;
+    }
+    let minute_cutoff = now_ms - i64::from(config.minute_days) * DAY_MS;
+    db.execute_unprepared(&format!("DELETE FROM site_metrics_1m WHERE bucket_ms < {minute_cutoff}")).await?;
+    let hour_cutoff = now_ms - i64::from(config.hour_days) * DAY_MS;
+    db.execute_unprepared(&format!("DELETE FROM site_metrics_1h WHERE bucket_ms < {hour_cutoff}")).await?;
+    Ok(())
+}
+
+/// The start (epoch ms) of the day a partition named by [`partition_name`] holds.
+fn partition_day(name: &str) -> Option<i64> {
+    let date = chrono::NaiveDate::parse_from_str(name.strip_prefix("site_samples_")?, "%Y%m%d").ok()?;
+    Some(date.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis())
+}
+
+/// A series the API can return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Series {
+    CpuPercent,
+    MemoryBytes,
+    MemoryLimitBytes,
+    NetworkRxBytesPerSecond,
+    NetworkTxBytesPerSecond,
+    BlockReadBytesPerSecond,
+    BlockWriteBytesPerSecond,
+    Pids,
+}
+
+impl Series {
+    pub const ALL: [Series; 8] = [
+        Self::CpuPercent,
+        Self::MemoryBytes,
+        Self::MemoryLimitBytes,
+        Self::NetworkRxBytesPerSecond,
+        Self::NetworkTxBytesPerSecond,
+        Self::BlockReadBytesPerSecond,
+        Self::BlockWriteBytesPerSecond,
+        Self::Pids,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::CpuPercent => "cpu_percent",
+            Self::MemoryBytes => "memory_bytes",
+            Self::MemoryLimitBytes => "memory_limit_bytes",
+            Self::NetworkRxBytesPerSecond => "network_rx_bytes_per_second",
+            Self::NetworkTxBytesPerSecond => "network_tx_bytes_per_second",
+            Self::BlockReadBytesPerSecond => "block_read_bytes_per_second",
+            Self::BlockWriteBytesPerSecond => "block_write_bytes_per_second",
+            Self::Pids => "pids",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+/// Which table a range is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    Raw,
+    Minute,
+    Hour,
+}
+
+impl Resolution {
+    /// Raw samples up to 6 hours, 1-minute buckets up to 8 days, 1-hour buckets beyond.
+    pub fn for_span(span: Duration) -> Self {
+        if span <= Duration::hours(6) {
+            Self::Raw
+        } else if span <= Duration::days(8) {
+            Self::Minute
+        } else {
+            Self::Hour
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Raw => "raw",
+            Self::Minute => "1m",
+            Self::Hour => "1h",
+        }
+    }
+}
+
+/// One site's series over a range: `(epoch ms, value)` points per series, oldest first.
+#[derive(Debug, Clone)]
+pub struct SiteSeries {
+    pub resolution: Resolution,
+    pub series: Vec<(Series, Vec<(i64, f64)>)>,
+}
+
+/// The series of one site between `from` and `to`, at the resolution the span calls for,
+/// averaged into `step`-second buckets when a step is given. Scoped: another tenant's site is
+/// not found.
+pub async fn site_series(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    site_id: Uuid,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    step_seconds: Option<u32>,
+    wanted: &[Series],
+) -> Result<SiteSeries> {
+    access::sites(caller).filter(sites::Column::Id.eq(site_id)).one(db).await?.ok_or(Error::NotFound("site"))?;
+    let resolution = Resolution::for_span(to - from);
+    let (from_ms, to_ms) = (from.timestamp_millis(), to.timestamp_millis());
+    let mut points: HashMap<Series, Vec<(i64, f64)>> = HashMap::new();
+    let backend = db.get_database_backend();
+    match resolution {
+        Resolution::Raw => {
+            let sql = "SELECT at_ms, cpu_percent, memory_bytes, memory_limit_bytes, net_rx_bytes, net_tx_bytes, \
+                       block_read_bytes, block_write_bytes, pids FROM site_samples \
+                       WHERE site_id = $1 AND at_ms >= $2 AND at_ms < $3 ORDER BY at_ms";
+            let rows = db
+                .query_all(Statement::from_sql_and_values(
+                    backend,
+                    placeholders(backend, sql),
+                    [site_id.into(), from_ms.into(), to_ms.into()],
+                ))
+                .await?;
+            let mut previous: Option<(i64, [i64; 4])> = None;
+            for row in rows {
+                let at: i64 = row.try_get("", "at_ms")?;
+                let counters = [
+                    row.try_get::<i64>("", "net_rx_bytes")?,
+                    row.try_get::<i64>("", "net_tx_bytes")?,
+                    row.try_get::<i64>("", "block_read_bytes")?,
+                    row.try_get::<i64>("", "block_write_bytes")?,
+                ];
+                if let Some(cpu) = row.try_get::<Option<f64>>("", "cpu_percent")? {
+                    points.entry(Series::CpuPercent).or_default().push((at, cpu));
+                }
+                points
+                    .entry(Series::MemoryBytes)
+                    .or_default()
+                    .push((at, row.try_get::<i64>("", "memory_bytes")? as f64));
+                points
+                    .entry(Series::MemoryLimitBytes)
+                    .or_default()
+                    .push((at, row.try_get::<i64>("", "memory_limit_bytes")? as f64));
+                points.entry(Series::Pids).or_default().push((at, row.try_get::<i64>("", "pids")? as f64));
+                if let Some((then, before)) = previous {
+                    let seconds = (at - then) as f64 / 1000.0;
+                    let rates = [
+                        Series::NetworkRxBytesPerSecond,
+                        Series::NetworkTxBytesPerSecond,
+                        Series::BlockReadBytesPerSecond,
+                        Series::BlockWriteBytesPerSecond,
+                    ];
+                    for (i, series) in rates.into_iter().enumerate() {
+                        // A counter that went down was reset (a new container): no rate there.
+                        if seconds > 0.0 && counters[i] >= before[i] {
+                            points.entry(series).or_default().push((at, (counters[i] - before[i]) as f64 / seconds));
+                        }
+                    }
+                }
+                previous = Some((at, counters));
+            }
+        }
+        Resolution::Minute | Resolution::Hour => {
+            let (table, bucket) =
+                if resolution == Resolution::Minute { ("site_metrics_1m", 60.0) } else { ("site_metrics_1h", 3600.0) };
+            let sql = format!(
+                "SELECT bucket_ms, cpu_percent_avg, memory_bytes_avg, memory_limit_bytes, net_rx_bytes, net_tx_bytes, \
+                 block_read_bytes, block_write_bytes, pids_max FROM {table} \
+                 WHERE site_id = $1 AND bucket_ms >= $2 AND bucket_ms < $3 ORDER BY bucket_ms"
+            );
+            let rows = db
+                .query_all(Statement::from_sql_and_values(
+                    backend,
+                    placeholders(backend, &sql),
+                    [site_id.into(), from_ms.into(), to_ms.into()],
+                ))
+                .await?;
+            for row in rows {
+                let at: i64 = row.try_get("", "bucket_ms")?;
+                if let Some(cpu) = row.try_get::<Option<f64>>("", "cpu_percent_avg")? {
+                    points.entry(Series::CpuPercent).or_default().push((at, cpu));
+                }
+                let level = |c: &str| row.try_get::<i64>("", c).map(|v| v as f64);
+                points.entry(Series::MemoryBytes).or_default().push((at, level("memory_bytes_avg")?));
+                points.entry(Series::MemoryLimitBytes).or_default().push((at, level("memory_limit_bytes")?));
+                points.entry(Series::Pids).or_default().push((at, level("pids_max")?));
+                points.entry(Series::NetworkRxBytesPerSecond).or_default().push((at, level("net_rx_bytes")? / bucket));
+                points.entry(Series::NetworkTxBytesPerSecond).or_default().push((at, level("net_tx_bytes")? / bucket));
+                points
+                    .entry(Series::BlockReadBytesPerSecond)
+                    .or_default()
+                    .push((at, level("block_read_bytes")? / bucket));
+                points
+                    .entry(Series::BlockWriteBytesPerSecond)
+                    .or_default()
+                    .push((at, level("block_write_bytes")? / bucket));
+            }
+        }
+    }
+    let series = wanted
+        .iter()
+        .map(|s| {
+            let values = points.remove(s).unwrap_or_default();
+            let values = match step_seconds {
+                Some(step) => downsample(&values, i64::from(step) * 1000),
+                None => values,
+            };
+            (*s, values)
+        })
+        .collect();
+    Ok(SiteSeries { resolution, series })
+}
+
+/// Averages points into buckets of `step_ms`, each stamped with its start.
+pub fn downsample(points: &[(i64, f64)], step_ms: i64) -> Vec<(i64, f64)> {
+    let mut out: Vec<(i64, f64, u32)> = Vec::new();
+    for &(t, v) in points {
+        let bucket = t.div_euclid(step_ms.max(1)) * step_ms.max(1);
+        match out.last_mut() {
+            Some((b, sum, n)) if *b == bucket => {
+                *sum += v;
+                *n += 1;
+            }
+            _ => out.push((bucket, v, 1)),
+        }
+    }
+    out.into_iter().map(|(b, sum, n)| (b, sum / f64::from(n))).collect()
+}
+
+/// `$n` placeholders for PostgreSQL, `?` for SQLite.
+fn placeholders(backend: DbBackend, sql: &str) -> String {
+    if backend == DbBackend::Postgres {
+        return sql.to_owned();
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+            while chars.peek().is_some_and(char::is_ascii_digit) {
+                chars.next();
+            }
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_are_named_by_their_utc_day() {
+        let day = Utc.with_ymd_and_hms(2026, 12, 2, 0, 0, 0).single().expect("date").timestamp_millis();
+        assert_eq!(partition_name(day), "site_samples_20261202");
+        assert_eq!(partition_day("site_samples_20261202"), Some(day));
+        assert_eq!(partition_day("site_samples"), None);
+    }
+
+    #[test]
+    fn spans_pick_resolutions_and_steps_average() {
+        assert_eq!(Resolution::for_span(Duration::hours(1)), Resolution::Raw);
+        assert_eq!(Resolution::for_span(Duration::days(7)), Resolution::Minute);
+        assert_eq!(Resolution::for_span(Duration::days(30)), Resolution::Hour);
+        assert_eq!(downsample(&[(0, 1.0), (500, 3.0), (1000, 5.0)], 1000), vec![(0, 2.0), (1000, 5.0)]);
+        assert_eq!(placeholders(DbBackend::Sqlite, "a = $1 AND b < $12"), "a = ? AND b < ?");
+    }
+}

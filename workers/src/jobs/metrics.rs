@@ -1,0 +1,275 @@
+//! Runs the monitoring jobs defined in `berth_core::jobs::metrics`: the collector and the
+//! rollups. The collector's memory between cycles (the previous CPU reading of each container,
+//! the partition day it prepared) lives in [`Collector`], one per process, in the worker
+//! environment; a cycle that finds no previous reading records no CPU percentage for it.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use berth_core::jobs::metrics::{CollectMetrics, RollupMetrics};
+use berth_core::store::metrics::{self as store, Sample, Target};
+use berth_runtime::stats::{CgroupLayout, ContainerStats};
+use chrono::Utc;
+use futures_util::StreamExt;
+use prometheus::{GaugeVec, Histogram, HistogramOpts, IntCounter, IntGaugeVec, Opts, Registry};
+
+use crate::env::Env;
+use crate::queue::{JobContext, RunJob};
+
+/// At most this many stats API calls at once when the cgroups cannot be read.
+const STATS_API_CONCURRENCY: usize = 4;
+const LABELS: [&str; 3] = ["customer", "site", "domain"];
+
+/// The collector's state in this process, and the per-site Prometheus series it keeps.
+pub struct Collector {
+    /// Where this host's container cgroups are; `None` with a remote engine.
+    layout: Option<CgroupLayout>,
+    /// Per container id: when it was last read and its CPU time then (µs).
+    previous: Mutex<HashMap<String, (i64, u64)>>,
+    /// The UTC day whose partitions were last made sure of.
+    partition_day: Mutex<Option<i64>>,
+    gauges: SiteGauges,
+}
+
+struct SiteGauges {
+    cpu: GaugeVec,
+    memory: IntGaugeVec,
+    memory_limit: IntGaugeVec,
+    net_rx: IntGaugeVec,
+    net_tx: IntGaugeVec,
+    block_read: IntGaugeVec,
+    block_write: IntGaugeVec,
+    pids: IntGaugeVec,
+    restarts: IntGaugeVec,
+    cycle_seconds: Histogram,
+    errors: IntCounter,
+}
+
+impl Collector {
+    /// Reads cgroups directly when the engine is this host's (`unix://` socket) and the host
+    /// mounts them; otherwise every reading goes through the stats API.
+    pub fn new(local_engine: bool, registry: &Registry) -> Self {
+        let layout = if local_engine { CgroupLayout::detect() } else { None };
+        Self {
+            layout,
+            previous: Mutex::new(HashMap::new()),
+            partition_day: Mutex::new(None),
+            gauges: SiteGauges::new(registry),
+        }
+    }
+}
+
+fn register<C: prometheus::core::Collector + Clone + 'static>(registry: &Registry, c: C) -> C {
+    if let Err(e) = registry.register(Box::new(c.clone())) {
+        tracing::debug!(error = %e, "Site metric already registered");
+    }
+    c
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGaugeVec {
+    // Static definitions: `new` only fails on an invalid name, which the unit test catches.
+    register(registry, IntGaugeVec::new(Opts::new(name, help), &LABELS).expect("valid metric definition"))
+}
+
+impl SiteGauges {
+    fn new(r: &Registry) -> Self {
+        Self {
+            cpu: register(
+                r,
+                GaugeVec::new(
+                    Opts::new("berth_site_cpu_percent", "CPU use of a site's container, in percent of one core"),
+                    &LABELS,
+                )
+                .expect("valid metric definition"),
+            ),
+            memory: gauge(r, "berth_site_memory_bytes", "Memory in use by a site's container (page cache excluded)"),
+            memory_limit: gauge(r, "berth_site_memory_limit_bytes", "Memory limit of a site's container"),
+            net_rx: gauge(
+                r,
+                "berth_site_network_receive_bytes",
+                "Bytes received by a site's container since it started",
+            ),
+            net_tx: gauge(r, "berth_site_network_transmit_bytes", "Bytes sent by a site's container since it started"),
+            block_read: gauge(
+                r,
+                "berth_site_block_read_bytes",
+                "Bytes read from disk by a site's container since it started",
+            ),
+            block_write: gauge(
+                r,
+                "berth_site_block_write_bytes",
+                "Bytes written to disk by a site's container since it started",
+            ),
+            pids: gauge(r, "berth_site_pids", "Processes in a site's container"),
+            restarts: gauge(r, "berth_site_restarts", "How often Docker restarted a site's container"),
+            cycle_seconds: register(
+                r,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "berth_metrics_collect_duration_seconds",
+                        "Duration of one metrics collection cycle",
+                    )
+                    .buckets(vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0]),
+                )
+                .expect("valid metric definition"),
+            ),
+            errors: register(
+                r,
+                IntCounter::new("berth_metrics_collect_errors_total", "Site containers the collector could not read")
+                    .expect("valid metric definition"),
+            ),
+        }
+    }
+
+    /// Replaces every site's series with this cycle's: sites gone since the last cycle vanish.
+    fn publish(&self, readings: &[(Target, ContainerStats, Option<f64>)]) {
+        for g in [
+            &self.memory,
+            &self.memory_limit,
+            &self.net_rx,
+            &self.net_tx,
+            &self.block_read,
+            &self.block_write,
+            &self.pids,
+            &self.restarts,
+        ] {
+            g.reset();
+        }
+        self.cpu.reset();
+        for (t, s, cpu) in readings {
+            let (customer, site) = (t.customer_id.to_string(), t.site_id.to_string());
+            let labels = [customer.as_str(), site.as_str(), t.domain.as_str()];
+            let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+            if let Some(cpu) = cpu {
+                self.cpu.with_label_values(&labels).set(*cpu);
+            }
+            self.memory.with_label_values(&labels).set(int(s.memory_bytes));
+            self.memory_limit.with_label_values(&labels).set(int(s.memory_limit_bytes));
+            self.net_rx.with_label_values(&labels).set(int(s.net_rx_bytes));
+            self.net_tx.with_label_values(&labels).set(int(s.net_tx_bytes));
+            self.block_read.with_label_values(&labels).set(int(s.block_read_bytes));
+            self.block_write.with_label_values(&labels).set(int(s.block_write_bytes));
+            self.pids.with_label_values(&labels).set(int(s.pids));
+            self.restarts.with_label_values(&labels).set(t.restarts);
+        }
+    }
+}
+
+#[async_trait]
+impl RunJob for CollectMetrics {
+    async fn run(&self, ctx: &JobContext) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let env = ctx.env.as_ref();
+        let collector = &env.collector;
+        let targets = store::targets(ctx.db()).await?;
+        let readings = read_all(env, targets).await;
+        let now = Utc::now();
+        let now_ms = now.timestamp_millis();
+        let mut samples = Vec::with_capacity(readings.len());
+        let mut published = Vec::with_capacity(readings.len());
+        {
+            let mut previous = collector.previous.lock().unwrap_or_else(|e| e.into_inner());
+            let mut seen = HashMap::with_capacity(readings.len());
+            for (target, stats) in readings {
+                let cpu = previous.get(&target.container_id).and_then(|&(at, usec)| {
+                    let wall_us = (now_ms - at) * 1000;
+                    (wall_us > 0 && stats.cpu_usec >= usec)
+                        .then(|| (stats.cpu_usec - usec) as f64 * 100.0 / wall_us as f64)
+                });
+                seen.insert(target.container_id.clone(), (now_ms, stats.cpu_usec));
+                samples.push(sample(&target, &stats, cpu, now));
+                published.push((target, stats, cpu));
+            }
+            // Containers gone since the last cycle are forgotten.
+            *previous = seen;
+        }
+        let day = now_ms.div_euclid(86_400_000);
+        let prepared = *collector.partition_day.lock().unwrap_or_else(|e| e.into_inner()) == Some(day);
+        if !prepared {
+            store::ensure_partitions(ctx.db(), now).await?;
+            *collector.partition_day.lock().unwrap_or_else(|e| e.into_inner()) = Some(day);
+        }
+        store::insert_samples(ctx.db(), &samples).await?;
+        collector.gauges.publish(&published);
+        collector.gauges.cycle_seconds.observe(started.elapsed().as_secs_f64());
+        Ok(())
+    }
+}
+
+/// Reads every target, from its cgroup when possible and from the stats API otherwise. A
+/// container that cannot be read (it just stopped) is counted and skipped.
+async fn read_all(env: &Env, targets: Vec<Target>) -> Vec<(Target, ContainerStats)> {
+    let collector = &env.collector;
+    let mut out = Vec::with_capacity(targets.len());
+    let mut remote = Vec::new();
+    for t in targets {
+        match collector.layout.as_ref().and_then(|l| l.read(&t.container_id)) {
+            Some(stats) => out.push((t, stats)),
+            None => remote.push(t),
+        }
+    }
+    let Some(rt) = env.runtime.as_ref() else { return out };
+    let fetched: Vec<_> = futures_util::stream::iter(remote)
+        .map(|t| async move {
+            let stats = rt.docker.stats_once(&t.container_id).await;
+            (t, stats)
+        })
+        .buffer_unordered(STATS_API_CONCURRENCY)
+        .collect()
+        .await;
+    for (t, stats) in fetched {
+        match stats {
+            Ok(stats) => out.push((t, stats)),
+            Err(e) => {
+                collector.gauges.errors.inc();
+                tracing::debug!(site.id = %t.site_id, error = %e, "Cannot read a site container's usage");
+            }
+        }
+    }
+    out
+}
+
+fn sample(t: &Target, s: &ContainerStats, cpu_percent: Option<f64>, at: chrono::DateTime<Utc>) -> Sample {
+    let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    Sample {
+        site_id: t.site_id,
+        customer_id: t.customer_id,
+        at,
+        cpu_usec: int(s.cpu_usec),
+        cpu_percent,
+        memory_bytes: int(s.memory_bytes),
+        memory_limit_bytes: int(s.memory_limit_bytes),
+        net_rx_bytes: int(s.net_rx_bytes),
+        net_tx_bytes: int(s.net_tx_bytes),
+        block_read_bytes: int(s.block_read_bytes),
+        block_write_bytes: int(s.block_write_bytes),
+        pids: int(s.pids),
+        restarts: t.restarts,
+    }
+}
+
+#[async_trait]
+impl RunJob for RollupMetrics {
+    async fn run(&self, ctx: &JobContext) -> anyhow::Result<()> {
+        let now = Utc::now();
+        store::ensure_partitions(ctx.db(), now).await?;
+        store::rollup(ctx.db(), now).await?;
+        store::prune(ctx.db(), now, &ctx.env.config.metrics).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn metric_definitions_are_valid_and_register_once() {
+        let registry = prometheus::Registry::new();
+        let _a = super::SiteGauges::new(&registry);
+        let b = super::SiteGauges::new(&registry);
+        b.memory.with_label_values(&["c", "s", "d"]).set(1);
+        b.errors.inc();
+        assert!(registry.gather().iter().any(|f| f.name() == "berth_metrics_collect_errors_total"));
+    }
+}
