@@ -2,6 +2,7 @@
 //! (`BIGINT`), so bucketing is plain integer arithmetic on both databases. On PostgreSQL the raw
 //! samples are partitioned by day (partitions are created ahead by the collector and the rollup
 //! job, and dropped whole when they age out); SQLite gets plain tables. Counters are `BIGINT`.
+//! `site_checks` holds the uptime checks made through the ingress.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
@@ -61,12 +62,26 @@ impl MigrationTrait for Migration {
             db.execute_unprepared(&format!("CREATE TABLE {table} ({ROLLUP_COLUMNS})")).await?;
             db.execute_unprepared(&format!("CREATE INDEX {table}_bucket ON {table} (bucket_ms)")).await?;
         }
+        // Uptime checks through the ingress: what a visitor got, and how fast.
+        db.execute_unprepared(
+            "CREATE TABLE site_checks (
+                site_id UUID NOT NULL,
+                customer_id UUID NOT NULL,
+                at_ms BIGINT NOT NULL,
+                status_code INTEGER NULL,
+                latency_ms BIGINT NOT NULL,
+                up BOOLEAN NOT NULL,
+                error VARCHAR(300) NULL)",
+        )
+        .await?;
+        db.execute_unprepared("CREATE INDEX site_checks_site_at ON site_checks (site_id, at_ms)").await?;
+        db.execute_unprepared("CREATE INDEX site_checks_at ON site_checks (at_ms)").await?;
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
-        for table in ["site_metrics_1h", "site_metrics_1m", "site_samples"] {
+        for table in ["site_checks", "site_metrics_1h", "site_metrics_1m", "site_samples"] {
             db.execute_unprepared(&format!("DROP TABLE IF EXISTS {table}")).await?;
         }
         Ok(())

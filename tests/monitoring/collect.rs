@@ -11,7 +11,9 @@ use crate::support::TestApp;
 
 #[tokio::test]
 async fn running_sites_are_sampled_and_their_owners_alone_read_the_series() {
-    let app = TestApp::spawn_runtime_with(&[("BERTH_METRICS_INTERVAL_SECONDS", "1")]).await;
+    let app =
+        TestApp::spawn_runtime_with(&[("BERTH_METRICS_INTERVAL_SECONDS", "1"), ("BERTH_UPTIME_INTERVAL_SECONDS", "1")])
+            .await;
     let admin = app.admin().await;
     let mine = app.customer(&admin, "metrics@example.com", "business").await;
     let theirs = app.customer(&admin, "other@example.com", "business").await;
@@ -25,9 +27,15 @@ async fn running_sites_are_sampled_and_their_owners_alone_read_the_series() {
 
     let query = format!("/api/v1/sites/{a_id}/metrics?from={}", urlencode_rfc3339(-600));
     let body = wait_metrics(&app, &admin, &query, Duration::from_secs(60), |b| {
-        values(b, "cpu_percent").len() >= 2 && values(b, "network_rx_bytes_per_second").len() >= 2
+        values(b, "cpu_percent").len() >= 2
+            && values(b, "network_rx_bytes_per_second").len() >= 2
+            && values(b, "up").len() >= 2
     })
     .await;
+    // Uptime checks through the ingress by host name: the site answers, quickly.
+    assert!(values(&body, "up").iter().all(|u| *u == 1.0), "{body}");
+    assert_eq!(body["uptime_percent"], 100.0);
+    assert!(values(&body, "response_ms").iter().all(|ms| *ms < 5000.0), "{body}");
     assert_eq!(body["resolution"], "raw");
     let memory = values(&body, "memory_bytes");
     assert!(memory.iter().all(|m| *m > 0.0), "the container uses memory: {memory:?}");
@@ -62,9 +70,10 @@ async fn running_sites_are_sampled_and_their_owners_alone_read_the_series() {
 
     // The Prometheus series carry the customer, site and domain.
     let exposition = app.client().get("/metrics").await.text;
-    let line =
-        format!("berth_site_memory_bytes{{customer=\"{mine}\",domain=\"measured.metrics.test\",site=\"{a_id}\"}}");
-    assert!(exposition.contains(&line), "{line} missing from {exposition}");
+    for series in ["berth_site_memory_bytes", "berth_site_up"] {
+        let line = format!("{series}{{customer=\"{mine}\",domain=\"measured.metrics.test\",site=\"{a_id}\"}}");
+        assert!(exposition.contains(&line), "{line} missing from {exposition}");
+    }
 
     // Tenancy: the owner reads their own site, another customer gets 404 (also for a site of
     // theirs that does not exist), bad input is 422.

@@ -15,7 +15,7 @@ pub mod scheduler;
 use std::sync::Arc;
 
 use berth_core::jobs::housekeeping::{PurgePasswordLinks, Retention};
-use berth_core::jobs::metrics::{CollectMetrics, RollupMetrics};
+use berth_core::jobs::metrics::{CheckUptime, CollectMetrics, RollupMetrics};
 use tokio::sync::watch;
 
 pub use env::Env;
@@ -28,6 +28,7 @@ pub fn registry() -> Registry {
         .register::<PurgePasswordLinks>()
         .register::<Retention>()
         .register::<CollectMetrics>()
+        .register::<CheckUptime>()
         .register::<RollupMetrics>();
     #[cfg(feature = "testing")]
     let registry = {
@@ -61,6 +62,8 @@ pub fn builtin_schedules(config: &berth_core::config::Config, with_runtime: bool
         // Every N seconds (N divides 60, checked when the configuration is read).
         let every = format!("*/{} * * * * *", config.metrics.interval_seconds);
         schedules.push(scheduler::Builtin::new("metrics.collect", every, &CollectMetrics {}));
+        let every = format!("*/{} * * * * *", config.metrics.uptime_interval_seconds);
+        schedules.push(scheduler::Builtin::new("metrics.uptime", every, &CheckUptime {}));
         schedules.push(scheduler::Builtin::new("metrics.rollup", "5 * * * * *", &RollupMetrics {}));
     }
     schedules

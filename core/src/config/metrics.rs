@@ -4,8 +4,14 @@
 use super::{Mask, Raw, Secret, Setting};
 
 /// This area's settings, in the order `config check` prints them.
-pub const SETTINGS: &[Setting] =
-    &[METRICS_INTERVAL_SECONDS, METRICS_TOKEN, METRICS_RAW_HOURS, METRICS_MINUTE_DAYS, METRICS_HOUR_DAYS];
+pub const SETTINGS: &[Setting] = &[
+    METRICS_INTERVAL_SECONDS,
+    UPTIME_INTERVAL_SECONDS,
+    METRICS_TOKEN,
+    METRICS_RAW_HOURS,
+    METRICS_MINUTE_DAYS,
+    METRICS_HOUR_DAYS,
+];
 
 const METRICS_INTERVAL_SECONDS: Setting = Setting {
     key: "metrics_interval_seconds",
@@ -13,6 +19,13 @@ const METRICS_INTERVAL_SECONDS: Setting = Setting {
     mask: Mask::Plain,
     about: "how often every running site's CPU, memory, network, block I/O and PIDs are sampled (divides 60)",
     value: |c| Some(c.metrics.interval_seconds.to_string()),
+};
+const UPTIME_INTERVAL_SECONDS: Setting = Setting {
+    key: "uptime_interval_seconds",
+    default: "30",
+    mask: Mask::Plain,
+    about: "how often every routed site is requested through the ingress by its host name (divides 60)",
+    value: |c| Some(c.metrics.uptime_interval_seconds.to_string()),
 };
 const METRICS_TOKEN: Setting = Setting {
     key: "metrics_token",
@@ -47,6 +60,8 @@ const METRICS_HOUR_DAYS: Setting = Setting {
 pub struct MetricsConfig {
     /// Seconds between collections; divides 60, so a cron schedule can fire it.
     pub interval_seconds: u32,
+    /// Seconds between uptime checks; divides 60.
+    pub uptime_interval_seconds: u32,
     /// The bearer token `/metrics` demands from non-loopback clients; `None`: loopback only.
     pub token: Option<Secret>,
     pub raw_hours: u32,
@@ -56,19 +71,24 @@ pub struct MetricsConfig {
 
 impl MetricsConfig {
     pub(super) fn load(raw: &mut Raw) -> Self {
-        let interval_seconds = raw.number(&METRICS_INTERVAL_SECONDS, 1, 60) as u32;
-        let interval_seconds = if 60 % interval_seconds == 0 {
-            interval_seconds
-        } else {
-            raw.problem(&METRICS_INTERVAL_SECONDS, "must divide 60 (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30 or 60)");
-            15
+        let mut divisor_of_60 = |setting: &Setting, fallback: u32| {
+            let seconds = raw.number(setting, 1, 60) as u32;
+            if 60 % seconds == 0 {
+                seconds
+            } else {
+                raw.problem(setting, "must divide 60 (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30 or 60)");
+                fallback
+            }
         };
+        let interval_seconds = divisor_of_60(&METRICS_INTERVAL_SECONDS, 15);
+        let uptime_interval_seconds = divisor_of_60(&UPTIME_INTERVAL_SECONDS, 30);
         let token = raw.get(&METRICS_TOKEN);
         if token.as_ref().is_some_and(|t| t.len() < 16) {
             raw.problem(&METRICS_TOKEN, "must be at least 16 characters");
         }
         MetricsConfig {
             interval_seconds,
+            uptime_interval_seconds,
             token: token.map(Secret),
             raw_hours: raw.number(&METRICS_RAW_HOURS, 1, 24 * 31) as u32,
             minute_days: raw.number(&METRICS_MINUTE_DAYS, 1, 366) as u32,

@@ -36,3 +36,20 @@ impl Job for RollupMetrics {
         Some(Self::NAME.into())
     }
 }
+
+/// Requests every routed site through the ingress by its host name, as a visitor would, and
+/// records the status and latency (one statement per round).
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckUptime {}
+
+impl Job for CheckUptime {
+    const NAME: &'static str = "metrics.uptime";
+    const QUEUE: &'static str = "short";
+    /// A missed round is not retried: the next one is seconds away.
+    const MAX_ATTEMPTS: i32 = 1;
+
+    fn dedup_key(&self) -> Option<String> {
+        Some(Self::NAME.into())
+    }
+}

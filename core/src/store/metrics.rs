@@ -49,8 +49,10 @@ pub struct Target {
     pub customer_id: Uuid,
     pub container_id: String,
     pub restarts: i64,
-    /// The site's first domain, or its name when it has none.
+    /// The site's first domain, or its name when it has none (the `domain` label).
     pub domain: String,
+    /// Whether `domain` is a real domain the ingress routes (uptime checks need one).
+    pub routed: bool,
 }
 
 /// Every site that should be running and has a container: what one collection cycle reads.
@@ -65,13 +67,14 @@ pub async fn targets(db: &impl ConnectionTrait) -> Result<Vec<Target>> {
     Ok(rows
         .into_iter()
         .filter_map(|r| {
-            let domain = domains.remove(&r.id).and_then(|d| d.into_iter().next()).unwrap_or_else(|| r.name.clone());
+            let first = domains.remove(&r.id).and_then(|d| d.into_iter().next());
             Some(Target {
                 site_id: r.id,
                 customer_id: r.customer_id,
                 container_id: r.container_id?,
                 restarts: i64::from(r.restart_count),
-                domain,
+                routed: first.is_some(),
+                domain: first.unwrap_or_else(|| r.name.clone()),
             })
         })
         .collect())
@@ -118,6 +121,45 @@ pub async fn insert_samples(db: &impl ConnectionTrait, samples: &[Sample]) -> Re
             s.restarts.into(),
         ])
         .map_err(|e| Error::Internal(anyhow::anyhow!("building the samples insert: {e}")))?;
+    }
+    let backend = db.get_database_backend();
+    Ok(db.execute(backend.build(&q)).await?.rows_affected())
+}
+
+/// One uptime check of a site through the ingress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub site_id: Uuid,
+    pub customer_id: Uuid,
+    pub at: DateTime<Utc>,
+    /// The status the ingress answered; `None` when nothing answered in time.
+    pub status_code: Option<i32>,
+    pub latency_ms: i64,
+    /// A visitor got an answer that was not a server error.
+    pub up: bool,
+    pub error: Option<String>,
+}
+
+/// Writes a round of uptime checks in one statement.
+pub async fn insert_checks(db: &impl ConnectionTrait, checks: &[Check]) -> Result<u64> {
+    if checks.is_empty() {
+        return Ok(0);
+    }
+    let mut q = Query::insert();
+    q.into_table(Alias::new("site_checks"))
+        .columns(["site_id", "customer_id", "at_ms", "status_code", "latency_ms", "up", "error"].map(Alias::new));
+    for c in checks {
+        let error: Option<String> = c.error.as_ref().map(|e| e.chars().take(300).collect());
+        q.values([
+            c.site_id.into(),
+            c.customer_id.into(),
+            c.at.timestamp_millis().into(),
+            c.status_code.into(),
+            c.latency_ms.into(),
+            c.up.into(),
+            error.into(),
+        ])
+        .map_err(|e| Error::Internal(anyhow::anyhow!("building the checks insert: {e}")))?;
     }
     let backend = db.get_database_backend();
     Ok(db.execute(backend.build(&q)).await?.rows_affected())
@@ -226,6 +268,8 @@ pub async fn prune(db: &impl ConnectionTrait, now: DateTime<Utc>, config: &Metri
     }
     let minute_cutoff = now_ms - i64::from(config.minute_days) * DAY_MS;
     db.execute_unprepared(&format!("DELETE FROM site_metrics_1m WHERE bucket_ms < {minute_cutoff}")).await?;
+    // Uptime checks are kept as long as the 1-minute buckets.
+    db.execute_unprepared(&format!("DELETE FROM site_checks WHERE at_ms < {minute_cutoff}")).await?;
     let hour_cutoff = now_ms - i64::from(config.hour_days) * DAY_MS;
     db.execute_unprepared(&format!("DELETE FROM site_metrics_1h WHERE bucket_ms < {hour_cutoff}")).await?;
     Ok(())
@@ -248,10 +292,15 @@ pub enum Series {
     BlockReadBytesPerSecond,
     BlockWriteBytesPerSecond,
     Pids,
+    /// 1 when an uptime check got an answer that was not a server error, 0 otherwise
+    /// (averaged per bucket: the share of checks that passed).
+    Up,
+    /// How long the uptime check took, in milliseconds.
+    ResponseMs,
 }
 
 impl Series {
-    pub const ALL: [Series; 8] = [
+    pub const ALL: [Series; 10] = [
         Self::CpuPercent,
         Self::MemoryBytes,
         Self::MemoryLimitBytes,
@@ -260,6 +309,8 @@ impl Series {
         Self::BlockReadBytesPerSecond,
         Self::BlockWriteBytesPerSecond,
         Self::Pids,
+        Self::Up,
+        Self::ResponseMs,
     ];
 
     pub fn name(self) -> &'static str {
@@ -272,6 +323,8 @@ impl Series {
             Self::BlockReadBytesPerSecond => "block_read_bytes_per_second",
             Self::BlockWriteBytesPerSecond => "block_write_bytes_per_second",
             Self::Pids => "pids",
+            Self::Up => "up",
+            Self::ResponseMs => "response_ms",
         }
     }
 
@@ -313,6 +366,8 @@ impl Resolution {
 #[derive(Debug, Clone)]
 pub struct SiteSeries {
     pub resolution: Resolution,
+    /// The share of uptime checks in the range that passed, in percent; `None` without checks.
+    pub uptime_percent: Option<f64>,
     pub series: Vec<(Series, Vec<(i64, f64)>)>,
 }
 
@@ -421,6 +476,35 @@ pub async fn site_series(
             }
         }
     }
+    // Uptime checks are read at their own pace and bucketed like the rest.
+    let sql = "SELECT at_ms, latency_ms, up FROM site_checks WHERE site_id = $1 AND at_ms >= $2 AND at_ms < $3 \
+               ORDER BY at_ms";
+    let rows = db
+        .query_all(Statement::from_sql_and_values(
+            backend,
+            placeholders(backend, sql),
+            [site_id.into(), from_ms.into(), to_ms.into()],
+        ))
+        .await?;
+    let (mut up, mut response) = (Vec::with_capacity(rows.len()), Vec::with_capacity(rows.len()));
+    for row in rows {
+        let at: i64 = row.try_get("", "at_ms")?;
+        up.push((at, if row.try_get::<bool>("", "up")? { 1.0 } else { 0.0 }));
+        response.push((at, row.try_get::<i64>("", "latency_ms")? as f64));
+    }
+    let uptime_percent = (!up.is_empty()).then(|| up.iter().map(|(_, v)| v).sum::<f64>() * 100.0 / up.len() as f64);
+    let bucket_ms = match resolution {
+        Resolution::Raw => None,
+        Resolution::Minute => Some(MINUTE_MS),
+        Resolution::Hour => Some(HOUR_MS),
+    };
+    for (series, values) in [(Series::Up, up), (Series::ResponseMs, response)] {
+        let values = match bucket_ms {
+            Some(ms) => downsample(&values, ms),
+            None => values,
+        };
+        points.insert(series, values);
+    }
     let series = wanted
         .iter()
         .map(|s| {
@@ -432,7 +516,7 @@ pub async fn site_series(
             (*s, values)
         })
         .collect();
-    Ok(SiteSeries { resolution, series })
+    Ok(SiteSeries { resolution, uptime_percent, series })
 }
 
 /// Averages points into buckets of `step_ms`, each stamped with its start.

@@ -32,7 +32,8 @@ pub struct MetricsQuery {
     pub step: Option<u32>,
     /// Comma-separated series names; default all: cpu_percent, memory_bytes, memory_limit_bytes,
     /// network_rx_bytes_per_second, network_tx_bytes_per_second, block_read_bytes_per_second,
-    /// block_write_bytes_per_second, pids.
+    /// block_write_bytes_per_second, pids, up (1/0 per uptime check, averaged per bucket),
+    /// response_ms.
     pub series: Option<String>,
 }
 
@@ -51,6 +52,9 @@ pub struct SiteMetrics {
     /// Where the points come from: `raw` (up to 6 h), `1m` (up to 8 days) or `1h`.
     pub resolution: String,
     pub step_seconds: Option<u32>,
+    /// The share of uptime checks in the range that got a non-5xx answer, in percent; `null`
+    /// without checks.
+    pub uptime_percent: Option<f64>,
     /// Points per series name, oldest first.
     pub series: BTreeMap<String, Vec<Point>>,
 }
@@ -118,6 +122,7 @@ pub async fn metrics(
         to,
         resolution: found.resolution.name().to_owned(),
         step_seconds: q.step,
+        uptime_percent: found.uptime_percent,
         series,
     }))
 }

@@ -8,8 +8,9 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use async_trait::async_trait;
-use berth_core::jobs::metrics::{CollectMetrics, RollupMetrics};
-use berth_core::store::metrics::{self as store, Sample, Target};
+use berth_core::config::IngressMode;
+use berth_core::jobs::metrics::{CheckUptime, CollectMetrics, RollupMetrics};
+use berth_core::store::metrics::{self as store, Check, Sample, Target};
 use berth_runtime::stats::{CgroupLayout, ContainerStats};
 use chrono::Utc;
 use futures_util::StreamExt;
@@ -20,6 +21,10 @@ use crate::queue::{JobContext, RunJob};
 
 /// At most this many stats API calls at once when the cgroups cannot be read.
 const STATS_API_CONCURRENCY: usize = 4;
+/// At most this many uptime requests at once.
+const CHECK_CONCURRENCY: usize = 16;
+/// An uptime check that takes longer counts as down.
+const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 const LABELS: [&str; 3] = ["customer", "site", "domain"];
 
 /// The collector's state in this process, and the per-site Prometheus series it keeps.
@@ -31,6 +36,8 @@ pub struct Collector {
     /// The UTC day whose partitions were last made sure of.
     partition_day: Mutex<Option<i64>>,
     gauges: SiteGauges,
+    /// The client of the uptime checks (no redirects followed: a redirect is an answer).
+    http: reqwest::Client,
 }
 
 struct SiteGauges {
@@ -43,6 +50,8 @@ struct SiteGauges {
     block_write: IntGaugeVec,
     pids: IntGaugeVec,
     restarts: IntGaugeVec,
+    up: IntGaugeVec,
+    response: GaugeVec,
     cycle_seconds: Histogram,
     errors: IntCounter,
 }
@@ -57,6 +66,12 @@ impl Collector {
             previous: Mutex::new(HashMap::new()),
             partition_day: Mutex::new(None),
             gauges: SiteGauges::new(registry),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(CHECK_TIMEOUT)
+                .connect_timeout(std::time::Duration::from_secs(2))
+                .build()
+                .unwrap_or_default(),
         }
     }
 }
@@ -104,6 +119,15 @@ impl SiteGauges {
             ),
             pids: gauge(r, "berth_site_pids", "Processes in a site's container"),
             restarts: gauge(r, "berth_site_restarts", "How often Docker restarted a site's container"),
+            up: gauge(r, "berth_site_up", "1 when the last uptime check through the ingress got a non-5xx answer"),
+            response: register(
+                r,
+                GaugeVec::new(
+                    Opts::new("berth_site_response_seconds", "Duration of the last uptime check through the ingress"),
+                    &LABELS,
+                )
+                .expect("valid metric definition"),
+            ),
             cycle_seconds: register(
                 r,
                 Histogram::with_opts(
@@ -247,6 +271,62 @@ fn sample(t: &Target, s: &ContainerStats, cpu_percent: Option<f64>, at: chrono::
         block_write_bytes: int(s.block_write_bytes),
         pids: int(s.pids),
         restarts: t.restarts,
+    }
+}
+
+#[async_trait]
+impl RunJob for CheckUptime {
+    async fn run(&self, ctx: &JobContext) -> anyhow::Result<()> {
+        let env = ctx.env.as_ref();
+        let runtime = &env.config.runtime;
+        if env.runtime.is_none() || runtime.ingress_mode == IngressMode::Off {
+            return Ok(());
+        }
+        let url = format!("http://{}/", runtime.ingress_listen);
+        let targets: Vec<Target> = store::targets(ctx.db()).await?.into_iter().filter(|t| t.routed).collect();
+        let http = &env.collector.http;
+        let checks: Vec<(Target, Check)> = futures_util::stream::iter(targets)
+            .map(|t| {
+                let url = url.clone();
+                async move {
+                    let at = Utc::now();
+                    let started = Instant::now();
+                    let answer = http.get(&url).header(reqwest::header::HOST, &t.domain).send().await;
+                    let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+                    let (status_code, up, error) = match answer {
+                        Ok(res) => {
+                            let status = res.status();
+                            (Some(i32::from(status.as_u16())), !status.is_server_error(), None)
+                        }
+                        Err(e) => (None, false, Some(e.to_string())),
+                    };
+                    let check = Check {
+                        site_id: t.site_id,
+                        customer_id: t.customer_id,
+                        at,
+                        status_code,
+                        latency_ms,
+                        up,
+                        error,
+                    };
+                    (t, check)
+                }
+            })
+            .buffer_unordered(CHECK_CONCURRENCY)
+            .collect()
+            .await;
+        let rows: Vec<Check> = checks.iter().map(|(_, c)| c.clone()).collect();
+        store::insert_checks(ctx.db(), &rows).await?;
+        let gauges = &env.collector.gauges;
+        gauges.up.reset();
+        gauges.response.reset();
+        for (t, c) in &checks {
+            let (customer, site) = (t.customer_id.to_string(), t.site_id.to_string());
+            let labels = [customer.as_str(), site.as_str(), t.domain.as_str()];
+            gauges.up.with_label_values(&labels).set(i64::from(c.up));
+            gauges.response.with_label_values(&labels).set(c.latency_ms as f64 / 1000.0);
+        }
+        Ok(())
     }
 }
 
