@@ -19,8 +19,6 @@ use crate::error::{Result, RuntimeError};
 use crate::spec::ImageFacts;
 use crate::subnets::SubnetPool;
 
-/// Seconds a site gets to stop cleanly before it is killed.
-const STOP_GRACE_SECONDS: i32 = 10;
 /// Per-request timeout towards the engine.
 const REQUEST_TIMEOUT_SECONDS: u64 = 120;
 /// The oldest Engine API Berth speaks (Docker 20.10); a newer engine is asked for its version.
@@ -30,6 +28,8 @@ const MIN_API: ClientVersion = ClientVersion { major_version: 1, minor_version: 
 pub struct DockerEngine {
     docker: Docker,
     subnets: Option<SubnetPool>,
+    /// Seconds a site's process gets to exit after its stop signal before Docker kills it.
+    stop_timeout: i32,
 }
 
 impl DockerEngine {
@@ -42,7 +42,14 @@ impl DockerEngine {
         } else {
             Docker::connect_with_http(host, REQUEST_TIMEOUT_SECONDS, &MIN_API)?
         };
-        Ok(Self { docker, subnets: None })
+        let stop_timeout = crate::DEFAULT_STOP_TIMEOUT_SECONDS as i32;
+        Ok(Self { docker, subnets: None, stop_timeout })
+    }
+
+    /// How long a stop (or restart) waits for the site's process to exit before it is killed.
+    pub fn with_stop_timeout(mut self, timeout: Duration) -> Self {
+        self.stop_timeout = i32::try_from(timeout.as_secs()).unwrap_or(i32::MAX);
+        self
     }
 
     /// Customer networks get their subnets from `pool` instead of Docker's small default pools.
@@ -252,7 +259,7 @@ impl Engine for DockerEngine {
     }
 
     async fn stop(&self, name: &str) -> Result<()> {
-        let options = StopContainerOptions { t: Some(STOP_GRACE_SECONDS), signal: None };
+        let options = StopContainerOptions { t: Some(self.stop_timeout), signal: None };
         match self.docker.stop_container(name, Some(options)).await {
             Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
             other => Ok(other?),
@@ -260,7 +267,7 @@ impl Engine for DockerEngine {
     }
 
     async fn restart(&self, name: &str) -> Result<()> {
-        let options = RestartContainerOptions { t: Some(STOP_GRACE_SECONDS), signal: None };
+        let options = RestartContainerOptions { t: Some(self.stop_timeout), signal: None };
         Ok(self.docker.restart_container(name, Some(options)).await?)
     }
 

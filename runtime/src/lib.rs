@@ -27,6 +27,25 @@ use tokio::sync::Notify;
 
 pub use error::{Result, RuntimeError};
 
+/// Default of [`Settings::stop_timeout`].
+pub const DEFAULT_STOP_TIMEOUT_SECONDS: u64 = 10;
+
+/// The runtime's settings that `berth_core::config::Config` does not carry yet (they join it,
+/// as `BERTH_SITE_STOP_TIMEOUT_SECONDS`, once it is split into modules); until then their
+/// defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// How long a site's process gets to exit after its stop signal (on stop and restart)
+    /// before Docker kills it.
+    pub stop_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self { stop_timeout: Duration::from_secs(DEFAULT_STOP_TIMEOUT_SECONDS) }
+    }
+}
+
 /// Everything the API and the reconciler share about the runtime.
 pub struct Runtime {
     pub engine: Arc<dyn engine::Engine>,
@@ -44,9 +63,15 @@ pub struct Runtime {
 impl Runtime {
     /// The runtime the configuration asks for; `None` when `BERTH_DOCKER_HOST` is off.
     pub fn from_config(config: &Config) -> Result<Option<Arc<Self>>> {
+        Self::with_settings(config, &Settings::default())
+    }
+
+    /// Like [`from_config`](Self::from_config), with the settings `Config` does not carry yet.
+    pub fn with_settings(config: &Config, settings: &Settings) -> Result<Option<Arc<Self>>> {
         let Some(host) = &config.docker_host else { return Ok(None) };
         let docker = docker::DockerEngine::connect(host)?
-            .with_subnets(subnets::SubnetPool { pool: config.site_subnets, prefix: config.site_subnet_prefix });
+            .with_subnets(subnets::SubnetPool { pool: config.site_subnets, prefix: config.site_subnet_prefix })
+            .with_stop_timeout(settings.stop_timeout);
         Ok(Some(Arc::new(Self {
             engine: Arc::new(docker.clone()),
             docker,

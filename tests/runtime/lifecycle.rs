@@ -1,6 +1,6 @@
-//! Updates with health-checked replacement, stop/start, suspension, deletion.
+//! Updates with health-checked replacement, stop/start and their speed, suspension, deletion.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::json;
@@ -124,5 +124,46 @@ async fn delete_removes_container_and_last_network_and_keeps_the_volume() {
     assert_eq!(count_volumes(&app).await, 1, "the data volume is kept without purge");
     let audit = admin.get("/api/v1/audit?action=site.deleted").await;
     assert!(audit.text.contains(&id), "{}", audit.text);
+    app.finish().await;
+}
+
+/// Issue 9, item 3: the default image stops at once when asked (it used to ignore SIGTERM as
+/// PID 1, so every stop waited for Docker's 10 s kill).
+#[tokio::test]
+async fn stop_and_restart_take_well_under_two_seconds() {
+    const HOST: &str = "quick.stop.test";
+    let app = TestApp::spawn_runtime().await;
+    let admin = app.admin().await;
+    let c = app.customer(&admin, "quick@example.com", "business").await;
+    let site = app.running_site(&admin, &c, "quick", HOST).await;
+    let id = site["id"].as_str().expect("id").to_owned();
+    let name = app.scope().names.container(id.parse().expect("uuid"));
+    app.wait_ingress(HOST, 200).await;
+
+    // Restart through the API: it answers once the container is running again.
+    let t = Instant::now();
+    let res = admin.post(&format!("/api/v1/sites/{id}/restart"), &json!({})).await;
+    let restart = t.elapsed();
+    assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text);
+    app.wait_ingress(HOST, 200).await;
+
+    // Stop through the API: the reconciler stops the container.
+    let t = Instant::now();
+    let res = admin.post(&format!("/api/v1/sites/{id}/stop"), &json!({})).await;
+    assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text);
+    let e = engine();
+    while e.inspect(&name).await.expect("inspect").is_some_and(|d| d.running) {
+        assert!(t.elapsed() < Duration::from_secs(30), "the container was not stopped");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let stop = t.elapsed();
+    println!("MEASURE site restart {restart:?}, site stop {stop:?}");
+    // Typically a few hundred milliseconds; the bound leaves room for a busy test machine.
+    assert!(restart < Duration::from_secs(2), "a restart took {restart:?}");
+    assert!(stop < Duration::from_secs(2), "a stop took {stop:?}");
+    // Stopped by the signal, not killed after a timeout.
+    let state = app.inspect(&name).await.state.expect("state");
+    assert_eq!(state.exit_code, Some(143), "exit status: {state:?}");
+    app.wait_site(&admin, &id, Duration::from_secs(30), |s| s["status"] == "stopped").await;
     app.finish().await;
 }
