@@ -29,20 +29,29 @@ pub use error::{Result, RuntimeError};
 
 /// Default of [`Settings::stop_timeout`].
 pub const DEFAULT_STOP_TIMEOUT_SECONDS: u64 = 10;
+/// Default of [`Settings::ingress_stop_on_exit`].
+pub const DEFAULT_INGRESS_STOP_ON_EXIT: bool = false;
 
 /// The runtime's settings that `berth_core::config::Config` does not carry yet (they join it,
-/// as `BERTH_SITE_STOP_TIMEOUT_SECONDS`, once it is split into modules); until then their
-/// defaults.
+/// as `BERTH_SITE_STOP_TIMEOUT_SECONDS` and `BERTH_INGRESS_STOP_ON_EXIT`, once it is split into
+/// modules); until then their defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     /// How long a site's process gets to exit after its stop signal (on stop and restart)
     /// before Docker kills it.
     pub stop_timeout: Duration,
+    /// Whether a clean shutdown of Berth also stops its nginx (managed mode). Off by default:
+    /// the sites stay online while Berth is stopped or upgraded; `berth ingress stop` is the
+    /// operator's way to take them down.
+    pub ingress_stop_on_exit: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { stop_timeout: Duration::from_secs(DEFAULT_STOP_TIMEOUT_SECONDS) }
+        Self {
+            stop_timeout: Duration::from_secs(DEFAULT_STOP_TIMEOUT_SECONDS),
+            ingress_stop_on_exit: DEFAULT_INGRESS_STOP_ON_EXIT,
+        }
     }
 }
 
@@ -76,7 +85,7 @@ impl Runtime {
             engine: Arc::new(docker.clone()),
             docker,
             names: names::Names::new(&config.docker_prefix),
-            ingress: ingress::Ingress::new(config),
+            ingress: ingress::Ingress::with_settings(config, settings),
             metrics: metrics::RuntimeMetrics::new(),
             nudge: Notify::new(),
             interval: Duration::from_secs(config.reconcile_interval_seconds),

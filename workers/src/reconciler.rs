@@ -26,7 +26,8 @@ use tokio::sync::{watch, Notify};
 /// Waits this long after a wake-up so a burst of Docker events makes one pass.
 const DEBOUNCE: Duration = Duration::from_millis(150);
 
-/// Runs until `shutdown` turns true; stops Berth's nginx on the way out.
+/// Runs until `shutdown` turns true. Berth's nginx keeps serving afterwards (see
+/// [`berth_runtime::ingress::Ingress::on_exit`]).
 pub async fn run(db: DatabaseConnection, keys: Arc<Keys>, rt: Arc<Runtime>, mut shutdown: watch::Receiver<bool>) {
     tracing::info!(interval_s = rt.interval.as_secs(), ingress = rt.ingress.mode().as_str(), "Reconciler started");
     if let Err(e) = rt.ingress.start().await {
@@ -50,7 +51,7 @@ pub async fn run(db: DatabaseConnection, keys: Arc<Keys>, rt: Arc<Runtime>, mut 
         pass(&db, &keys, &rt).await;
     }
     watcher.abort();
-    rt.ingress.stop().await;
+    rt.ingress.on_exit().await;
     tracing::info!("Reconciler stopped");
 }
 
