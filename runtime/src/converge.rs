@@ -26,6 +26,18 @@ pub enum Outcome {
     Deleted,
 }
 
+/// How an update's replacement went.
+enum Replaced {
+    /// nginx sends the site's visitors to the new container.
+    Done(ContainerDetail),
+    /// Not tried now, or given up without harm; the current container keeps serving and the
+    /// next pass tries again.
+    Deferred(String),
+    /// The new container did not come up; the current one keeps serving. Not tried again until
+    /// the site changes.
+    Failed(String),
+}
+
 pub struct Converger<'a> {
     rt: &'a Runtime,
     images: HashMap<String, Option<ImageFacts>>,
@@ -59,10 +71,23 @@ impl<'a> Converger<'a> {
     ) -> Result<Outcome> {
         let site = &d.site;
         let rt = self.rt;
+        let mut current = current.cloned();
         if let Some(n) = next {
-            tracing::info!(site.id = %site.id, container = %n.name, "Removing an unfinished replacement container");
-            rt.engine.remove(&n.name).await?;
+            if self.serves(site.id, n).await {
+                // An update switched nginx to it and stopped before it retired the old one.
+                tracing::info!(site.id = %site.id, container = %n.name, "Finishing an interrupted update");
+                if let Some(old) = current.take() {
+                    self.retire(&old.name).await?;
+                }
+                let name = rt.names.container(site.id);
+                rt.engine.rename(&n.name, &name).await?;
+                current = Some(ContainerInfo { name, ..n.clone() });
+            } else {
+                tracing::info!(site.id = %site.id, container = %n.name, "Removing an unfinished replacement container");
+                rt.engine.remove(&n.name).await?;
+            }
         }
+        let current = current.as_ref();
         if site.status == SiteStatus::Deleting {
             rt.engine.remove(&rt.names.container(site.id)).await?;
             if site.purge_volume {
@@ -131,7 +156,7 @@ impl<'a> Converger<'a> {
         {
             drift(rt, "outdated_container");
             match self.replace(&spec, container).await {
-                Ok(detail) => {
+                Replaced::Done(detail) => {
                     tracing::info!(site.id = %site.id, container = %detail.id, "Replaced the site container after a change");
                     let mut o = self.running(obs, &spec, &detail, rt.names.network(site.customer_id));
                     o.spec_hash = Some(hash);
@@ -139,7 +164,10 @@ impl<'a> Converger<'a> {
                     o.last_error = None;
                     return Ok(Outcome::Observed(o));
                 }
-                Err(reason) => {
+                Replaced::Deferred(reason) => {
+                    tracing::warn!(site.id = %site.id, %reason, "Update deferred; the current container keeps serving");
+                }
+                Replaced::Failed(reason) => {
                     tracing::warn!(site.id = %site.id, %reason, "The new container failed its check; the old one keeps serving");
                     obs.failed_spec_hash = Some(hash.clone());
                     obs.last_error = Some(reason);
@@ -187,6 +215,22 @@ impl<'a> Converger<'a> {
         Ok(Outcome::Observed(o))
     }
 
+    /// Whether nginx sends the site's visitors to this container's address.
+    async fn serves(&self, site: Uuid, container: &ContainerInfo) -> bool {
+        let Some(customer) = container.customer_id() else { return false };
+        let Some(ip) = container.addresses.get(&self.rt.names.network(customer)) else { return false };
+        self.rt.ingress.routed(site).await == Some(format!("{ip}:{}", container.port()))
+    }
+
+    /// Stops a container (its process gets the stop timeout to finish what it serves) and
+    /// removes it.
+    async fn retire(&self, name: &str) -> Result<()> {
+        if let Err(e) = self.rt.engine.stop(name).await {
+            tracing::debug!(container = name, error = %e, "Cannot stop the container before removing it");
+        }
+        self.rt.engine.remove(name).await
+    }
+
     fn running(&self, mut obs: Observed, spec: &SiteSpec, detail: &ContainerDetail, network: String) -> Observed {
         let port = self.port_of(&spec.image);
         obs.status = Some(if detail.running { SiteStatus::Running } else { SiteStatus::Provisioning });
@@ -224,29 +268,59 @@ impl<'a> Converger<'a> {
         rt.engine.inspect(name).await?.ok_or_else(|| RuntimeError::NotFound(format!("container {name}")))
     }
 
-    /// Starts a replacement, waits until it answers, then swaps it in. On failure the new
-    /// container is removed, the old one is untouched, and the reason is returned.
-    async fn replace(&mut self, spec: &SiteSpec, old: &ContainerInfo) -> std::result::Result<ContainerDetail, String> {
+    /// Replaces a site's container without a visitor noticing: starts the new one beside it,
+    /// waits until it answers, switches nginx to it and lets requests in flight to the old one
+    /// finish, then stops and removes the old one and gives the new one the site's name. Until
+    /// the switch, a failure removes the new container and leaves the old one serving.
+    async fn replace(&mut self, spec: &SiteSpec, old: &ContainerInfo) -> Replaced {
         let rt = self.rt;
         let next = rt.names.next_container(spec.site_id);
-        let outcome = async {
+        if !rt.ingress.knows_routes().await {
+            return Replaced::Deferred("the ingress has not installed a configuration since Berth started".into());
+        }
+        let started = async {
             rt.engine.remove(&next).await.map_err(|e| e.to_string())?;
             self.create(spec, &next).await.map_err(|e| e.to_string())?;
             self.wait_healthy(&next, spec).await
         }
         .await;
-        if let Err(reason) = outcome {
+        if let Err(reason) = started {
             let logs = self.tail(&next, 5).await;
             let _ = rt.engine.remove(&next).await;
-            return Err(if logs.is_empty() { reason } else { format!("{reason}; last output: {logs}") });
+            return Replaced::Failed(if logs.is_empty() { reason } else { format!("{reason}; last output: {logs}") });
         }
-        rt.engine.remove(&old.name).await.map_err(|e| e.to_string())?;
-        rt.engine.rename(&next, &rt.names.container(spec.site_id)).await.map_err(|e| e.to_string())?;
-        rt.engine
-            .inspect(&rt.names.container(spec.site_id))
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| "the new container vanished".into())
+        let network = rt.names.network(spec.customer_id);
+        let address = match rt.engine.inspect(&next).await {
+            Ok(Some(d)) => d.addresses.get(&network).map(|ip| format!("{ip}:{}", self.port_of(&spec.image))),
+            _ => None,
+        };
+        let switched = match &address {
+            Some(address) => rt.ingress.switch(spec.site_id, address).await.map_err(|e| e.to_string()),
+            None => Err(format!("the new container has no address on network {network}")),
+        };
+        if let Err(reason) = switched {
+            let _ = rt.engine.remove(&next).await;
+            return Replaced::Deferred(format!("cannot send visitors to the new container: {reason}"));
+        }
+        // From here on nginx sends visitors to the new container: it is the site's, whatever
+        // else fails (the next pass finishes an interrupted swap, see `site`).
+        let name = rt.names.container(spec.site_id);
+        let finished = async {
+            self.retire(&old.name).await?;
+            rt.engine.rename(&next, &name).await
+        }
+        .await;
+        let serving = if let Err(e) = finished {
+            tracing::warn!(site.id = %spec.site_id, error = %e, "Cannot retire the old container yet; the next pass finishes the update");
+            next
+        } else {
+            name
+        };
+        match rt.engine.inspect(&serving).await {
+            Ok(Some(detail)) => Replaced::Done(detail),
+            Ok(None) => Replaced::Deferred("the new container vanished".into()),
+            Err(e) => Replaced::Deferred(e.to_string()),
+        }
     }
 
     /// Healthy: running, not reported unhealthy by Docker, and its port accepts connections

@@ -29,17 +29,24 @@ pub use error::{Result, RuntimeError};
 
 /// Default of [`Settings::stop_timeout`].
 pub const DEFAULT_STOP_TIMEOUT_SECONDS: u64 = 10;
+/// Default of [`Settings::drain_timeout`].
+pub const DEFAULT_DRAIN_SECONDS: u64 = 10;
 /// Default of [`Settings::ingress_stop_on_exit`].
 pub const DEFAULT_INGRESS_STOP_ON_EXIT: bool = false;
 
 /// The runtime's settings that `berth_core::config::Config` does not carry yet (they join it,
-/// as `BERTH_SITE_STOP_TIMEOUT_SECONDS` and `BERTH_INGRESS_STOP_ON_EXIT`, once it is split into
-/// modules); until then their defaults.
+/// as `BERTH_SITE_STOP_TIMEOUT_SECONDS`, `BERTH_SITE_DRAIN_SECONDS` and
+/// `BERTH_INGRESS_STOP_ON_EXIT`, once it is split into modules); until then their defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    /// How long a site's process gets to exit after its stop signal (on stop and restart)
-    /// before Docker kills it.
+    /// How long a site's process gets to exit after its stop signal (on stop, restart, and for
+    /// the old container after an update) before Docker kills it.
     pub stop_timeout: Duration,
+    /// After an update switched nginx to the new container, how long requests still in flight
+    /// to the old one may take before it is stopped. Berth's own nginx usually finishes far
+    /// sooner, and Berth stops waiting then; with the system nginx (external mode) Berth cannot
+    /// tell, so it waits this long.
+    pub drain_timeout: Duration,
     /// Whether a clean shutdown of Berth also stops its nginx (managed mode). Off by default:
     /// the sites stay online while Berth is stopped or upgraded; `berth ingress stop` is the
     /// operator's way to take them down.
@@ -50,6 +57,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             stop_timeout: Duration::from_secs(DEFAULT_STOP_TIMEOUT_SECONDS),
+            drain_timeout: Duration::from_secs(DEFAULT_DRAIN_SECONDS),
             ingress_stop_on_exit: DEFAULT_INGRESS_STOP_ON_EXIT,
         }
     }

@@ -1,4 +1,5 @@
-//! Updates with health-checked replacement, stop/start and their speed, suspension, deletion.
+//! Updates with health-checked replacement and no dropped request, stop/start and their speed,
+//! suspension, deletion.
 
 use std::time::{Duration, Instant};
 
@@ -6,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use super::{assert_hardened, count_volumes};
-use crate::support::runtime::engine;
+use crate::support::runtime::{engine, TestImage, Traffic};
 use crate::support::TestApp;
 use berth_runtime::engine::Engine;
 
@@ -124,6 +125,54 @@ async fn delete_removes_container_and_last_network_and_keeps_the_volume() {
     assert_eq!(count_volumes(&app).await, 1, "the data volume is kept without purge");
     let audit = admin.get("/api/v1/audit?action=site.deleted").await;
     assert!(audit.text.contains(&id), "{}", audit.text);
+    app.finish().await;
+}
+
+/// Issue 9, item 2: an update starts the new container, waits until it answers, switches nginx
+/// to it, lets requests in flight finish, and only then stops the old one. Visitors notice
+/// nothing: not one failed or slow request over 30 s that span an environment and an image
+/// update.
+#[tokio::test]
+async fn updates_drop_and_delay_no_request() {
+    const HOST: &str = "rolling.update.test";
+    let app = TestApp::spawn_runtime().await;
+    let admin = app.admin().await;
+    let c = app.customer(&admin, "rolling@example.com", "business").await;
+    let site = app.running_site(&admin, &c, "rolling", HOST).await;
+    let id = site["id"].as_str().expect("id").to_owned();
+    app.wait_ingress_settled(HOST, 200).await;
+    // The same image under another name: for Berth, an image update like any other.
+    let v2 = TestImage::retag(app.scope(), "v2").await;
+
+    let started = Instant::now();
+    let traffic = Traffic::start(app.scope().ingress, HOST, 4);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut serving = site["container_id"].as_str().expect("container").to_owned();
+    for change in [json!({"env": {"GREETING": "hello"}}), json!({"image": v2.reference})] {
+        let res = admin.patch(&format!("/api/v1/sites/{id}"), &change).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+        let site = app
+            .wait_site(&admin, &id, Duration::from_secs(60), |s| {
+                s["status"] == "running" && s["container_id"].as_str().is_some_and(|c| c != serving)
+            })
+            .await;
+        assert!(site["last_error"].is_null(), "{site}");
+        serving = site["container_id"].as_str().expect("container").to_owned();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+    if let Some(rest) = Duration::from_secs(30).checked_sub(started.elapsed()) {
+        tokio::time::sleep(rest).await;
+    }
+    let report = traffic.stop().await;
+    assert!(report.requests > 300, "too few requests to prove anything: {report:?}");
+    assert!(report.failed.is_empty(), "requests failed across the updates: {report:?}");
+    assert!(report.slow.is_empty(), "requests took over {:?} across the updates: {report:?}", Traffic::SLOW);
+
+    // One container is left, the new one, under the site's name; the old ones are gone.
+    let containers = app.containers().await;
+    assert_eq!(containers.len(), 1, "{:?}", containers.iter().map(|c| &c.name).collect::<Vec<_>>());
+    assert_eq!(containers[0].id, serving);
+    assert_eq!(containers[0].name, app.scope().names.container(id.parse().expect("uuid")));
     app.finish().await;
 }
 

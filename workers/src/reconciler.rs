@@ -73,9 +73,12 @@ async fn watch_events(rt: Arc<Runtime>, wake: Arc<Notify>) {
     }
 }
 
-/// One reconcile pass, then the ingress. Errors are logged here, once.
+/// One reconcile pass between two renders of the ingress. Errors are logged here, once.
 pub async fn pass(db: &DatabaseConnection, keys: &Keys, rt: &Runtime) {
     let started = Instant::now();
+    // First what the database says now (after a restart: what the running nginx serves), so an
+    // update in this pass can move its site's route alone; last what the pass observed.
+    route(db, rt).await;
     let outcome = match locked_pass(db, keys, rt).await {
         Ok(true) => "ok",
         Ok(false) => "skipped",
@@ -89,6 +92,11 @@ pub async fn pass(db: &DatabaseConnection, keys: &Keys, rt: &Runtime) {
     if let Err(e) = rt.ingress.supervise().await {
         tracing::warn!(error = %e, "Cannot keep Berth's nginx running");
     }
+    route(db, rt).await;
+}
+
+/// Renders the ingress from the routes in the database.
+async fn route(db: &DatabaseConnection, rt: &Runtime) {
     match site_state::routes(db).await {
         Ok(routes) => match rt.ingress.apply(&routes).await {
             Ok(true) => {

@@ -12,6 +12,9 @@
 //! stop leaves a marker file, so a running Berth does not start it again behind their back;
 //! [`Ingress::start`] (Berth's start-up, `berth ingress start`) removes it.
 //!
+//! [`Ingress::switch`] moves one site to a new address within a reconcile pass (an update's
+//! replacement container) and waits until nginx no longer sends anything to the old one.
+//!
 //! Every HTTP server also answers ACME HTTP-01 challenges from the challenge directory. With
 //! `BERTH_INGRESS_TLS_LISTEN` set, every routed host whose certificate is complete in the
 //! certificate store also gets an HTTPS server there. The certificates' modification times are
@@ -33,6 +36,7 @@ use berth_integrations::tls::CertStore;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::process::Command;
 use tokio::sync::Mutex;
+use uuid::Uuid;
 
 use crate::error::{Result, RuntimeError};
 use crate::Settings;
@@ -48,6 +52,13 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 /// At most this much of nginx's log is forwarded per pass (the rest at the next ones).
 const LOG_CHUNK: u64 = 64 * 1024;
 
+/// The configuration in force, and the routes it was rendered from.
+#[derive(Default)]
+struct Applied {
+    text: Option<String>,
+    routes: Option<Vec<Route>>,
+}
+
 pub struct Ingress {
     mode: IngressMode,
     nginx: PathBuf,
@@ -58,12 +69,15 @@ pub struct Ingress {
     certs: CertStore,
     /// ACME HTTP-01 tokens, as the ACME issuer publishes them.
     challenge_dir: PathBuf,
-    /// The configuration in force, to skip a reload when nothing changed.
-    applied: Mutex<Option<String>>,
+    /// The configuration in force (to skip a reload when nothing changed) and its routes (to
+    /// move one site within a pass).
+    applied: Mutex<Applied>,
     /// Berth's own nginx (managed mode).
     daemon: process::Nginx,
     /// How far nginx's log has been forwarded to Berth's (managed mode).
     log_offset: Mutex<Option<u64>>,
+    /// How long requests in flight to a site's old address may take after a switch.
+    drain_timeout: Duration,
     /// Whether Berth's clean shutdown also stops its nginx.
     stop_on_exit: bool,
 }
@@ -84,8 +98,9 @@ impl Ingress {
             tls_listen: config.ingress_tls_listen,
             certs: CertStore::new(absolute(&config.tls_dir())),
             challenge_dir: absolute(&config.acme_challenge_dir()),
-            applied: Mutex::new(None),
+            applied: Mutex::new(Applied::default()),
             log_offset: Mutex::new(None),
+            drain_timeout: settings.drain_timeout,
             stop_on_exit: settings.ingress_stop_on_exit,
         }
     }
@@ -268,15 +283,96 @@ impl Ingress {
         if self.mode == IngressMode::Off {
             return Ok(false);
         }
-        let certs = self.certificates(routes).await;
-        let text = render::sites(routes, &self.layout()?, &certs)?;
         let mut applied = self.applied.lock().await;
-        if applied.as_deref() == Some(text.as_str()) {
+        self.apply_locked(&mut applied, routes.to_vec()).await
+    }
+
+    async fn apply_locked(&self, applied: &mut Applied, routes: Vec<Route>) -> Result<bool> {
+        let certs = self.certificates(&routes).await;
+        let text = render::sites(&routes, &self.layout()?, &certs)?;
+        if applied.text.as_deref() == Some(text.as_str()) {
+            applied.routes = Some(routes);
             return Ok(false);
         }
         self.install(&text).await?;
-        *applied = Some(text);
+        applied.text = Some(text);
+        applied.routes = Some(routes);
         Ok(true)
+    }
+
+    /// Whether [`switch`](Self::switch) knows what nginx routes: with no ingress there is nothing
+    /// to switch; otherwise a configuration must have been installed (or found current) since
+    /// Berth started.
+    pub async fn knows_routes(&self) -> bool {
+        self.mode == IngressMode::Off || self.applied.lock().await.routes.is_some()
+    }
+
+    /// The address nginx sends a site's visitors to, as last installed; `None` when the site is
+    /// not routed (or nothing was installed since Berth started).
+    pub async fn routed(&self, site: Uuid) -> Option<String> {
+        let applied = self.applied.lock().await;
+        applied.routes.as_ref()?.iter().find(|r| r.site_id == site).map(|r| r.address.clone())
+    }
+
+    /// Sends a routed site's visitors to `address` from now on, then waits (up to the drain
+    /// timeout) until nginx has nothing left in flight to the old address: after this, the old
+    /// container can be stopped without a visitor noticing. Returns `false` (and does nothing)
+    /// when the site is not routed, which also means no visitor reaches its old address.
+    pub async fn switch(&self, site: Uuid, address: &str) -> Result<bool> {
+        if self.mode == IngressMode::Off {
+            return Ok(false);
+        }
+        let mut applied = self.applied.lock().await;
+        let Some(routes) = applied.routes.clone() else { return Ok(false) };
+        if !routes.iter().any(|r| r.site_id == site && r.address != address) {
+            return Ok(false);
+        }
+        let routes = routes
+            .into_iter()
+            .map(|mut r| {
+                if r.site_id == site {
+                    r.address = address.to_owned();
+                }
+                r
+            })
+            .collect();
+        // The generation of workers that may still send requests to the old address.
+        let before = self.daemon.master().map(|pid| (pid, self.daemon.workers(pid)));
+        if !self.apply_locked(&mut applied, routes).await? {
+            return Ok(false);
+        }
+        drop(applied);
+        self.drain(before).await?;
+        Ok(true)
+    }
+
+    /// Waits until a reload has taken effect and the workers of the previous configuration have
+    /// finished their requests. Berth sees its own nginx's workers; the system nginx's
+    /// (external mode) it cannot, so it waits the whole drain timeout. An error: nginx did not
+    /// take up the new configuration, and still sends visitors to the old address.
+    async fn drain(&self, before: Option<(u32, std::collections::HashSet<u32>)>) -> Result<()> {
+        match (self.mode, before) {
+            (IngressMode::Managed, Some((master, old))) => {
+                match self.daemon.wait_generation(master, &old, self.drain_timeout).await {
+                    process::Generation::Replaced => {}
+                    process::Generation::StillDraining => tracing::warn!(
+                        timeout_s = self.drain_timeout.as_secs(),
+                        "nginx still serves requests of the previous configuration after the drain timeout"
+                    ),
+                    process::Generation::NotReloaded => {
+                        return Err(RuntimeError::Ingress(format!(
+                            "nginx did not take up the new configuration within {} s (see {})",
+                            self.drain_timeout.as_secs(),
+                            self.daemon.error_log().display()
+                        )))
+                    }
+                }
+            }
+            // Berth's nginx is not running: nothing is in flight.
+            (IngressMode::Managed, None) => {}
+            _ => tokio::time::sleep(self.drain_timeout).await,
+        }
+        Ok(())
     }
 
     /// Stages `sites_conf`, checks it with `nginx -t`, swaps it in and reloads nginx. On a

@@ -101,6 +101,28 @@ impl Nginx {
             .collect()
     }
 
+    /// After a reload: waits until `master` runs workers of the new configuration and every
+    /// worker in `old` has exited (they finish the requests they were serving, then quit), or
+    /// until `timeout` passes.
+    pub async fn wait_generation(&self, master: u32, old: &HashSet<u32>, timeout: Duration) -> Generation {
+        let deadline = Instant::now() + timeout;
+        loop {
+            // A dead master serves nothing; the one started next reads the new files.
+            if !alive(master) {
+                return Generation::Replaced;
+            }
+            let now = self.workers(master);
+            let fresh = now.iter().any(|w| !old.contains(w));
+            if fresh && now.is_disjoint(old) {
+                return Generation::Replaced;
+            }
+            if Instant::now() > deadline {
+                return if fresh { Generation::StillDraining } else { Generation::NotReloaded };
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
     /// Stops this prefix's nginx: a graceful quit (requests in flight are finished), then after
     /// `grace` a fast stop, then a kill. Returns the master's pid, or `None` when none ran.
     pub async fn stop(&self, grace: Duration) -> Option<u32> {
@@ -125,6 +147,17 @@ impl Nginx {
         let _ = std::fs::remove_file(self.pid_file());
         Some(pid)
     }
+}
+
+/// How a reload went, seen from nginx's worker processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Generation {
+    /// Only workers of the new configuration are left.
+    Replaced,
+    /// New workers serve, but old ones are still finishing long requests.
+    StillDraining,
+    /// No worker of the new configuration appeared: nginx did not take it up.
+    NotReloaded,
 }
 
 fn send(pid: u32, signal: libc::c_int) {
