@@ -17,6 +17,10 @@ use crate::Runtime;
 
 /// Limits for a site whose customer has no plan row (a data bug): the smallest plan's.
 const FALLBACK_LIMITS: (i64, i64, i64) = (256, 500, 256);
+/// How long the check of a site's address (what nginx connects to) waits for a connection.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+/// The health word of a running site whose address takes no connection.
+pub const UNREACHABLE: &str = "unreachable";
 
 /// What became of a site.
 #[derive(Debug)]
@@ -134,7 +138,8 @@ impl<'a> Converger<'a> {
             return Ok(Outcome::Observed(match self.create(&spec, &rt.names.container(site.id)).await {
                 Ok(detail) => {
                     tracing::info!(site.id = %site.id, container = %detail.id, "Created the site container");
-                    let mut o = self.running(obs, &spec, &detail, rt.names.network(site.customer_id));
+                    let port = self.port_of(&spec.image);
+                    let mut o = self.running(obs, &detail, rt.names.network(site.customer_id), port);
                     o.spec_hash = Some(hash);
                     o.failed_spec_hash = None;
                     o
@@ -158,7 +163,8 @@ impl<'a> Converger<'a> {
             match self.replace(&spec, container).await {
                 Replaced::Done(detail) => {
                     tracing::info!(site.id = %site.id, container = %detail.id, "Replaced the site container after a change");
-                    let mut o = self.running(obs, &spec, &detail, rt.names.network(site.customer_id));
+                    let port = self.port_of(&spec.image);
+                    let mut o = self.running(obs, &detail, rt.names.network(site.customer_id), port);
                     o.spec_hash = Some(hash);
                     o.failed_spec_hash = None;
                     o.last_error = None;
@@ -203,15 +209,32 @@ impl<'a> Converger<'a> {
             obs.address = None;
             return Ok(Outcome::Observed(failed(obs, reason)));
         }
+        let detail = match self.heal_networks(&spec, &name, detail).await {
+            Ok(detail) => detail,
+            Err(reason) => {
+                tracing::warn!(site.id = %site.id, %reason, "Cannot put the site container back on its network");
+                return Ok(Outcome::Observed(failed(obs, reason)));
+            }
+        };
         let failed_update = obs.failed_spec_hash.as_deref() == Some(hash.as_str());
         let last_error = obs.last_error.clone();
-        let mut o = self.running(obs, &spec, &detail, rt.names.network(site.customer_id));
+        let network = rt.names.network(site.customer_id);
+        // The port the container was made for (its label): this pass may not have looked at the
+        // image, and the image may have changed since.
+        let mut o = self.running(obs, &detail, network.clone(), container.port());
+        if o.address.is_none() {
+            return Ok(Outcome::Observed(failed(o, format!("the container has no address on its network {network}"))));
+        }
         if failed_update {
             o.status_reason = Some(format!(
                 "the last update failed and the previous container keeps serving: {}",
                 last_error.unwrap_or_default()
             ));
         }
+        if site.address.is_some() && o.address != site.address {
+            tracing::info!(site.id = %site.id, address = ?o.address, "The site's address changed; nginx follows");
+        }
+        probe(&mut o, site.id, site.health.as_deref() == Some(UNREACHABLE)).await;
         Ok(Outcome::Observed(o))
     }
 
@@ -220,6 +243,45 @@ impl<'a> Converger<'a> {
         let Some(customer) = container.customer_id() else { return false };
         let Some(ip) = container.addresses.get(&self.rt.names.network(customer)) else { return false };
         self.rt.ingress.routed(site).await == Some(format!("{ip}:{}", container.port()))
+    }
+
+    /// A running site container belongs on its customer's network and on no other: taken off it
+    /// (by hand, or by a daemon hiccup), nginx cannot reach it and visitors get errors; attached
+    /// to another, it is no longer isolated. Puts it back on (with its site-name alias), takes
+    /// it off the others, and returns what the container looks like then.
+    async fn heal_networks(
+        &self,
+        spec: &SiteSpec,
+        name: &str,
+        detail: ContainerDetail,
+    ) -> std::result::Result<ContainerDetail, String> {
+        let rt = self.rt;
+        let wanted = rt.names.network(spec.customer_id);
+        let attached = detail.networks.contains(&wanted);
+        let foreign: Vec<&String> = detail.networks.iter().filter(|n| **n != wanted).collect();
+        if attached && foreign.is_empty() {
+            return Ok(detail);
+        }
+        if !attached {
+            drift(rt, "detached_network");
+            tracing::warn!(site.id = %spec.site_id, network = %wanted, "Site container is off its network; attaching it again");
+            let attach = async {
+                rt.engine.ensure_network(&wanted, rt.names.customer_labels(spec.customer_id)).await?;
+                rt.engine.connect_network(&wanted, name, vec![spec.name.clone()]).await
+            };
+            attach
+                .await
+                .map_err(|e| format!("the container is off its network {wanted} and cannot be put back: {e}"))?;
+        }
+        for net in foreign {
+            drift(rt, "foreign_network");
+            tracing::warn!(site.id = %spec.site_id, network = %net, "Site container is on another network; detaching it");
+            rt.engine
+                .disconnect_network(net, name)
+                .await
+                .map_err(|e| format!("the container is also on network {net} and cannot be taken off it: {e}"))?;
+        }
+        rt.engine.inspect(name).await.map_err(|e| e.to_string())?.ok_or_else(|| "the container vanished".to_owned())
     }
 
     /// Stops a container (its process gets the stop timeout to finish what it serves) and
@@ -231,8 +293,7 @@ impl<'a> Converger<'a> {
         self.rt.engine.remove(name).await
     }
 
-    fn running(&self, mut obs: Observed, spec: &SiteSpec, detail: &ContainerDetail, network: String) -> Observed {
-        let port = self.port_of(&spec.image);
+    fn running(&self, mut obs: Observed, detail: &ContainerDetail, network: String, port: u16) -> Observed {
         obs.status = Some(if detail.running { SiteStatus::Running } else { SiteStatus::Provisioning });
         obs.status_reason = None;
         obs.container_id = Some(detail.id.clone());
@@ -395,6 +456,24 @@ impl<'a> Converger<'a> {
         }
         Ok(())
     }
+}
+
+/// Checks what visitors get: a running site whose address takes no connection is reported
+/// `unreachable` (nginx answers its visitors with an error), with the reason, whatever the
+/// container's own health check says. `was_unreachable` keeps the log to one line per incident.
+async fn probe(o: &mut Observed, site: Uuid, was_unreachable: bool) {
+    let Some(address) = o.address.clone() else { return };
+    let error = match tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(address.as_str())).await {
+        Ok(Ok(_)) => return,
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("no answer within {} s", PROBE_TIMEOUT.as_secs()),
+    };
+    let reason = format!("visitors get an error: nginx cannot connect to {address} ({error})");
+    if !was_unreachable {
+        tracing::warn!(site.id = %site, %address, %error, "A running site cannot be reached at its address");
+    }
+    o.health = Some(UNREACHABLE.to_owned());
+    o.status_reason = Some(reason);
 }
 
 fn failed(mut obs: Observed, reason: String) -> Observed {

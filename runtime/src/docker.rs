@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::container::LogOutput;
-use bollard::models::{ContainerCreateBody, Ipam, IpamConfig, NetworkCreateRequest, VolumeCreateRequest};
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, Ipam, IpamConfig, NetworkConnectRequest, NetworkCreateRequest,
+    NetworkDisconnectRequest, VolumeCreateRequest,
+};
 use bollard::query_parameters::{
     CreateContainerOptions, EventsOptions, ListContainersOptions, ListNetworksOptions, ListVolumesOptions, LogsOptions,
     RemoveContainerOptions, RemoveVolumeOptions, RenameContainerOptions, RestartContainerOptions, StopContainerOptions,
@@ -164,6 +167,19 @@ impl Engine for DockerEngine {
         gone_is_ok(self.docker.remove_network(name).await)
     }
 
+    async fn connect_network(&self, network: &str, container: &str, aliases: Vec<String>) -> Result<()> {
+        let request = NetworkConnectRequest {
+            container: container.to_owned(),
+            endpoint_config: Some(EndpointSettings { aliases: Some(aliases), ..Default::default() }),
+        };
+        Ok(self.docker.connect_network(network, request).await?)
+    }
+
+    async fn disconnect_network(&self, network: &str, container: &str) -> Result<()> {
+        let request = NetworkDisconnectRequest { container: container.to_owned(), force: Some(true) };
+        gone_is_ok(self.docker.disconnect_network(network, request).await)
+    }
+
     async fn networks(&self, labels: &[String]) -> Result<Vec<String>> {
         let list =
             self.docker.list_networks(Some(ListNetworksOptions { filters: Some(label_filters(labels)) })).await?;
@@ -232,16 +248,17 @@ impl Engine for DockerEngine {
         } else {
             state.exit_code.filter(|c| *c != 0).map(|c| format!("the site's process exited with status {c}"))
         };
-        let addresses = c
-            .network_settings
-            .and_then(|n| n.networks)
-            .unwrap_or_default()
+        let endpoints = c.network_settings.and_then(|n| n.networks).unwrap_or_default();
+        let mut networks: Vec<String> = endpoints.keys().cloned().collect();
+        networks.sort();
+        let addresses = endpoints
             .into_iter()
             .filter_map(|(net, ep)| ep.ip_address.filter(|ip| !ip.is_empty()).map(|ip| (net, ip)))
             .collect();
         Ok(Some(ContainerDetail {
             id: c.id.unwrap_or_default(),
             state: status_word.map(|s| s.to_string()).unwrap_or_default(),
+            networks,
             addresses,
             running,
             restart_count: c.restart_count.unwrap_or(0),

@@ -7,7 +7,7 @@ use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, I
 pub struct RuntimeMetrics {
     registry: Registry,
     /// Drift by kind: `missing_container`, `stopped_container`, `orphan_container`,
-    /// `orphan_network`, `outdated_container`.
+    /// `orphan_network`, `outdated_container`, `detached_network`, `foreign_network`.
     pub drift: IntCounterVec,
     pub passes: IntCounterVec,
     pub pass_seconds: Histogram,
