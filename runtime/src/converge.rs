@@ -17,6 +17,10 @@ use crate::Runtime;
 
 /// Limits for a site whose customer has no plan row (a data bug): the smallest plan's.
 const FALLBACK_LIMITS: (i64, i64, i64) = (256, 500, 256);
+/// How long the check of a site's address (what nginx connects to) waits for a connection.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+/// The health word of a running site whose address takes no connection.
+pub const UNREACHABLE: &str = "unreachable";
 
 /// What became of a site.
 #[derive(Debug)]
@@ -24,6 +28,18 @@ pub enum Outcome {
     Observed(Observed),
     /// Its deletion is carried out: the caller removes the row.
     Deleted,
+}
+
+/// How an update's replacement went.
+enum Replaced {
+    /// nginx sends the site's visitors to the new container.
+    Done(ContainerDetail),
+    /// Not tried now, or given up without harm; the current container keeps serving and the
+    /// next pass tries again.
+    Deferred(String),
+    /// The new container did not come up; the current one keeps serving. Not tried again until
+    /// the site changes.
+    Failed(String),
 }
 
 pub struct Converger<'a> {
@@ -59,10 +75,23 @@ impl<'a> Converger<'a> {
     ) -> Result<Outcome> {
         let site = &d.site;
         let rt = self.rt;
+        let mut current = current.cloned();
         if let Some(n) = next {
-            tracing::info!(site.id = %site.id, container = %n.name, "Removing an unfinished replacement container");
-            rt.engine.remove(&n.name).await?;
+            if self.serves(site.id, n).await {
+                // An update switched nginx to it and stopped before it retired the old one.
+                tracing::info!(site.id = %site.id, container = %n.name, "Finishing an interrupted update");
+                if let Some(old) = current.take() {
+                    self.retire(&old.name).await?;
+                }
+                let name = rt.names.container(site.id);
+                rt.engine.rename(&n.name, &name).await?;
+                current = Some(ContainerInfo { name, ..n.clone() });
+            } else {
+                tracing::info!(site.id = %site.id, container = %n.name, "Removing an unfinished replacement container");
+                rt.engine.remove(&n.name).await?;
+            }
         }
+        let current = current.as_ref();
         if site.status == SiteStatus::Deleting {
             rt.engine.remove(&rt.names.container(site.id)).await?;
             if site.purge_volume {
@@ -109,7 +138,8 @@ impl<'a> Converger<'a> {
             return Ok(Outcome::Observed(match self.create(&spec, &rt.names.container(site.id)).await {
                 Ok(detail) => {
                     tracing::info!(site.id = %site.id, container = %detail.id, "Created the site container");
-                    let mut o = self.running(obs, &spec, &detail, rt.names.network(site.customer_id));
+                    let port = self.port_of(&spec.image);
+                    let mut o = self.running(obs, &detail, rt.names.network(site.customer_id), port);
                     o.spec_hash = Some(hash);
                     o.failed_spec_hash = None;
                     o
@@ -131,15 +161,19 @@ impl<'a> Converger<'a> {
         {
             drift(rt, "outdated_container");
             match self.replace(&spec, container).await {
-                Ok(detail) => {
+                Replaced::Done(detail) => {
                     tracing::info!(site.id = %site.id, container = %detail.id, "Replaced the site container after a change");
-                    let mut o = self.running(obs, &spec, &detail, rt.names.network(site.customer_id));
+                    let port = self.port_of(&spec.image);
+                    let mut o = self.running(obs, &detail, rt.names.network(site.customer_id), port);
                     o.spec_hash = Some(hash);
                     o.failed_spec_hash = None;
                     o.last_error = None;
                     return Ok(Outcome::Observed(o));
                 }
-                Err(reason) => {
+                Replaced::Deferred(reason) => {
+                    tracing::warn!(site.id = %site.id, %reason, "Update deferred; the current container keeps serving");
+                }
+                Replaced::Failed(reason) => {
                     tracing::warn!(site.id = %site.id, %reason, "The new container failed its check; the old one keeps serving");
                     obs.failed_spec_hash = Some(hash.clone());
                     obs.last_error = Some(reason);
@@ -175,20 +209,91 @@ impl<'a> Converger<'a> {
             obs.address = None;
             return Ok(Outcome::Observed(failed(obs, reason)));
         }
+        let detail = match self.heal_networks(&spec, &name, detail).await {
+            Ok(detail) => detail,
+            Err(reason) => {
+                tracing::warn!(site.id = %site.id, %reason, "Cannot put the site container back on its network");
+                return Ok(Outcome::Observed(failed(obs, reason)));
+            }
+        };
         let failed_update = obs.failed_spec_hash.as_deref() == Some(hash.as_str());
         let last_error = obs.last_error.clone();
-        let mut o = self.running(obs, &spec, &detail, rt.names.network(site.customer_id));
+        let network = rt.names.network(site.customer_id);
+        // The port the container was made for (its label): this pass may not have looked at the
+        // image, and the image may have changed since.
+        let mut o = self.running(obs, &detail, network.clone(), container.port());
+        if o.address.is_none() {
+            return Ok(Outcome::Observed(failed(o, format!("the container has no address on its network {network}"))));
+        }
         if failed_update {
             o.status_reason = Some(format!(
                 "the last update failed and the previous container keeps serving: {}",
                 last_error.unwrap_or_default()
             ));
         }
+        if site.address.is_some() && o.address != site.address {
+            tracing::info!(site.id = %site.id, address = ?o.address, "The site's address changed; nginx follows");
+        }
+        probe(&mut o, site.id, site.health.as_deref() == Some(UNREACHABLE)).await;
         Ok(Outcome::Observed(o))
     }
 
-    fn running(&self, mut obs: Observed, spec: &SiteSpec, detail: &ContainerDetail, network: String) -> Observed {
-        let port = self.port_of(&spec.image);
+    /// Whether nginx sends the site's visitors to this container's address.
+    async fn serves(&self, site: Uuid, container: &ContainerInfo) -> bool {
+        let Some(customer) = container.customer_id() else { return false };
+        let Some(ip) = container.addresses.get(&self.rt.names.network(customer)) else { return false };
+        self.rt.ingress.routed(site).await == Some(format!("{ip}:{}", container.port()))
+    }
+
+    /// A running site container belongs on its customer's network and on no other: taken off it
+    /// (by hand, or by a daemon hiccup), nginx cannot reach it and visitors get errors; attached
+    /// to another, it is no longer isolated. Puts it back on (with its site-name alias), takes
+    /// it off the others, and returns what the container looks like then.
+    async fn heal_networks(
+        &self,
+        spec: &SiteSpec,
+        name: &str,
+        detail: ContainerDetail,
+    ) -> std::result::Result<ContainerDetail, String> {
+        let rt = self.rt;
+        let wanted = rt.names.network(spec.customer_id);
+        let attached = detail.networks.contains(&wanted);
+        let foreign: Vec<&String> = detail.networks.iter().filter(|n| **n != wanted).collect();
+        if attached && foreign.is_empty() {
+            return Ok(detail);
+        }
+        if !attached {
+            drift(rt, "detached_network");
+            tracing::warn!(site.id = %spec.site_id, network = %wanted, "Site container is off its network; attaching it again");
+            let attach = async {
+                rt.engine.ensure_network(&wanted, rt.names.customer_labels(spec.customer_id)).await?;
+                rt.engine.connect_network(&wanted, name, vec![spec.name.clone()]).await
+            };
+            attach
+                .await
+                .map_err(|e| format!("the container is off its network {wanted} and cannot be put back: {e}"))?;
+        }
+        for net in foreign {
+            drift(rt, "foreign_network");
+            tracing::warn!(site.id = %spec.site_id, network = %net, "Site container is on another network; detaching it");
+            rt.engine
+                .disconnect_network(net, name)
+                .await
+                .map_err(|e| format!("the container is also on network {net} and cannot be taken off it: {e}"))?;
+        }
+        rt.engine.inspect(name).await.map_err(|e| e.to_string())?.ok_or_else(|| "the container vanished".to_owned())
+    }
+
+    /// Stops a container (its process gets the stop timeout to finish what it serves) and
+    /// removes it.
+    async fn retire(&self, name: &str) -> Result<()> {
+        if let Err(e) = self.rt.engine.stop(name).await {
+            tracing::debug!(container = name, error = %e, "Cannot stop the container before removing it");
+        }
+        self.rt.engine.remove(name).await
+    }
+
+    fn running(&self, mut obs: Observed, detail: &ContainerDetail, network: String, port: u16) -> Observed {
         obs.status = Some(if detail.running { SiteStatus::Running } else { SiteStatus::Provisioning });
         obs.status_reason = None;
         obs.container_id = Some(detail.id.clone());
@@ -224,29 +329,59 @@ impl<'a> Converger<'a> {
         rt.engine.inspect(name).await?.ok_or_else(|| RuntimeError::NotFound(format!("container {name}")))
     }
 
-    /// Starts a replacement, waits until it answers, then swaps it in. On failure the new
-    /// container is removed, the old one is untouched, and the reason is returned.
-    async fn replace(&mut self, spec: &SiteSpec, old: &ContainerInfo) -> std::result::Result<ContainerDetail, String> {
+    /// Replaces a site's container without a visitor noticing: starts the new one beside it,
+    /// waits until it answers, switches nginx to it and lets requests in flight to the old one
+    /// finish, then stops and removes the old one and gives the new one the site's name. Until
+    /// the switch, a failure removes the new container and leaves the old one serving.
+    async fn replace(&mut self, spec: &SiteSpec, old: &ContainerInfo) -> Replaced {
         let rt = self.rt;
         let next = rt.names.next_container(spec.site_id);
-        let outcome = async {
+        if !rt.ingress.knows_routes().await {
+            return Replaced::Deferred("the ingress has not installed a configuration since Berth started".into());
+        }
+        let started = async {
             rt.engine.remove(&next).await.map_err(|e| e.to_string())?;
             self.create(spec, &next).await.map_err(|e| e.to_string())?;
             self.wait_healthy(&next, spec).await
         }
         .await;
-        if let Err(reason) = outcome {
+        if let Err(reason) = started {
             let logs = self.tail(&next, 5).await;
             let _ = rt.engine.remove(&next).await;
-            return Err(if logs.is_empty() { reason } else { format!("{reason}; last output: {logs}") });
+            return Replaced::Failed(if logs.is_empty() { reason } else { format!("{reason}; last output: {logs}") });
         }
-        rt.engine.remove(&old.name).await.map_err(|e| e.to_string())?;
-        rt.engine.rename(&next, &rt.names.container(spec.site_id)).await.map_err(|e| e.to_string())?;
-        rt.engine
-            .inspect(&rt.names.container(spec.site_id))
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| "the new container vanished".into())
+        let network = rt.names.network(spec.customer_id);
+        let address = match rt.engine.inspect(&next).await {
+            Ok(Some(d)) => d.addresses.get(&network).map(|ip| format!("{ip}:{}", self.port_of(&spec.image))),
+            _ => None,
+        };
+        let switched = match &address {
+            Some(address) => rt.ingress.switch(spec.site_id, address).await.map_err(|e| e.to_string()),
+            None => Err(format!("the new container has no address on network {network}")),
+        };
+        if let Err(reason) = switched {
+            let _ = rt.engine.remove(&next).await;
+            return Replaced::Deferred(format!("cannot send visitors to the new container: {reason}"));
+        }
+        // From here on nginx sends visitors to the new container: it is the site's, whatever
+        // else fails (the next pass finishes an interrupted swap, see `site`).
+        let name = rt.names.container(spec.site_id);
+        let finished = async {
+            self.retire(&old.name).await?;
+            rt.engine.rename(&next, &name).await
+        }
+        .await;
+        let serving = if let Err(e) = finished {
+            tracing::warn!(site.id = %spec.site_id, error = %e, "Cannot retire the old container yet; the next pass finishes the update");
+            next
+        } else {
+            name
+        };
+        match rt.engine.inspect(&serving).await {
+            Ok(Some(detail)) => Replaced::Done(detail),
+            Ok(None) => Replaced::Deferred("the new container vanished".into()),
+            Err(e) => Replaced::Deferred(e.to_string()),
+        }
     }
 
     /// Healthy: running, not reported unhealthy by Docker, and its port accepts connections
@@ -321,6 +456,24 @@ impl<'a> Converger<'a> {
         }
         Ok(())
     }
+}
+
+/// Checks what visitors get: a running site whose address takes no connection is reported
+/// `unreachable` (nginx answers its visitors with an error), with the reason, whatever the
+/// container's own health check says. `was_unreachable` keeps the log to one line per incident.
+async fn probe(o: &mut Observed, site: Uuid, was_unreachable: bool) {
+    let Some(address) = o.address.clone() else { return };
+    let error = match tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(address.as_str())).await {
+        Ok(Ok(_)) => return,
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("no answer within {} s", PROBE_TIMEOUT.as_secs()),
+    };
+    let reason = format!("visitors get an error: nginx cannot connect to {address} ({error})");
+    if !was_unreachable {
+        tracing::warn!(site.id = %site, %address, %error, "A running site cannot be reached at its address");
+    }
+    o.health = Some(UNREACHABLE.to_owned());
+    o.status_reason = Some(reason);
 }
 
 fn failed(mut obs: Observed, reason: String) -> Observed {

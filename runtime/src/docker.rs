@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::container::LogOutput;
-use bollard::models::{ContainerCreateBody, Ipam, IpamConfig, NetworkCreateRequest, VolumeCreateRequest};
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, Ipam, IpamConfig, NetworkConnectRequest, NetworkCreateRequest,
+    NetworkDisconnectRequest, VolumeCreateRequest,
+};
 use bollard::query_parameters::{
     CreateContainerOptions, EventsOptions, ListContainersOptions, ListNetworksOptions, ListVolumesOptions, LogsOptions,
     RemoveContainerOptions, RemoveVolumeOptions, RenameContainerOptions, RestartContainerOptions, StopContainerOptions,
@@ -19,8 +22,6 @@ use crate::error::{Result, RuntimeError};
 use crate::spec::ImageFacts;
 use crate::subnets::SubnetPool;
 
-/// Seconds a site gets to stop cleanly before it is killed.
-const STOP_GRACE_SECONDS: i32 = 10;
 /// Per-request timeout towards the engine.
 const REQUEST_TIMEOUT_SECONDS: u64 = 120;
 /// The oldest Engine API Berth speaks (Docker 20.10); a newer engine is asked for its version.
@@ -30,6 +31,8 @@ const MIN_API: ClientVersion = ClientVersion { major_version: 1, minor_version: 
 pub struct DockerEngine {
     docker: Docker,
     subnets: Option<SubnetPool>,
+    /// Seconds a site's process gets to exit after its stop signal before Docker kills it.
+    stop_timeout: i32,
 }
 
 impl DockerEngine {
@@ -42,7 +45,14 @@ impl DockerEngine {
         } else {
             Docker::connect_with_http(host, REQUEST_TIMEOUT_SECONDS, &MIN_API)?
         };
-        Ok(Self { docker, subnets: None })
+        // Docker's own default until `with_stop_timeout` sets BERTH_SITE_STOP_TIMEOUT_SECONDS.
+        Ok(Self { docker, subnets: None, stop_timeout: 10 })
+    }
+
+    /// How long a stop (or restart) waits for the site's process to exit before it is killed.
+    pub fn with_stop_timeout(mut self, timeout: Duration) -> Self {
+        self.stop_timeout = i32::try_from(timeout.as_secs()).unwrap_or(i32::MAX);
+        self
     }
 
     /// Customer networks get their subnets from `pool` instead of Docker's small default pools.
@@ -157,6 +167,19 @@ impl Engine for DockerEngine {
         gone_is_ok(self.docker.remove_network(name).await)
     }
 
+    async fn connect_network(&self, network: &str, container: &str, aliases: Vec<String>) -> Result<()> {
+        let request = NetworkConnectRequest {
+            container: container.to_owned(),
+            endpoint_config: Some(EndpointSettings { aliases: Some(aliases), ..Default::default() }),
+        };
+        Ok(self.docker.connect_network(network, request).await?)
+    }
+
+    async fn disconnect_network(&self, network: &str, container: &str) -> Result<()> {
+        let request = NetworkDisconnectRequest { container: container.to_owned(), force: Some(true) };
+        gone_is_ok(self.docker.disconnect_network(network, request).await)
+    }
+
     async fn networks(&self, labels: &[String]) -> Result<Vec<String>> {
         let list =
             self.docker.list_networks(Some(ListNetworksOptions { filters: Some(label_filters(labels)) })).await?;
@@ -225,16 +248,17 @@ impl Engine for DockerEngine {
         } else {
             state.exit_code.filter(|c| *c != 0).map(|c| format!("the site's process exited with status {c}"))
         };
-        let addresses = c
-            .network_settings
-            .and_then(|n| n.networks)
-            .unwrap_or_default()
+        let endpoints = c.network_settings.and_then(|n| n.networks).unwrap_or_default();
+        let mut networks: Vec<String> = endpoints.keys().cloned().collect();
+        networks.sort();
+        let addresses = endpoints
             .into_iter()
             .filter_map(|(net, ep)| ep.ip_address.filter(|ip| !ip.is_empty()).map(|ip| (net, ip)))
             .collect();
         Ok(Some(ContainerDetail {
             id: c.id.unwrap_or_default(),
             state: status_word.map(|s| s.to_string()).unwrap_or_default(),
+            networks,
             addresses,
             running,
             restart_count: c.restart_count.unwrap_or(0),
@@ -252,7 +276,7 @@ impl Engine for DockerEngine {
     }
 
     async fn stop(&self, name: &str) -> Result<()> {
-        let options = StopContainerOptions { t: Some(STOP_GRACE_SECONDS), signal: None };
+        let options = StopContainerOptions { t: Some(self.stop_timeout), signal: None };
         match self.docker.stop_container(name, Some(options)).await {
             Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
             other => Ok(other?),
@@ -260,7 +284,7 @@ impl Engine for DockerEngine {
     }
 
     async fn restart(&self, name: &str) -> Result<()> {
-        let options = RestartContainerOptions { t: Some(STOP_GRACE_SECONDS), signal: None };
+        let options = RestartContainerOptions { t: Some(self.stop_timeout), signal: None };
         Ok(self.docker.restart_container(name, Some(options)).await?)
     }
 

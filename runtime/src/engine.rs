@@ -73,6 +73,8 @@ pub struct ContainerDetail {
     pub error: Option<String>,
     /// Docker's state word (`running`, `restarting`, `exited`, ...).
     pub state: String,
+    /// Every network the container is attached to, sorted.
+    pub networks: Vec<String>,
     /// IP address per attached network.
     pub addresses: HashMap<String, String>,
 }
@@ -105,6 +107,10 @@ pub trait Engine: Send + Sync {
     async fn ensure_network(&self, name: &str, labels: HashMap<String, String>) -> Result<()>;
     /// Removes a network; a missing one is not an error.
     async fn remove_network(&self, name: &str) -> Result<()>;
+    /// Attaches a container to a network, reachable there by `aliases` too.
+    async fn connect_network(&self, network: &str, container: &str, aliases: Vec<String>) -> Result<()>;
+    /// Detaches a container from a network; not being attached is not an error.
+    async fn disconnect_network(&self, network: &str, container: &str) -> Result<()>;
     /// Network names carrying all of these `key=value` labels.
     async fn networks(&self, labels: &[String]) -> Result<Vec<String>>;
     /// Every container (running or not) carrying all of these `key=value` labels.

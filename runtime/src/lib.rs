@@ -44,22 +44,23 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// The runtime the configuration asks for; `None` when `BERTH_DOCKER_HOST` is off.
+    /// The runtime the configuration asks for, its metrics in `metrics` (the process's one
+    /// registry); `None` when `BERTH_DOCKER_HOST` is off.
     pub fn from_config(config: &Config, metrics: &prometheus::Registry) -> Result<Option<Arc<Self>>> {
-        let Some(host) = &config.runtime.docker_host else { return Ok(None) };
-        let docker = docker::DockerEngine::connect(host)?.with_subnets(subnets::SubnetPool {
-            pool: config.runtime.site_subnets,
-            prefix: config.runtime.site_subnet_prefix,
-        });
+        let rt = &config.runtime;
+        let Some(host) = &rt.docker_host else { return Ok(None) };
+        let docker = docker::DockerEngine::connect(host)?
+            .with_subnets(subnets::SubnetPool { pool: rt.site_subnets, prefix: rt.site_subnet_prefix })
+            .with_stop_timeout(Duration::from_secs(rt.site_stop_timeout_seconds));
         Ok(Some(Arc::new(Self {
             engine: Arc::new(docker.clone()),
             docker,
-            names: names::Names::new(&config.runtime.docker_prefix),
+            names: names::Names::new(&rt.docker_prefix),
             ingress: ingress::Ingress::new(config),
             metrics: metrics::RuntimeMetrics::new(metrics),
             wake: Notify::new(),
-            interval: Duration::from_secs(config.runtime.reconcile_interval_seconds),
-            health_timeout: Duration::from_secs(config.runtime.site_health_timeout_seconds),
+            interval: Duration::from_secs(rt.reconcile_interval_seconds),
+            health_timeout: Duration::from_secs(rt.site_health_timeout_seconds),
         })))
     }
 

@@ -6,7 +6,7 @@ use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, 
 #[derive(Clone)]
 pub struct RuntimeMetrics {
     /// Drift by kind: `missing_container`, `stopped_container`, `orphan_container`,
-    /// `orphan_network`, `outdated_container`.
+    /// `orphan_network`, `outdated_container`, `detached_network`, `foreign_network`.
     pub drift: IntCounterVec,
     pub passes: IntCounterVec,
     pub pass_seconds: Histogram,

@@ -23,8 +23,14 @@ pub const TMPFS_OPTIONS: &str = "rw,noexec,nosuid,nodev,size=64m";
 pub const LOG_MAX_SIZE: &str = "10m";
 pub const LOG_MAX_FILES: &str = "3";
 
+/// The revision of [`hardened`]'s policy. It is part of every [`SiteSpec::hash`], so raising it
+/// (when the policy changes in a way running containers should get too) replaces every site's
+/// container at the next pass, each health-checked and switched without dropping a request.
+/// Revision 2: a tiny init as PID 1 (signals reach the site's process; stops take no 10 s).
+pub const POLICY_REVISION: u32 = 2;
+
 /// The owner's and the plan's part of a site container: what, when changed, calls for a new
-/// container. Its hash is stored on the container as a label.
+/// container. Its hash (with the [`POLICY_REVISION`]) is stored on the container as a label.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SiteSpec {
     pub site_id: Uuid,
@@ -39,9 +45,16 @@ pub struct SiteSpec {
 }
 
 impl SiteSpec {
-    /// A stable hash of the specification (hex SHA-256 of its canonical JSON).
+    /// A stable hash of the specification and the policy revision (hex SHA-256 of their
+    /// canonical JSON).
     pub fn hash(&self) -> String {
-        let json = serde_json::to_vec(self).unwrap_or_default();
+        #[derive(serde::Serialize)]
+        struct Hashed<'a> {
+            #[serde(flatten)]
+            spec: &'a SiteSpec,
+            policy: u32,
+        }
+        let json = serde_json::to_vec(&Hashed { spec: self, policy: POLICY_REVISION }).unwrap_or_default();
         hex::encode(Sha256::digest(&json))
     }
 }
@@ -69,7 +82,10 @@ impl ImageFacts {
 /// The hardened container definition of a site: plan limits, every capability dropped,
 /// no-new-privileges, a read-only root with a tmpfs /tmp, the image's non-root user, a restart
 /// policy, no published ports, rotated logs, the site's own data volume, labels, and only the
-/// customer's network. The image's health check is kept.
+/// customer's network. The image's health check and stop signal are kept. Docker's tiny init
+/// (tini) runs as PID 1: it hands the stop signal on to the site's process, which as PID 1
+/// would ignore a SIGTERM it installed no handler for (busybox httpd does not), and reaps
+/// zombies.
 pub fn hardened(names: &Names, spec: &SiteSpec, image: &ImageFacts) -> ContainerCreateBody {
     let network = names.network(spec.customer_id);
     let mut labels = names.site_labels(spec.site_id, spec.customer_id);
@@ -89,6 +105,7 @@ pub fn hardened(names: &Names, spec: &SiteSpec, image: &ImageFacts) -> Container
             memory_swap: Some(memory),
             nano_cpus: Some(spec.cpu_millis.max(10) * 1_000_000),
             pids_limit: Some(spec.pids.max(16)),
+            init: Some(true),
             cap_drop: Some(vec!["ALL".to_owned()]),
             security_opt: Some(vec!["no-new-privileges:true".to_owned()]),
             readonly_rootfs: Some(true),
@@ -156,6 +173,7 @@ mod tests {
         assert_eq!(host.pids_limit, Some(128));
         assert_eq!(host.cap_drop, Some(vec!["ALL".to_owned()]));
         assert_eq!(host.readonly_rootfs, Some(true));
+        assert_eq!(host.init, Some(true), "an init that passes signals on");
         assert!(host.port_bindings.is_none());
         assert_eq!(host.network_mode, Some(Names::new("berth").network(s.customer_id)));
         let labels = body.labels.expect("labels");

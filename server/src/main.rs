@@ -55,6 +55,20 @@ enum Command {
         #[command(subcommand)]
         command: ImagesCommand,
     },
+    /// Berth's own nginx (managed ingress), which keeps serving while Berth is stopped.
+    Ingress {
+        #[command(subcommand)]
+        command: IngressCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum IngressCommand {
+    /// Take every site offline: stop Berth's nginx and keep it down until `berth ingress start`
+    /// or Berth's next start.
+    Stop,
+    /// Start Berth's nginx (or adopt the running one) with the routes last written.
+    Start,
 }
 
 #[derive(Subcommand)]
@@ -179,6 +193,22 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             let engine = berth_runtime::docker::DockerEngine::connect(&host)?;
             let id = berth_runtime::images::build_site_static(&engine, &busybox).await?;
             println!("Built {} ({id}).", berth_runtime::images::SITE_STATIC_TAG);
+        }
+        Command::Ingress { command } => {
+            let ingress = berth_runtime::ingress::Ingress::new(&config);
+            match command {
+                IngressCommand::Stop => match ingress.stop().await? {
+                    Some(pid) => println!("Stopped Berth's nginx (pid {pid}); sites are offline until `berth ingress start` or Berth's next start."),
+                    None => println!("Berth's nginx was not running; it stays down until `berth ingress start` or Berth's next start."),
+                },
+                IngressCommand::Start => {
+                    if ingress.mode() != berth_core::config::IngressMode::Managed {
+                        return Err(anyhow!("BERTH_INGRESS_MODE is {}: Berth runs no nginx of its own", ingress.mode().as_str()));
+                    }
+                    ingress.start().await?;
+                    println!("Berth's nginx serves on {}.", ingress.listen());
+                }
+            }
         }
         Command::Migrate => {
             let services = Services::connect(config).await?;

@@ -3,6 +3,7 @@
 
 pub(crate) mod bench;
 mod hardening;
+mod ingress;
 mod isolation;
 mod lifecycle;
 mod reconcile;

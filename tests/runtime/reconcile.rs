@@ -1,16 +1,17 @@
-//! The reconciler heals drift and never duplicates, even with two of them racing.
+//! The reconciler heals drift (containers, networks, routes), reports what visitors get, and
+//! never duplicates, even with two of them racing.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use berth_core::config::Config;
 use berth_runtime::engine::Engine;
-use bollard::models::ContainerCreateBody;
+use bollard::models::{ContainerConfig, ContainerCreateBody, HealthConfig, NetworkDisconnectRequest};
 use reqwest::StatusCode;
 use serde_json::json;
 
 use super::assert_hardened;
-use crate::support::runtime::engine;
+use crate::support::runtime::{engine, TestImage};
 use crate::support::TestApp;
 
 const BUSINESS: (i64, i64, i64) = (512, 1000, 256);
@@ -104,6 +105,135 @@ async fn two_reconcilers_racing_on_twenty_sites_make_twenty_containers() {
     assert_eq!(containers.len(), 20, "{:?}", containers.iter().map(|c| &c.name).collect::<Vec<_>>());
     let _ = stop_second.send(true);
     let _ = handle.await;
+    app.finish().await;
+}
+
+/// The networks a container is attached to, by name.
+async fn networks_of(app: &TestApp, name: &str) -> Vec<String> {
+    let c = app.inspect(name).await;
+    let mut nets: Vec<String> = c.network_settings.and_then(|n| n.networks).unwrap_or_default().into_keys().collect();
+    nets.sort();
+    nets
+}
+
+/// The container's address on its customer network, as nginx must be told it.
+async fn address_of(app: &TestApp, name: &str, network: &str) -> Option<String> {
+    let c = app.inspect(name).await;
+    let ip = c.network_settings?.networks?.get(network)?.ip_address.clone().filter(|ip| !ip.is_empty())?;
+    Some(format!("{ip}:8080"))
+}
+
+/// Issue 9, item 4: a site container taken off its customer network by hand is put back on it
+/// (and routed to its address on it again); one attached to another network is taken off it.
+#[tokio::test]
+async fn network_drift_is_healed_and_routed_again() {
+    const HOST: &str = "netdrift.drift.test";
+    let app = TestApp::spawn_runtime().await;
+    let admin = app.admin().await;
+    let c = app.customer(&admin, "netdrift@example.com", "business").await;
+    let site = app.running_site(&admin, &c, "netdrift", HOST).await;
+    let id = site["id"].as_str().expect("id").to_owned();
+    let name = app.scope().names.container(id.parse().expect("uuid"));
+    let network = app.scope().names.network(c.parse().expect("uuid"));
+    app.wait_ingress(HOST, 200).await;
+    let docker = engine();
+
+    // `docker network disconnect`: the container is attached again, and nginx routes to it.
+    let off = NetworkDisconnectRequest { container: name.clone(), force: Some(true) };
+    docker.client().disconnect_network(&network, off).await.expect("disconnect by hand");
+    wait_for("reattachment to the customer network", Duration::from_secs(15), async || {
+        networks_of(&app, &name).await == vec![network.clone()]
+    })
+    .await;
+    app.wait_ingress(HOST, 200).await;
+    let actual = address_of(&app, &name, &network).await.expect("an address on the customer network");
+    let site = app.wait_site(&admin, &id, Duration::from_secs(15), |s| s["address"] == actual.as_str()).await;
+    assert_eq!(site["status"], "running", "{site}");
+    let sites = std::fs::read_to_string(app.scope_ingress_sites()).expect("sites.conf");
+    assert!(sites.contains(&format!("server {actual};")), "nginx does not route to {actual}: {sites}");
+    // The site is still reachable by its name from the customer's other containers.
+    let alias =
+        app.inspect(&name).await.network_settings.and_then(|n| n.networks).and_then(|n| n.get(&network).cloned());
+    let aliases = alias.and_then(|a| a.aliases).unwrap_or_default();
+    assert!(aliases.contains(&"netdrift".to_owned()), "the site-name alias is gone: {aliases:?}");
+
+    // `docker network connect bridge`: another network on a site container breaks its isolation.
+    let on = bollard::models::NetworkConnectRequest { container: name.clone(), endpoint_config: None };
+    docker.client().connect_network("bridge", on).await.expect("connect by hand");
+    wait_for("detachment from the foreign network", Duration::from_secs(15), async || {
+        networks_of(&app, &name).await == vec![network.clone()]
+    })
+    .await;
+    app.wait_ingress(HOST, 200).await;
+    let metrics = app.client().get("/metrics").await.text;
+    assert!(metrics.contains("berth_reconciler_drift_total{kind=\"detached_network\"}"), "{metrics}");
+    assert!(metrics.contains("berth_reconciler_drift_total{kind=\"foreign_network\"}"), "{metrics}");
+    app.finish().await;
+}
+
+/// Issue 9, item 4: the status says what visitors get. A site whose container is running and
+/// healthy by its own check, but which nginx cannot connect to, is not reported healthy.
+#[tokio::test]
+async fn a_site_nginx_cannot_reach_is_not_reported_healthy() {
+    const HOST: &str = "astray.drift.test";
+    let app = TestApp::spawn_runtime().await;
+    // Exposes 8080 (so that is where nginx is sent) but listens on 8081, where its own health
+    // check looks.
+    let astray = TestImage::derived(
+        app.scope(),
+        "wrong-port",
+        ContainerConfig {
+            entrypoint: Some(
+                [
+                    "/bin/busybox",
+                    "sh",
+                    "-c",
+                    "echo ok >/srv/www/index.html; exec /bin/busybox httpd -f -p 8081 -h /srv/www",
+                ]
+                .map(String::from)
+                .to_vec(),
+            ),
+            healthcheck: Some(HealthConfig {
+                test: Some(
+                    ["CMD", "/bin/busybox", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8081/"]
+                        .map(String::from)
+                        .to_vec(),
+                ),
+                interval: Some(1_000_000_000),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    )
+    .await;
+    let admin = app.admin().await;
+    let c = app.customer(&admin, "astray@example.com", "business").await;
+    let res = admin
+        .post(
+            "/api/v1/sites",
+            &json!({"customer_id": c, "name": "astray", "domains": [HOST], "image": astray.reference}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
+    let id = res.str("id");
+    let name = app.scope().names.container(id.parse().expect("uuid"));
+    app.wait_running(&admin, &id).await;
+    // Docker calls it healthy ...
+    wait_for("Docker's health check to pass", Duration::from_secs(30), async || {
+        app.inspect(&name).await.state.and_then(|s| s.health).and_then(|h| h.status).map(|s| s.to_string())
+            == Some("healthy".into())
+    })
+    .await;
+    // ... visitors get an error ...
+    let (status, _) = app.through_ingress(HOST).await;
+    assert_eq!(status, 502);
+    // ... and Berth says so, rather than `running · healthy`.
+    let site = app
+        .wait_site(&admin, &id, Duration::from_secs(15), |s| s["status"] == "running" && s["health"] != "starting")
+        .await;
+    assert_eq!(site["health"], "unreachable", "{site}");
+    let reason = site["status_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("cannot connect") && reason.contains(":8080"), "{site}");
     app.finish().await;
 }
 

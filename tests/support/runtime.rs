@@ -4,7 +4,11 @@
 //! names and the `berth.instance` label), so parallel tests and leftovers of earlier runs never
 //! collide, and its own nginx on a free loopback port. [`TestApp::finish`] deletes the test's
 //! sites through the API and fails the test if any container or network is left; dropping the
-//! app force-removes whatever carries the test's label, volumes included.
+//! app force-removes whatever carries the test's label, volumes included, and stops the test's
+//! nginx, which (like Berth's in production) outlives the app that started it.
+//!
+//! [`Traffic`] sends continuous requests through an ingress and reports every failed or slow
+//! answer; [`TestImage`] makes a site image of the test's own from berth/site-static.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -39,7 +43,61 @@ pub async fn ensure_site_image() {
         .await;
 }
 
-/// A test's Docker objects: everything labelled with its prefix.
+/// An image made for one test from berth/site-static, under a name of its own; removed when
+/// dropped.
+pub struct TestImage {
+    pub reference: String,
+}
+
+impl TestImage {
+    /// berth/site-static under another name: the same image, but another reference for a site.
+    pub async fn retag(scope: &DockerScope, tag: &str) -> Self {
+        let repo = format!("berth-test/{}", scope.names.instance());
+        let options = bollard::query_parameters::TagImageOptions { repo: Some(repo.clone()), tag: Some(tag.into()) };
+        engine().client().tag_image(berth_runtime::images::SITE_STATIC_TAG, Some(options)).await.expect("tag image");
+        Self { reference: format!("{repo}:{tag}") }
+    }
+
+    /// berth/site-static with `config` laid over its own (entry point, health check, ...),
+    /// committed from a container that never runs.
+    pub async fn derived(scope: &DockerScope, tag: &str, config: bollard::models::ContainerConfig) -> Self {
+        use bollard::query_parameters::{CommitContainerOptionsBuilder, RemoveContainerOptions};
+        let repo = format!("berth-test/{}", scope.names.instance());
+        let docker = engine();
+        // Unlabelled: the reconciler would remove a labelled container no site owns.
+        let base = format!("{}-image-base", scope.names.instance());
+        let body = bollard::models::ContainerCreateBody {
+            image: Some(berth_runtime::images::SITE_STATIC_TAG.into()),
+            ..Default::default()
+        };
+        docker.create(&base, body).await.expect("create the base container");
+        let options = CommitContainerOptionsBuilder::new().container(&base).repo(&repo).tag(tag).pause(false).build();
+        let committed = docker.client().commit_container(options, config).await;
+        let remove = RemoveContainerOptions { force: true, ..Default::default() };
+        let removed = docker.client().remove_container(&base, Some(remove)).await;
+        committed.expect("commit image");
+        let image = Self { reference: format!("{repo}:{tag}") };
+        removed.expect("remove the base container");
+        image
+    }
+}
+
+impl Drop for TestImage {
+    fn drop(&mut self) {
+        let reference = self.reference.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async {
+                let options = bollard::query_parameters::RemoveImageOptions { force: true, ..Default::default() };
+                let _ = engine().client().remove_image(&reference, Some(options), None).await;
+            });
+        })
+        .join();
+    }
+}
+
+/// A test's Docker objects (everything labelled with its prefix) and its nginx (whatever runs
+/// from its ingress directory).
 pub struct DockerScope {
     pub names: Names,
     pub ingress: std::net::SocketAddr,
@@ -47,13 +105,79 @@ pub struct DockerScope {
 }
 
 impl DockerScope {
+    /// A fresh prefix (`bt<random>`), ingress directory and free loopback port.
+    pub fn new() -> Self {
+        let prefix = format!("bt{}", &Uuid::new_v4().simple().to_string()[..10]);
+        let ingress_dir = tempfile::tempdir().expect("ingress dir");
+        // nginx's workers run as an unprivileged user when the tests run as root.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(ingress_dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+        let ingress = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+        Self { names: Names::new(&prefix), ingress, _ingress_dir: ingress_dir }
+    }
+
     pub fn filter(&self) -> Vec<String> {
         self.names.label_filter()
+    }
+
+    pub fn ingress_dir(&self) -> &std::path::Path {
+        self._ingress_dir.path()
+    }
+
+    /// The pid of the nginx master serving this scope, from its pid file, if that process lives.
+    pub fn nginx_pid(&self) -> Option<u32> {
+        let text = std::fs::read_to_string(self.ingress_dir().join("nginx.pid")).ok()?;
+        let pid: u32 = text.trim().parse().ok()?;
+        alive(pid).then_some(pid)
+    }
+}
+
+impl Default for DockerScope {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Whether a process exists and is not a zombie.
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state letter follows the command name, which is in parentheses.
+        Ok(stat) => stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()) != Some("Z"),
+        Err(_) => false,
+    }
+}
+
+/// Sends a signal with kill(1) (the tests have no libc binding of their own).
+pub fn signal(pid: u32, name: &str) {
+    let _ = std::process::Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+}
+
+/// Stops an nginx master (graceful quit, then kill) and waits until it is gone: nginx outlives
+/// Berth by design, so a test must stop the one it made.
+fn stop_nginx(pid: u32) {
+    signal(pid, "QUIT");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if alive(pid) {
+        signal(pid, "KILL");
     }
 }
 
 impl Drop for DockerScope {
     fn drop(&mut self) {
+        if let Some(pid) = self.nginx_pid() {
+            stop_nginx(pid);
+        }
         let filter = self.filter();
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
@@ -86,17 +210,10 @@ impl TestApp {
 
     pub async fn spawn_runtime_with(extra: &[(&str, &str)]) -> Self {
         ensure_site_image().await;
-        let prefix = format!("bt{}", &Uuid::new_v4().simple().to_string()[..10]);
-        let ingress_dir = tempfile::tempdir().expect("ingress dir");
-        // nginx's workers run as an unprivileged user when the tests run as root.
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(ingress_dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        }
-        let ingress: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-        let dir = ingress_dir.path().display().to_string();
-        let listen = ingress.to_string();
+        let scope = DockerScope::new();
+        let prefix = scope.names.instance().to_owned();
+        let dir = scope.ingress_dir().display().to_string();
+        let listen = scope.ingress.to_string();
         let mut vars: Vec<(&str, &str)> = vec![
             ("BERTH_DOCKER_HOST", DOCKER_HOST),
             ("BERTH_DOCKER_PREFIX", &prefix),
@@ -116,7 +233,7 @@ impl TestApp {
             std::fs::set_permissions(&app.config.server.data_dir, std::fs::Permissions::from_mode(0o755))
                 .expect("chmod");
         }
-        app.docker = Some(DockerScope { names: Names::new(&prefix), ingress, _ingress_dir: ingress_dir });
+        app.docker = Some(scope);
         app
     }
 
@@ -180,18 +297,7 @@ impl TestApp {
     /// test's nginx with a Host header: (status, whole response with headers); (0, "") when
     /// nginx does not answer.
     pub async fn through_ingress_path(&self, host: &str, path: &str) -> (u16, String) {
-        let addr = self.scope().ingress;
-        let attempt = async {
-            let mut conn = tokio::net::TcpStream::connect(addr).await.ok()?;
-            let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-            conn.write_all(req.as_bytes()).await.ok()?;
-            let mut buf = Vec::new();
-            conn.read_to_end(&mut buf).await.ok()?;
-            let text = String::from_utf8_lossy(&buf).to_string();
-            let status = text.split_whitespace().nth(1)?.parse().ok()?;
-            Some((status, text))
-        };
-        tokio::time::timeout(Duration::from_secs(5), attempt).await.ok().flatten().unwrap_or((0, String::new()))
+        get_via(self.scope().ingress, host, path, Duration::from_secs(5)).await
     }
 
     /// Polls the ingress until `host` answers `status`.
@@ -207,6 +313,11 @@ impl TestApp {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// Polls the ingress until `host` answers `status` steadily, see [`wait_settled`].
+    pub async fn wait_ingress_settled(&self, host: &str, status: u16) {
+        wait_settled(self.scope().ingress, host, status).await
     }
 
     pub async fn containers(&self) -> Vec<berth_runtime::engine::ContainerInfo> {
@@ -280,6 +391,113 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         self.stop().await;
+    }
+}
+
+/// The containers of a scope, as the engine lists them.
+pub async fn engine_containers(scope: &DockerScope) -> Vec<berth_runtime::engine::ContainerInfo> {
+    engine().containers(&scope.filter()).await.expect("list containers")
+}
+
+/// GET `path` from `addr` with a Host header on a fresh connection: (status, whole response
+/// with headers); (0, "") when nothing answers within `limit`.
+pub async fn get_via(addr: std::net::SocketAddr, host: &str, path: &str, limit: Duration) -> (u16, String) {
+    let attempt = async {
+        let mut conn = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        conn.write_all(req.as_bytes()).await.ok()?;
+        let mut buf = Vec::new();
+        conn.read_to_end(&mut buf).await.ok()?;
+        let text = String::from_utf8_lossy(&buf).to_string();
+        let status = text.split_whitespace().nth(1)?.parse().ok()?;
+        Some((status, text))
+    };
+    tokio::time::timeout(limit, attempt).await.ok().flatten().unwrap_or((0, String::new()))
+}
+
+/// Polls `addr` until `host` has answered `status` to every request for a whole second. Right
+/// after a reload, nginx's workers of the previous configuration still take a few connections
+/// until they notice they are to quit: one answer proves nothing about the next one.
+pub async fn wait_settled(addr: std::net::SocketAddr, host: &str, status: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut since: Option<Instant> = None;
+    loop {
+        let (got, body) = get_via(addr, host, "/", Duration::from_secs(5)).await;
+        if got == status {
+            let first = *since.get_or_insert_with(Instant::now);
+            if first.elapsed() >= Duration::from_secs(1) {
+                return;
+            }
+        } else {
+            since = None;
+        }
+        assert!(Instant::now() < deadline, "{host} did not answer {status} steadily: {got} {body}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// What visitors got while [`Traffic`] ran.
+#[derive(Debug)]
+pub struct TrafficReport {
+    pub requests: usize,
+    /// Answers other than 200 (status 0: no answer), as `+<ms since start> <status>`.
+    pub failed: Vec<String>,
+    /// Answers that took longer than [`Traffic::SLOW`], as `+<ms since start> <duration>`.
+    pub slow: Vec<String>,
+}
+
+/// Continuous requests through an ingress for one host: `clients` loops, each sending the next
+/// request on a fresh connection as soon as the last one is answered, until stopped.
+pub struct Traffic {
+    stop: tokio::sync::watch::Sender<bool>,
+    clients: Vec<tokio::task::JoinHandle<TrafficReport>>,
+}
+
+impl Traffic {
+    /// A visitor notices this: the tests want every answer faster.
+    pub const SLOW: Duration = Duration::from_secs(2);
+
+    pub fn start(addr: std::net::SocketAddr, host: &str, clients: usize) -> Self {
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let started = Instant::now();
+        let clients = (0..clients)
+            .map(|_| {
+                let rx = rx.clone();
+                let host = host.to_owned();
+                tokio::spawn(async move {
+                    let mut report = TrafficReport { requests: 0, failed: Vec::new(), slow: Vec::new() };
+                    while !*rx.borrow() {
+                        let sent = Instant::now();
+                        // Far above SLOW, so a hanging request is counted rather than waited for.
+                        let (status, _) = get_via(addr, &host, "/", Duration::from_secs(10)).await;
+                        let took = sent.elapsed();
+                        let at = sent.duration_since(started).as_millis();
+                        report.requests += 1;
+                        if status != 200 {
+                            report.failed.push(format!("+{at}ms {status}"));
+                        }
+                        if took > Self::SLOW {
+                            report.slow.push(format!("+{at}ms {took:?}"));
+                        }
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    report
+                })
+            })
+            .collect();
+        Self { stop, clients }
+    }
+
+    pub async fn stop(self) -> TrafficReport {
+        let _ = self.stop.send(true);
+        let mut all = TrafficReport { requests: 0, failed: Vec::new(), slow: Vec::new() };
+        for c in self.clients {
+            let r = c.await.expect("traffic client");
+            all.requests += r.requests;
+            all.failed.extend(r.failed);
+            all.slow.extend(r.slow);
+        }
+        all
     }
 }
 

@@ -28,8 +28,9 @@ use crate::env::Env;
 /// Waits this long after a wake-up so a burst of Docker events makes one pass.
 const DEBOUNCE: Duration = Duration::from_millis(150);
 
-/// Runs until `shutdown` turns true; stops Berth's nginx on the way out. Without a container
-/// runtime in `env` there is nothing to reconcile and it returns at once.
+/// Runs until `shutdown` turns true. Berth's nginx keeps serving afterwards (see
+/// [`berth_runtime::ingress::Ingress::on_exit`]). Without a container runtime in `env` there is
+/// nothing to reconcile and it returns at once.
 pub async fn run(env: Arc<Env>, mut shutdown: watch::Receiver<bool>) {
     let Some(rt) = env.runtime.clone() else { return };
     let (db, keys) = (&env.db, env.keys.as_ref());
@@ -55,7 +56,7 @@ pub async fn run(env: Arc<Env>, mut shutdown: watch::Receiver<bool>) {
         pass(db, keys, &rt).await;
     }
     watcher.abort();
-    rt.ingress.stop().await;
+    rt.ingress.on_exit().await;
     tracing::info!("Reconciler stopped");
 }
 
@@ -77,9 +78,12 @@ async fn watch_events(rt: Arc<Runtime>, wake: Arc<Notify>) {
     }
 }
 
-/// One reconcile pass, then the ingress. Errors are logged here, once.
+/// One reconcile pass between two renders of the ingress. Errors are logged here, once.
 pub async fn pass(db: &DatabaseConnection, keys: &Keys, rt: &Runtime) {
     let started = Instant::now();
+    // First what the database says now (after a restart: what the running nginx serves), so an
+    // update in this pass can move its site's route alone; last what the pass observed.
+    route(db, rt).await;
     let outcome = match locked_pass(db, keys, rt).await {
         Ok(true) => "ok",
         Ok(false) => "skipped",
@@ -93,6 +97,11 @@ pub async fn pass(db: &DatabaseConnection, keys: &Keys, rt: &Runtime) {
     if let Err(e) = rt.ingress.supervise().await {
         tracing::warn!(error = %e, "Cannot keep Berth's nginx running");
     }
+    route(db, rt).await;
+}
+
+/// Renders the ingress from the routes in the database.
+async fn route(db: &DatabaseConnection, rt: &Runtime) {
     match site_state::routes(db).await {
         Ok(routes) => match rt.ingress.apply(&routes).await {
             Ok(true) => {

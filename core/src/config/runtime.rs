@@ -23,6 +23,9 @@ pub const SETTINGS: &[Setting] = &[
     SITE_HEALTH_TIMEOUT_SECONDS,
     SITE_SUBNETS,
     SITE_SUBNET_PREFIX,
+    SITE_STOP_TIMEOUT_SECONDS,
+    SITE_DRAIN_SECONDS,
+    INGRESS_STOP_ON_EXIT,
 ];
 
 const DOCKER_HOST: Setting = Setting {
@@ -103,6 +106,28 @@ const SITE_SUBNET_PREFIX: Setting = Setting {
     value: |c| Some(c.runtime.site_subnet_prefix.to_string()),
 };
 
+const SITE_STOP_TIMEOUT_SECONDS: Setting = Setting {
+    key: "site_stop_timeout_seconds",
+    default: "10",
+    mask: Mask::Plain,
+    about: "how long a site's process gets after its stop signal before Docker kills it",
+    value: |c| Some(c.runtime.site_stop_timeout_seconds.to_string()),
+};
+const SITE_DRAIN_SECONDS: Setting = Setting {
+    key: "site_drain_seconds",
+    default: "10",
+    mask: Mask::Plain,
+    about: "after an update, the most Berth waits for requests in flight to the old container",
+    value: |c| Some(c.runtime.site_drain_seconds.to_string()),
+};
+const INGRESS_STOP_ON_EXIT: Setting = Setting {
+    key: "ingress_stop_on_exit",
+    default: "false",
+    mask: Mask::Plain,
+    about: "whether a clean stop of Berth also stops its nginx (sites go offline)",
+    value: |c| Some(c.runtime.ingress_stop_on_exit.to_string()),
+};
+
 /// Where Debian and most distributions install nginx, tried before `PATH`.
 const NGINX_PLACES: &[&str] = &["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"];
 const DOCKER_SOCKET: &str = "/var/run/docker.sock";
@@ -143,6 +168,16 @@ pub struct RuntimeConfig {
     /// The pool customer networks' subnets come from (Docker's defaults hold ~30 networks).
     pub site_subnets: Ipv4Net,
     pub site_subnet_prefix: u8,
+    /// How long a site's process gets to exit after its stop signal (on stop, restart, and for
+    /// the old container after an update) before Docker kills it.
+    pub site_stop_timeout_seconds: u64,
+    /// After an update switched nginx to the new container, how long requests still in flight
+    /// to the old one may take before it is stopped.
+    pub site_drain_seconds: u64,
+    /// Whether a clean shutdown of Berth also stops its nginx (managed mode). Off by default:
+    /// the sites stay online while Berth is stopped or upgraded; `berth ingress stop` is the
+    /// operator's way to take them down.
+    pub ingress_stop_on_exit: bool,
 }
 
 impl RuntimeConfig {
@@ -227,7 +262,20 @@ impl RuntimeConfig {
                 }
             },
         };
+        let site_stop_timeout_seconds = raw.number(&SITE_STOP_TIMEOUT_SECONDS, 0, 600);
+        let site_drain_seconds = raw.number(&SITE_DRAIN_SECONDS, 0, 600);
+        let ingress_stop_on_exit = match raw.get_or_default(&INGRESS_STOP_ON_EXIT).as_str() {
+            "true" | "1" | "yes" => true,
+            "false" | "0" | "no" => false,
+            v => {
+                raw.problem(&INGRESS_STOP_ON_EXIT, format_args!("`{v}` must be true or false"));
+                false
+            }
+        };
         RuntimeConfig {
+            site_stop_timeout_seconds,
+            site_drain_seconds,
+            ingress_stop_on_exit,
             docker_host,
             docker_prefix,
             ingress_mode,

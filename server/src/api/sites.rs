@@ -53,7 +53,8 @@ pub struct SiteDto {
     pub container_id: Option<String>,
     /// Where the container listens on its customer network (`ip:port`), while running.
     pub address: Option<String>,
-    /// Docker's health status of the container: healthy, unhealthy, starting or none.
+    /// Docker's health status of the container (healthy, unhealthy, starting or none), or
+    /// `unreachable` when Berth cannot connect to its address, so visitors get an error.
     pub health: Option<String>,
     /// How often Docker restarted the container after it exited.
     pub restart_count: i32,
