@@ -82,30 +82,23 @@ pub async fn targets(db: &impl ConnectionTrait) -> Result<Vec<Target>> {
 
 /// Writes a cycle's samples in one statement (one round trip, whatever the number of sites).
 pub async fn insert_samples(db: &impl ConnectionTrait, samples: &[Sample]) -> Result<u64> {
-    if samples.is_empty() {
-        return Ok(0);
-    }
-    let mut q = Query::insert();
-    q.into_table(Alias::new("site_samples")).columns(
-        [
-            "site_id",
-            "customer_id",
-            "at_ms",
-            "cpu_usec",
-            "cpu_percent",
-            "memory_bytes",
-            "memory_limit_bytes",
-            "net_rx_bytes",
-            "net_tx_bytes",
-            "block_read_bytes",
-            "block_write_bytes",
-            "pids",
-            "restarts",
-        ]
-        .map(Alias::new),
-    );
-    for s in samples {
-        q.values([
+    let columns = [
+        "site_id",
+        "customer_id",
+        "at_ms",
+        "cpu_usec",
+        "cpu_percent",
+        "memory_bytes",
+        "memory_limit_bytes",
+        "net_rx_bytes",
+        "net_tx_bytes",
+        "block_read_bytes",
+        "block_write_bytes",
+        "pids",
+        "restarts",
+    ];
+    let rows = samples.iter().map(|s| {
+        vec![
             s.site_id.into(),
             s.customer_id.into(),
             s.at.timestamp_millis().into(),
@@ -119,8 +112,28 @@ pub async fn insert_samples(db: &impl ConnectionTrait, samples: &[Sample]) -> Re
             s.block_write_bytes.into(),
             s.pids.into(),
             s.restarts.into(),
-        ])
-        .map_err(|e| Error::Internal(anyhow::anyhow!("building the samples insert: {e}")))?;
+        ]
+    });
+    insert_rows(db, "site_samples", &columns, rows).await
+}
+
+/// One multi-row `INSERT` of `rows` into `table`; nothing is sent for no rows.
+async fn insert_rows(
+    db: &impl ConnectionTrait,
+    table: &str,
+    columns: &[&str],
+    rows: impl Iterator<Item = Vec<sea_orm::Value>>,
+) -> Result<u64> {
+    let mut q = Query::insert();
+    q.into_table(Alias::new(table)).columns(columns.iter().map(|c| Alias::new(*c)));
+    let mut any = false;
+    for row in rows {
+        any = true;
+        q.values(row.into_iter().map(Into::into))
+            .map_err(|e| Error::Internal(anyhow::anyhow!("building the insert into {table}: {e}")))?;
+    }
+    if !any {
+        return Ok(0);
     }
     let backend = db.get_database_backend();
     Ok(db.execute(backend.build(&q)).await?.rows_affected())
@@ -142,15 +155,10 @@ pub struct Check {
 
 /// Writes a round of uptime checks in one statement.
 pub async fn insert_checks(db: &impl ConnectionTrait, checks: &[Check]) -> Result<u64> {
-    if checks.is_empty() {
-        return Ok(0);
-    }
-    let mut q = Query::insert();
-    q.into_table(Alias::new("site_checks"))
-        .columns(["site_id", "customer_id", "at_ms", "status_code", "latency_ms", "up", "error"].map(Alias::new));
-    for c in checks {
+    let columns = ["site_id", "customer_id", "at_ms", "status_code", "latency_ms", "up", "error"];
+    let rows = checks.iter().map(|c| {
         let error: Option<String> = c.error.as_ref().map(|e| e.chars().take(300).collect());
-        q.values([
+        vec![
             c.site_id.into(),
             c.customer_id.into(),
             c.at.timestamp_millis().into(),
@@ -158,11 +166,9 @@ pub async fn insert_checks(db: &impl ConnectionTrait, checks: &[Check]) -> Resul
             c.latency_ms.into(),
             c.up.into(),
             error.into(),
-        ])
-        .map_err(|e| Error::Internal(anyhow::anyhow!("building the checks insert: {e}")))?;
-    }
-    let backend = db.get_database_backend();
-    Ok(db.execute(backend.build(&q)).await?.rows_affected())
+        ]
+    });
+    insert_rows(db, "site_checks", &columns, rows).await
 }
 
 /// The name of the raw-samples partition holding the UTC day that starts at `day_ms`.
