@@ -9,6 +9,7 @@ mod m0001_initial;
 mod m0002_runtime;
 mod m0003_jobs;
 mod m0005_webhook_events;
+mod m0006_totp_last_step;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_runtime::Migration),
             Box::new(m0003_jobs::Migration),
             Box::new(m0005_webhook_events::Migration),
+            Box::new(m0006_totp_last_step::Migration),
         ]
     }
 }

@@ -12,6 +12,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/auth/set-password"),
     ("post", "/api/v1/auth/totp/enroll"),
     ("post", "/api/v1/auth/totp/confirm"),
+    ("post", "/api/v1/auth/totp/disable"),
     ("get", "/api/v1/customers"),
     ("post", "/api/v1/customers"),
     ("get", "/api/v1/customers/{id}"),
@@ -20,6 +21,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/customers/{id}/users"),
     ("post", "/api/v1/customers/{id}/users"),
     ("patch", "/api/v1/customers/{id}/users/{user_id}"),
+    ("post", "/api/v1/customers/{id}/users/{user_id}/totp/reset"),
     ("get", "/api/v1/sites"),
     ("post", "/api/v1/sites"),
     ("get", "/api/v1/sites/{id}"),
@@ -92,3 +94,4 @@ async fn every_route_is_documented_and_every_documented_route_is_served() {
     // Problem responses are described.
     assert!(doc.body["components"]["schemas"]["Problem"].is_object());
 }
+

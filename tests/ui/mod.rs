@@ -8,6 +8,7 @@
 mod admin;
 mod flows;
 mod portal;
+mod security;
 mod site_ops;
 mod totp;
 

@@ -268,7 +268,7 @@ async fn login(
         Err(LoginError::Limited { retry_after_secs }) => {
             let at = chrono::Utc::now() + chrono::Duration::seconds(retry_after_secs as i64);
             let message = format!(
-                "Too many sign-in attempts. Try again in {} (after {}).",
+                "Too many sign-in attempts. Try again in {} (after {}), or ask an administrator to clear the limit.",
                 wait_text(retry_after_secs),
                 at.format("%H:%M:%S UTC")
             );
