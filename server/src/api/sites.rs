@@ -95,6 +95,7 @@ pub struct SiteList {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     pub customer_id: Option<Uuid>,
@@ -188,6 +189,7 @@ async fn patch(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteQuery {
     /// Also delete the site's data volume. Without it the volume is kept.
