@@ -6,6 +6,7 @@
 //! chromedriver come from `scripts/test.sh`; without them the tests fail and say so.
 
 mod admin;
+mod auth;
 mod flows;
 mod portal;
 mod security;
