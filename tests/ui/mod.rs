@@ -7,6 +7,7 @@
 
 mod admin;
 mod auth;
+mod autocomplete;
 mod flows;
 mod portal;
 mod security;
