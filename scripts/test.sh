@@ -8,8 +8,8 @@
 # What it does, in order:
 #   1. installs what the tests need when missing: Debian's postgresql, redis-server,
 #      nginx-light, busybox-static, pdns-server with its sqlite3 backend, pebble, openssl,
-#      chromium with chromium-driver, prometheus (with promtool), and aiosmtpd from PyPI;
-#      checks that a Docker engine runs;
+#      chromium with chromium-driver, prometheus (with promtool), and aiosmtpd and
+#      openapi-spec-validator from PyPI; checks that a Docker engine runs;
 #   2. starts a throwaway PostgreSQL and a throwaway Redis on 127.0.0.1, each on its own
 #      port, with all their files in one temporary directory;
 #   3. exports BERTH_TEST_DATABASE_URL and BERTH_TEST_REDIS_URL for the tests;
@@ -94,6 +94,13 @@ if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
     log "installing aiosmtpd (SMTP sink for the mail tests)"
     python3 -m pip install --quiet aiosmtpd 2>/dev/null \
         || python3 -m pip install --quiet --break-system-packages aiosmtpd
+fi
+
+# The OpenAPI validator the API document test runs on the served document (PyPI).
+if ! python3 -c 'import openapi_spec_validator' >/dev/null 2>&1; then
+    log "installing openapi-spec-validator (checks /api/v1/openapi.json)"
+    python3 -m pip install --quiet openapi-spec-validator 2>/dev/null \
+        || python3 -m pip install --quiet --break-system-packages openapi-spec-validator
 fi
 
 # The Docker engine itself must already run on this machine (it cannot be installed and

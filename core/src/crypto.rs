@@ -33,6 +33,8 @@ pub enum CryptoError {
 #[derive(Clone)]
 pub struct Keys {
     data: [u8; 32],
+    /// Signs values handed to the browser (the sign-in form's CSRF cookie).
+    signing: [u8; 32],
 }
 
 impl std::fmt::Debug for Keys {
@@ -47,7 +49,24 @@ impl Keys {
         let mut data = [0u8; 32];
         // 32 bytes is far below HKDF-SHA256's 8160-byte output limit, so expand cannot fail.
         hk.expand(b"berth data-at-rest v1", &mut data).expect("HKDF output length is valid");
-        Self { data }
+        let mut signing = [0u8; 32];
+        hk.expand(b"berth signing v1", &mut signing).expect("HKDF output length is valid");
+        Self { data, signing }
+    }
+
+    /// HMAC-SHA256 of `message` under the signing key, bound to `context`, as hex.
+    pub fn sign(&self, context: &str, message: &str) -> String {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.signing).expect("HMAC takes keys of any length");
+        mac.update(context.as_bytes());
+        mac.update(b"\0");
+        mac.update(message.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// Whether `signature` is [`Keys::sign`] of `message` in `context` (constant time).
+    pub fn verify(&self, context: &str, message: &str, signature: &str) -> bool {
+        secure_eq(self.sign(context, message).as_bytes(), signature.as_bytes())
     }
 
     /// Encrypts `plaintext`, bound to `context`; returns base64(nonce || ciphertext).

@@ -1,5 +1,6 @@
 //! RFC 6238 time-based one-time passwords (SHA-1, 6 digits, 30 s), the parameters every
-//! authenticator app supports. One step of clock skew is accepted either way.
+//! authenticator app supports. One step of clock skew is accepted either way; each step's code
+//! is accepted once (the store remembers the last step used).
 
 use rand::rngs::OsRng;
 use rand::RngCore;
@@ -25,14 +26,27 @@ pub fn uri(secret: &[u8], account: &str) -> Result<String> {
     Ok(totp(secret, account)?.get_url())
 }
 
-pub fn check(secret: &[u8], account: &str, code: &str) -> Result<bool> {
+/// The time step (Unix time / 30 s) whose code `code` is, within one step of clock skew either
+/// way, or `None`. The caller remembers the step so the same code is not accepted twice.
+pub fn matching_step(secret: &[u8], account: &str, code: &str) -> Result<Option<u64>> {
     let code = code.trim();
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
-        return Ok(false);
+        return Ok(None);
     }
-    totp(secret, account)?
-        .check_current(code)
-        .map_err(|e| Error::Internal(anyhow::anyhow!("system clock before 1970: {e}")))
+    let totp = totp(secret, account)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| Error::Internal(anyhow::anyhow!("system clock before 1970: {e}")))?
+        .as_secs();
+    let step = now / totp.step;
+    // Oldest first, so a code valid in two steps (never, in practice) binds the earlier one.
+    for candidate in [step.saturating_sub(1), step, step + 1] {
+        let expected = totp.generate(candidate * totp.step);
+        if crate::crypto::secure_eq(expected.as_bytes(), code.as_bytes()) {
+            return Ok(Some(candidate));
+        }
+    }
+    Ok(None)
 }
 
 /// The current code, for tests and for operators checking a secret.

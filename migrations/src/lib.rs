@@ -10,6 +10,7 @@ mod m0002_runtime;
 mod m0003_jobs;
 mod m0005_webhook_events;
 mod m0006_site_metrics;
+mod m0007_totp_last_step;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_jobs::Migration),
             Box::new(m0005_webhook_events::Migration),
             Box::new(m0006_site_metrics::Migration),
+            Box::new(m0007_totp_last_step::Migration),
         ]
     }
 }

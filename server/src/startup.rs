@@ -82,7 +82,7 @@ impl Services {
     pub fn session_store(&self) -> Store {
         match &self.redis {
             Some(conn) => Store::Redis(RedisStore::new(conn.clone(), &self.config.server.redis_prefix)),
-            None => Store::Memory(tower_sessions::MemoryStore::default()),
+            None => Store::memory(),
         }
     }
 

@@ -2,7 +2,7 @@ use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::json;
 
-use crate::support::{totp_code, Client, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
+use crate::support::{totp_code, totp_next_code, Client, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
 
 fn session_cookie(res: &crate::support::Res) -> Option<String> {
     res.headers
@@ -126,7 +126,7 @@ async fn cross_site_login_is_refused() {
 async fn totp_enrolment_and_login() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
-    let enrol = admin.post("/api/v1/auth/totp/enroll", &json!({})).await;
+    let enrol = admin.post("/api/v1/auth/totp/enroll", &json!({"password": ADMIN_PASSWORD})).await;
     assert_eq!(enrol.status, StatusCode::OK, "{}", enrol.text);
     let uri = enrol.str("otpauth_uri");
     assert!(uri.starts_with("otpauth://totp/Berth:"), "{uri}");
@@ -138,7 +138,10 @@ async fn totp_enrolment_and_login() {
     let ok = admin.post("/api/v1/auth/totp/confirm", &json!({"code": totp_code(&uri)})).await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
     assert_eq!(ok.body["totp_enabled"], true);
-    admin.post("/api/v1/auth/totp/enroll", &json!({})).await.assert_problem(StatusCode::CONFLICT, "conflict");
+    admin
+        .post("/api/v1/auth/totp/enroll", &json!({"password": ADMIN_PASSWORD}))
+        .await
+        .assert_problem(StatusCode::CONFLICT, "conflict");
 
     // The secret is sealed at rest.
     let row = app
@@ -161,13 +164,20 @@ async fn totp_enrolment_and_login() {
         .post("/api/v1/auth/login", &json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "totp": "123456"}))
         .await;
     bad.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    // The code that confirmed the enrolment is used up; the next step's code works.
     let good = c
-        .post("/api/v1/auth/login", &json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "totp": totp_code(&uri)}))
+        .post(
+            "/api/v1/auth/login",
+            &json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "totp": totp_next_code(&uri)}),
+        )
         .await;
     assert_eq!(good.status, StatusCode::OK, "{}", good.text);
     // A wrong password with a right code is still just a wrong password.
     let wrong_pw = c
-        .post("/api/v1/auth/login", &json!({"email": ADMIN_EMAIL, "password": "wrong-wrong", "totp": totp_code(&uri)}))
+        .post(
+            "/api/v1/auth/login",
+            &json!({"email": ADMIN_EMAIL, "password": "wrong-wrong", "totp": totp_next_code(&uri)}),
+        )
         .await;
     wrong_pw.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
 }
@@ -312,4 +322,200 @@ async fn changing_the_password_ends_other_sessions() {
     assert_eq!(here.post("/api/v1/tokens", &json!({"name": "after"})).await.status, StatusCode::CREATED);
     elsewhere.get("/api/v1/auth/me").await.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
     app.client().login(ADMIN_EMAIL, &long).await;
+}
+
+/// Enrols `c` (signed in with `password`) in TOTP and returns the otpauth URI; the current
+/// step's code is used up by the confirmation.
+async fn enable_totp(c: &Client, password: &str) -> String {
+    let enrol = c.post("/api/v1/auth/totp/enroll", &json!({"password": password})).await;
+    assert_eq!(enrol.status, StatusCode::OK, "{}", enrol.text);
+    let uri = enrol.str("otpauth_uri");
+    let ok = c.post("/api/v1/auth/totp/confirm", &json!({"code": totp_code(&uri)})).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
+    uri
+}
+
+async fn audit_actions(admin: &Client, action: &str) -> Vec<serde_json::Value> {
+    let res = admin.get(&format!("/api/v1/audit?action={action}")).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+    res.body["items"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn an_api_token_cannot_change_the_second_factor() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let token = admin.post("/api/v1/tokens", &json!({"name": "deploy"})).await.str("token");
+    let api = Client::with_token(&app.base, &token);
+    let body = json!({"password": ADMIN_PASSWORD});
+    api.post("/api/v1/auth/totp/enroll", &body).await.assert_problem(StatusCode::FORBIDDEN, "session-required");
+    api.post("/api/v1/auth/totp/confirm", &json!({"code": "123456"}))
+        .await
+        .assert_problem(StatusCode::FORBIDDEN, "session-required");
+    api.post("/api/v1/auth/totp/disable", &body).await.assert_problem(StatusCode::FORBIDDEN, "session-required");
+    assert_eq!(admin.get("/api/v1/auth/me").await.body["user"]["totp_enabled"], false);
+
+    // In the session, enrolling needs the current password.
+    let wrong = admin.post("/api/v1/auth/totp/enroll", &json!({"password": "not-my-password"})).await;
+    wrong.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    assert_eq!(wrong.error_fields(), ["password"]);
+    let missing = admin.post("/api/v1/auth/totp/enroll", &json!({})).await;
+    assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", missing.text);
+    enable_totp(&admin, ADMIN_PASSWORD).await;
+}
+
+#[tokio::test]
+async fn a_totp_code_is_accepted_once() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let uri = enable_totp(&admin, ADMIN_PASSWORD).await;
+    let c = app.client();
+    let login = |code: String| {
+        let c = c.clone();
+        async move {
+            c.post("/api/v1/auth/login", &json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "totp": code})).await
+        }
+    };
+    // The confirmation used the current code: it does not sign anyone in afterwards.
+    login(totp_code(&uri)).await.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    let next = totp_next_code(&uri);
+    assert_eq!(login(next.clone()).await.status, StatusCode::OK);
+    // Seen once, refused the second time (a code read over someone's shoulder, or replayed).
+    login(next).await.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+}
+
+#[tokio::test]
+async fn turning_off_the_second_factor_needs_the_password_and_is_audited() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    admin
+        .post("/api/v1/auth/totp/disable", &json!({"password": ADMIN_PASSWORD}))
+        .await
+        .assert_problem(StatusCode::CONFLICT, "conflict");
+    enable_totp(&admin, ADMIN_PASSWORD).await;
+    let wrong = admin.post("/api/v1/auth/totp/disable", &json!({"password": "not-my-password"})).await;
+    assert_eq!(wrong.error_fields(), ["password"], "{}", wrong.text);
+    let off = admin.post("/api/v1/auth/totp/disable", &json!({"password": ADMIN_PASSWORD})).await;
+    assert_eq!(off.status, StatusCode::OK, "{}", off.text);
+    assert_eq!(off.body["totp_enabled"], false);
+    app.client().login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(audit_actions(&admin, "user.totp_disable").await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_admin_resets_the_second_factor_of_a_locked_out_customer_user() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let customer = app.customer(&admin, "lost-phone@example.com", "starter").await;
+    let user = app.customer_user(&admin, &customer, "owner@lost-phone.example").await;
+    enable_totp(&user, "Portal-Password-42").await;
+    let user_id = user.get("/api/v1/auth/me").await.body["user"]["id"].as_str().expect("id").to_owned();
+    let path = format!("/api/v1/customers/{customer}/users/{user_id}/totp/reset");
+
+    // The customer can no longer sign in without their phone.
+    let c = app.client();
+    let locked = c
+        .post("/api/v1/auth/login", &json!({"email": "owner@lost-phone.example", "password": "Portal-Password-42"}))
+        .await;
+    locked.assert_problem(StatusCode::UNAUTHORIZED, "totp-required");
+
+    // Not with a token, not with a wrong password, not by the customer, not for another customer.
+    let token = admin.post("/api/v1/tokens", &json!({"name": "ops"})).await.str("token");
+    Client::with_token(&app.base, &token)
+        .post(&path, &json!({"password": ADMIN_PASSWORD}))
+        .await
+        .assert_problem(StatusCode::FORBIDDEN, "session-required");
+    let wrong = admin.post(&path, &json!({"password": "not-my-password"})).await;
+    assert_eq!(wrong.error_fields(), ["password"], "{}", wrong.text);
+    user.post(&path, &json!({"password": "Portal-Password-42"}))
+        .await
+        .assert_problem(StatusCode::FORBIDDEN, "forbidden");
+    let other = app.customer(&admin, "other@example.com", "starter").await;
+    admin
+        .post(&format!("/api/v1/customers/{other}/users/{user_id}/totp/reset"), &json!({"password": ADMIN_PASSWORD}))
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "not-found");
+
+    let reset = admin.post(&path, &json!({"password": ADMIN_PASSWORD})).await;
+    assert_eq!(reset.status, StatusCode::OK, "{}", reset.text);
+    assert_eq!(reset.body["totp_enabled"], false);
+    app.client().login("owner@lost-phone.example", "Portal-Password-42").await;
+    let entries = audit_actions(&admin, "user.totp_reset").await;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["actor"], ADMIN_EMAIL);
+    assert_eq!(entries[0]["target_id"], user_id.as_str());
+}
+
+#[tokio::test]
+async fn wrong_current_passwords_are_rate_limited_like_sign_in() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let change = |current: &str| json!({"current_password": current, "new_password": "A-new-long-password-7"});
+    for _ in 0..5 {
+        let res = admin.post("/api/v1/auth/password", &change("not-it-at-all")).await;
+        assert_eq!(res.error_fields(), ["current_password"], "{}", res.text);
+    }
+    // Limited now, even with the right password: guessing it through this form is as slow as
+    // guessing it at sign-in.
+    let res = admin.post("/api/v1/auth/password", &change(ADMIN_PASSWORD)).await;
+    res.assert_problem(StatusCode::TOO_MANY_REQUESTS, "rate-limited");
+    assert!(res.headers.get("retry-after").is_some());
+}
+
+#[tokio::test]
+async fn successful_sign_ins_do_not_count_toward_the_address_limit() {
+    let app = TestApp::spawn_with(&[("BERTH_LOGIN_LIMIT_PER_IP", "3")]).await;
+    for _ in 0..6 {
+        app.client().login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    }
+    // Failures still do.
+    let c = app.client();
+    for _ in 0..3 {
+        let res = c.post("/api/v1/auth/login", &json!({"email": "nobody@berth.test", "password": "guess-guess"})).await;
+        res.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    let res = c.post("/api/v1/auth/login", &json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})).await;
+    res.assert_problem(StatusCode::TOO_MANY_REQUESTS, "rate-limited");
+}
+
+#[tokio::test]
+async fn failed_sign_ins_are_audited_with_their_reason() {
+    let app = TestApp::spawn_with(&[("BERTH_LOGIN_LIMIT_PER_ACCOUNT", "2")]).await;
+    let admin = app.admin().await;
+    let uri = enable_totp(&admin, ADMIN_PASSWORD).await;
+    let c = app.client();
+    let attempt = |email: &str, password: &str, totp: Option<&str>| {
+        let body = json!({"email": email, "password": password, "totp": totp});
+        let c = c.clone();
+        async move { c.post("/api/v1/auth/login", &body).await }
+    };
+    attempt("nobody@berth.test", "guess-guess", None).await;
+    attempt(ADMIN_EMAIL, ADMIN_PASSWORD, None).await; // code missing
+    attempt(ADMIN_EMAIL, ADMIN_PASSWORD, Some("000000")).await; // code wrong
+    attempt(ADMIN_EMAIL, "guess-guess", None).await; // password wrong: the account is limited now
+    let limited = attempt(ADMIN_EMAIL, ADMIN_PASSWORD, Some(&totp_next_code(&uri))).await;
+    limited.assert_problem(StatusCode::TOO_MANY_REQUESTS, "rate-limited");
+
+    let entries = audit_actions(&admin, "auth.login_failed").await;
+    let mut reasons: Vec<(String, String)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["details"]["email"].as_str().unwrap_or("").to_owned(),
+                e["details"]["reason"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    reasons.sort();
+    let expected = [
+        (ADMIN_EMAIL, "bad_credentials"),
+        (ADMIN_EMAIL, "limited"),
+        (ADMIN_EMAIL, "totp_missing"),
+        (ADMIN_EMAIL, "totp_wrong"),
+        ("nobody@berth.test", "bad_credentials"),
+    ];
+    let mut expected: Vec<(String, String)> = expected.iter().map(|(e, r)| (e.to_string(), r.to_string())).collect();
+    expected.sort();
+    assert_eq!(reasons, expected);
+    assert!(entries.iter().all(|e| e["ip"].as_str().is_some()), "the address is recorded");
 }

@@ -12,6 +12,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/auth/set-password"),
     ("post", "/api/v1/auth/totp/enroll"),
     ("post", "/api/v1/auth/totp/confirm"),
+    ("post", "/api/v1/auth/totp/disable"),
     ("get", "/api/v1/customers"),
     ("post", "/api/v1/customers"),
     ("get", "/api/v1/customers/{id}"),
@@ -20,6 +21,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/customers/{id}/users"),
     ("post", "/api/v1/customers/{id}/users"),
     ("patch", "/api/v1/customers/{id}/users/{user_id}"),
+    ("post", "/api/v1/customers/{id}/users/{user_id}/totp/reset"),
     ("get", "/api/v1/sites"),
     ("post", "/api/v1/sites"),
     ("get", "/api/v1/sites/{id}"),
@@ -91,4 +93,93 @@ async fn every_route_is_documented_and_every_documented_route_is_served() {
     assert_eq!(documented, ROUTES.len());
     // Problem responses are described.
     assert!(doc.body["components"]["schemas"]["Problem"].is_object());
+}
+
+/// The served document is valid OpenAPI 3.1 by an independent validator
+/// (openapi-spec-validator, installed by scripts/test.sh), every `{param}` of a path is declared
+/// `in: path` and nothing else is, every operation declares its security, and every declared
+/// error answer is problem+json.
+#[tokio::test]
+async fn the_document_validates_and_declares_parameters_security_and_errors() {
+    let app = TestApp::spawn().await;
+    let res = reqwest::get(format!("{}/api/v1/openapi.json", app.base)).await.expect("GET openapi.json");
+    let text = res.text().await.expect("body");
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(file.path(), &text).expect("write the document");
+    let out = std::process::Command::new("python3")
+        .args(["-m", "openapi_spec_validator"])
+        .arg(file.path())
+        .output()
+        .expect("python3 runs (scripts/test.sh installs openapi-spec-validator)");
+    assert!(
+        out.status.success(),
+        "openapi-spec-validator refused the document:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let doc: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    assert!(doc["openapi"].as_str().expect("version").starts_with("3.1"));
+    let schemes = doc["components"]["securitySchemes"].as_object().expect("security schemes");
+    assert_eq!(schemes["bearer"]["scheme"], "bearer");
+    assert_eq!(schemes["session"]["in"], "cookie");
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        let in_path: std::collections::BTreeSet<&str> =
+            path.split('{').skip(1).filter_map(|rest| rest.split_once('}').map(|(name, _)| name)).collect();
+        for (method, op) in item.as_object().expect("path item") {
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            let declared: std::collections::BTreeSet<&str> = params
+                .iter()
+                .filter(|p| p["in"] == "path")
+                .map(|p| p["name"].as_str().expect("parameter name"))
+                .collect();
+            assert_eq!(declared, in_path, "{method} {path}: path parameters declared vs. in the path");
+            for p in &params {
+                if p["in"] == "query" {
+                    let name = p["name"].as_str().expect("name");
+                    assert!(!in_path.contains(name), "{method} {path}: query parameter {name} is in the path");
+                }
+            }
+            let security = op["security"].as_array().unwrap_or_else(|| panic!("{method} {path} declares no security"));
+            for requirement in security {
+                for scheme in requirement.as_object().expect("requirement").keys() {
+                    assert!(schemes.contains_key(scheme), "{method} {path}: unknown scheme {scheme}");
+                }
+            }
+            for (status, response) in op["responses"].as_object().expect("responses") {
+                let response = match response["$ref"].as_str() {
+                    Some(r) => {
+                        let name = r.rsplit('/').next().expect("ref name");
+                        &doc["components"]["responses"][name]
+                    }
+                    None => response,
+                };
+                if status.starts_with('4') || status.starts_with('5') {
+                    if let Some(content) = response["content"].as_object() {
+                        assert!(
+                            content.keys().all(|k| k == "application/problem+json"),
+                            "{method} {path} {status}: errors are problem+json, not {:?}",
+                            content.keys().collect::<Vec<_>>()
+                        );
+                    }
+                }
+            }
+            if path.starts_with("/api/v1/") && path != "/api/v1/openapi.json" {
+                let responses = op["responses"].as_object().expect("responses");
+                if op.get("requestBody").is_some() {
+                    for status in ["400", "415", "422"] {
+                        assert!(responses.contains_key(status), "{method} {path} does not document {status}");
+                    }
+                }
+                if !security.is_empty() {
+                    assert!(responses.contains_key("401"), "{method} {path} does not document 401");
+                }
+            }
+        }
+    }
+    // The second factor is changed by a signed-in person with the password, never by a token.
+    assert_eq!(doc["paths"]["/api/v1/auth/totp/enroll"]["post"]["security"], serde_json::json!([{"session": []}]));
+    assert_eq!(doc["paths"]["/api/v1/auth/login"]["post"]["security"], serde_json::json!([]));
+    assert_eq!(doc["paths"]["/api/v1/sites"]["get"]["security"], serde_json::json!([{"bearer": []}, {"session": []}]));
+    app.stop().await;
 }

@@ -471,3 +471,12 @@ impl Client {
 pub fn totp_code(uri: &str) -> String {
     totp_rs::TOTP::from_url_unchecked(uri).expect("valid otpauth URI").generate_current().expect("clock")
 }
+
+/// The code of the next 30-second step: Berth accepts one step of clock skew, and accepts each
+/// step's code once, so a test that already used the current code signs in with this one
+/// instead of waiting for the clock.
+pub fn totp_next_code(uri: &str) -> String {
+    let totp = totp_rs::TOTP::from_url_unchecked(uri).expect("valid otpauth URI");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    totp.generate(now + totp.step)
+}

@@ -6,8 +6,11 @@
 //! chromedriver come from `scripts/test.sh`; without them the tests fail and say so.
 
 mod admin;
+mod auth;
+mod autocomplete;
 mod flows;
 mod portal;
+mod security;
 mod site_ops;
 mod totp;
 

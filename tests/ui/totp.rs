@@ -4,7 +4,7 @@
 use fantoccini::Locator;
 
 use super::{Browser, Js};
-use crate::support::{totp_code, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
+use crate::support::{totp_code, totp_next_code, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
 
 async fn totp_flow(js: Js) {
     let app = TestApp::spawn().await;
@@ -14,6 +14,12 @@ async fn totp_flow(js: Js) {
     b.follow_link("Account").await;
     b.wait_for_text("Two-factor authentication").await;
     b.snap("account").await;
+    // Setting it up needs the current password.
+    b.fill("password", "not-my-password").await;
+    b.press("Set up two-factor authentication").await;
+    b.wait_for_text("is not your current password").await;
+    b.snap("totp-wrong-password").await;
+    b.fill("password", ADMIN_PASSWORD).await;
     b.press("Set up two-factor authentication").await;
     b.wait_for_text("Scan this code").await;
     assert!(b.exists("figure.qr svg").await, "the QR code is inline SVG");
@@ -37,10 +43,21 @@ async fn totp_flow(js: Js) {
     let field = b.client.find(Locator::Css("#field-totp")).await.expect("totp field");
     assert_eq!(field.attr("aria-invalid").await.expect("attr").as_deref(), Some("true"));
     b.snap("code-required").await;
+    // The code that turned it on is used up; the next one signs in.
     b.sign_in("/admin/login", ADMIN_EMAIL, ADMIN_PASSWORD, Some(&totp_code(&uri))).await;
+    b.wait_for_text("This is not the current code").await;
+    b.sign_in("/admin/login", ADMIN_EMAIL, ADMIN_PASSWORD, Some(&totp_next_code(&uri))).await;
     b.wait_for_text("Recent activity").await;
     assert_eq!(b.path().await, "/admin");
     b.snap("signed-in-with-code").await;
+
+    // Turning it off needs the password too.
+    b.follow_link("Account").await;
+    b.wait_for_text("Turn off two-factor authentication").await;
+    b.fill("password", ADMIN_PASSWORD).await;
+    b.press("Turn off two-factor authentication").await;
+    b.wait_for_text("Two-factor authentication is off.").await;
+    b.snap("totp-off").await;
     b.close().await;
     app.stop().await;
 }

@@ -30,6 +30,7 @@ pub fn routes() -> Router<WebState> {
             .route(&format!("{base}/password"), post(change_password))
             .route(&format!("{base}/totp"), post(begin_totp))
             .route(&format!("{base}/totp/confirm"), post(confirm_totp))
+            .route(&format!("{base}/totp/disable"), post(disable_totp))
             .route(&format!("{base}/tokens"), post(create_token))
             .route(&format!("{base}/tokens/{{id}}/revoke"), post(revoke_token));
     }
@@ -44,19 +45,54 @@ fn base(ctx: &PageCtx) -> String {
 #[derive(Default)]
 struct Errors {
     password: FieldErrors,
+    totp: FieldErrors,
     token: FieldErrors,
+}
+
+/// A password-confirmed change's refusal as the form's errors and status: a wrong password is a
+/// field error (422), too many of them the sign-in limit's message (429).
+fn guard_errors(e: core_auth::PasswordGuardError) -> Result<(StatusCode, FieldErrors), PageError> {
+    match e {
+        core_auth::PasswordGuardError::Core(berth_core::Error::Validation(fields)) => {
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, FieldErrors::from_fields(fields)))
+        }
+        core_auth::PasswordGuardError::Core(e) => Err(e.into()),
+        core_auth::PasswordGuardError::Limited { retry_after_secs } => Ok((
+            StatusCode::TOO_MANY_REQUESTS,
+            FieldErrors::general(format!(
+                "Too many wrong passwords. Try again in {} minutes.",
+                retry_after_secs.div_ceil(60)
+            )),
+        )),
+        core_auth::PasswordGuardError::LimiterDown(err) => {
+            tracing::error!(error = %err, "Rate limiter unavailable");
+            Err(PageError::Unavailable)
+        }
+    }
 }
 
 async fn account_page(state: &WebState, ctx: &PageCtx, errors: Errors) -> Result<impl IntoView, PageError> {
     let tokens = store::tokens::list(&state.db, &ctx.caller).await?;
     let base = base(ctx);
+    let totp_errors = &errors.totp;
     let totp = if ctx.user.totp_enabled {
-        view! { <p>{badge::badge("on".into(), badge::Tone::Good)} " Sign-in asks for a code from your authenticator app."</p> }.into_any()
+        view! {
+            <p>{badge::badge("on".into(), badge::Tone::Good)} " Sign-in asks for a code from your authenticator app."</p>
+            {error_summary(totp_errors)}
+            <form method="post" action=format!("{base}/totp/disable") class="stack" novalidate>
+                {csrf_input(&ctx.csrf)}
+                {Field::new("password", "Current password").kind("password").required().autocomplete("current-password").hint("Turning it off means sign-in asks for your password only.").error(totp_errors.get("password")).render()}
+                <button type="submit" class="button button--danger">"Turn off two-factor authentication"</button>
+            </form>
+        }
+        .into_any()
     } else {
         view! {
             <p>{badge::badge("off".into(), badge::Tone::Neutral)} " Add a code from an authenticator app to every sign-in."</p>
-            <form method="post" action=format!("{base}/totp")>
+            {error_summary(totp_errors)}
+            <form method="post" action=format!("{base}/totp") class="stack" novalidate>
                 {csrf_input(&ctx.csrf)}
+                {Field::new("password", "Current password").kind("password").required().autocomplete("current-password").error(totp_errors.get("password")).render()}
                 <button type="submit" class="button button--secondary">"Set up two-factor authentication"</button>
             </form>
         }
@@ -104,7 +140,7 @@ async fn account_page(state: &WebState, ctx: &PageCtx, errors: Errors) -> Result
         ];
         table("API tokens", &cols, None, token_rows).into_any()
     };
-    let Errors { password, token } = errors;
+    let Errors { password, token, .. } = errors;
     Ok(view! {
         <p class="muted">"Signed in as " <strong>{ctx.user.email.clone()}</strong> "."</p>
         <div class="cards">
@@ -150,26 +186,57 @@ struct PasswordForm {
 }
 
 async fn change_password(State(state): State<WebState>, PostForm { ctx, form }: PostForm<PasswordForm>) -> PageResult {
-    let result = store::users::change_password(
+    let change = store::users::change_password(
         &state.db,
         &ctx.caller,
         ctx.user.clone(),
         &form.current_password,
         &form.new_password,
-    )
-    .await;
-    match result {
+    );
+    match core_auth::password_guarded(&state.limiter, &state.config, &ctx.user, "current_password", change).await {
         Ok(user) => {
             // The epoch bump ended every session of the user; this one goes on under a new id.
             core_auth::start_session(&ctx.session, &user).await?;
             ctx.redirect(&base(&ctx), Flash::success("Password changed. Your other sessions have ended.")).await
         }
-        Err(berth_core::Error::Validation(fields)) => {
-            let errors = Errors { password: FieldErrors::from_fields(fields), ..Default::default() };
-            let body = account_page(&state, &ctx, errors).await?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, page(ctx.chrome(), "Account", body)).into_response())
+        Err(e) => {
+            let (status, password) = guard_errors(e)?;
+            let body = account_page(&state, &ctx, Errors { password, ..Default::default() }).await?;
+            Ok((status, page(ctx.chrome(), "Account", body)).into_response())
         }
-        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ConfirmPasswordForm {
+    password: String,
+}
+
+/// The account page again, with the two-factor section's errors.
+async fn totp_refused(state: &WebState, ctx: &PageCtx, e: core_auth::PasswordGuardError) -> PageResult {
+    if let core_auth::PasswordGuardError::Core(berth_core::Error::Conflict(message)) = e {
+        return ctx.redirect(&base(ctx), Flash::error(message)).await;
+    }
+    let (status, totp) = guard_errors(e)?;
+    let body = account_page(state, ctx, Errors { totp, ..Default::default() }).await?;
+    Ok((status, page(ctx.chrome(), "Account", body)).into_response())
+}
+
+async fn disable_totp(
+    State(state): State<WebState>,
+    PostForm { ctx, form }: PostForm<ConfirmPasswordForm>,
+) -> PageResult {
+    let disable = store::users::disable_totp(&state.db, &ctx.caller, ctx.user.clone(), &form.password);
+    match core_auth::password_guarded(&state.limiter, &state.config, &ctx.user, "password", disable).await {
+        Ok(_) => {
+            ctx.redirect(
+                &base(&ctx),
+                Flash::success("Two-factor authentication is off. Sign-in asks for your password only."),
+            )
+            .await
+        }
+        Err(e) => totp_refused(&state, &ctx, e).await,
     }
 }
 
@@ -188,12 +255,6 @@ fn totp_confirm_page(ctx: &PageCtx, uri: Option<String>, errors: FieldErrors) ->
             </details>
         }
     });
-    let restart = view! {
-        <form method="post" action=format!("{base}/totp")>
-            {csrf_input(&ctx.csrf)}
-            <button type="submit" class="button button--quiet">"Start over with a new code"</button>
-        </form>
-    };
     view! {
         <section class="panel stack">
             {setup}
@@ -206,19 +267,21 @@ fn totp_confirm_page(ctx: &PageCtx, uri: Option<String>, errors: FieldErrors) ->
                     <a class="button button--quiet" href=base.clone()>"Cancel"</a>
                 </div>
             </form>
-            {restart}
         </section>
     }
 }
 
-async fn begin_totp(State(state): State<WebState>, PostForm { ctx, .. }: PostForm<NoFields>) -> PageResult {
-    match store::users::begin_totp(&state.db, &state.keys, ctx.user.clone()).await {
+async fn begin_totp(
+    State(state): State<WebState>,
+    PostForm { ctx, form }: PostForm<ConfirmPasswordForm>,
+) -> PageResult {
+    let begin = store::users::begin_totp(&state.db, &state.keys, ctx.user.clone(), &form.password);
+    match core_auth::password_guarded(&state.limiter, &state.config, &ctx.user, "password", begin).await {
         Ok(uri) => {
             let body = totp_confirm_page(&ctx, Some(uri), FieldErrors::none());
             Ok(page(ctx.chrome(), "Set up two-factor authentication", body).into_response())
         }
-        Err(berth_core::Error::Conflict(message)) => ctx.redirect(&base(&ctx), Flash::error(message)).await,
-        Err(e) => Err(e.into()),
+        Err(e) => totp_refused(&state, &ctx, e).await,
     }
 }
 

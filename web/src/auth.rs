@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use berth_core::access::Caller;
-use berth_core::auth::{self as core_auth, LoginError, SESSION_CSRF};
+use berth_core::auth::{self as core_auth, LoginError};
 use berth_core::entities::users;
 use berth_core::store::audit;
 use berth_core::types::Role;
@@ -128,15 +128,50 @@ impl FromRequestParts<WebState> for PageCtx {
     }
 }
 
-/// The session's CSRF token, creating one for a visitor who is not signed in yet, so the
-/// sign-in form is protected too (signing in rotates the session and the token).
-async fn anonymous_csrf(session: &Session) -> Result<String, PageError> {
-    if let Some(token) = core_auth::csrf_token(session).await? {
-        return Ok(token);
-    }
-    let token = crypto::random_token("");
-    session.insert(SESSION_CSRF, &token).await?;
-    Ok(token)
+/// The sign-in form's CSRF protection without a session: a signed double-submit cookie. The
+/// form carries a random token, and the cookie carries the same token with its signature (HMAC
+/// under a key derived from the secret key), so a visitor who is not signed in costs the server
+/// no session at all, and a cookie planted by a neighbouring subdomain does not verify.
+pub const LOGIN_CSRF_COOKIE: &str = "berth_login_csrf";
+const LOGIN_CSRF_CONTEXT: &str = "login-csrf";
+/// Long enough to type a password, short enough that a stale form asks again.
+const LOGIN_CSRF_MAX_AGE_MINUTES: i64 = 120;
+
+fn login_csrf_cookie(state: &WebState, value: String, max_age: tower_sessions::cookie::time::Duration) -> String {
+    tower_sessions::cookie::Cookie::build((LOGIN_CSRF_COOKIE, value))
+        .path("/")
+        .http_only(true)
+        .secure(state.config.server.cookie_secure())
+        .same_site(tower_sessions::cookie::SameSite::Lax)
+        .max_age(max_age)
+        .build()
+        .to_string()
+}
+
+/// The token of a valid sign-in CSRF cookie, if the request has one.
+fn login_csrf_of(headers: &HeaderMap, state: &WebState) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| tower_sessions::cookie::Cookie::parse(c.trim().to_owned()).ok())
+        .filter(|c| c.name() == LOGIN_CSRF_COOKIE)
+        .find_map(|c| {
+            let (token, signature) = c.value().split_once('.')?;
+            state.keys.verify(LOGIN_CSRF_CONTEXT, token, signature).then(|| token.to_owned())
+        })
+}
+
+/// The sign-in form's token, and the `Set-Cookie` that goes with it: the visitor's valid
+/// cookie is kept (two tabs keep working), otherwise a new one is issued.
+fn login_csrf(headers: &HeaderMap, state: &WebState) -> (String, String) {
+    let token = login_csrf_of(headers, state).unwrap_or_else(|| crypto::random_token(""));
+    let signed = format!("{token}.{}", state.keys.sign(LOGIN_CSRF_CONTEXT, &token));
+    (
+        token,
+        login_csrf_cookie(state, signed, tower_sessions::cookie::time::Duration::minutes(LOGIN_CSRF_MAX_AGE_MINUTES)),
+    )
 }
 
 /// What the sign-in page shows around its form.
@@ -188,19 +223,23 @@ struct LoginQuery {
     signed_out: Option<String>,
 }
 
+/// The sign-in page. It reads the session (a signed-in visitor goes home) but never writes
+/// one: the form is protected by the signed CSRF cookie, and the session starts at sign-in.
 async fn login_form(
     State(state): State<WebState>,
     session: Session,
     uri: axum::http::Uri,
+    headers: HeaderMap,
     Query(q): Query<LoginQuery>,
 ) -> PageResult {
     let area = Area::from_path(uri.path()).unwrap_or(Area::Portal);
     if let Ok(Some(user)) = core_auth::session_user(&state.db, &session).await {
         return Ok(Redirect::to(home_area(&user).home()).into_response());
     }
-    let csrf = anonymous_csrf(&session).await?;
+    let (csrf, cookie) = login_csrf(&headers, &state);
     let notice = q.signed_out.map(|_| Flash::success("You have signed out."));
-    Ok(login_page(area, csrf, LoginView { notice, ..Default::default() }).into_response())
+    Ok(([(header::SET_COOKIE, cookie)], login_page(area, csrf, LoginView { notice, ..Default::default() }))
+        .into_response())
 }
 
 #[derive(Deserialize, Default)]
@@ -232,7 +271,9 @@ async fn login(
     Form(form): Form<LoginForm>,
 ) -> PageResult {
     let area = Area::from_path(uri.path()).unwrap_or(Area::Portal);
-    if !same_origin(&headers, &state) || !core_auth::csrf_matches(&session, Some(&form.csrf_token)).await? {
+    let cookie_token = login_csrf_of(&headers, &state);
+    let matches = cookie_token.is_some_and(|t| crypto::secure_eq(t.as_bytes(), form.csrf_token.as_bytes()));
+    if !same_origin(&headers, &state) || !matches {
         return Err(PageError::CsrfFailed);
     }
     let forwarded = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
@@ -245,11 +286,10 @@ async fn login(
         request_id: request_id(&headers),
     };
     let again = |status: StatusCode, errors: FieldErrors| {
-        let (session, email) = (session.clone(), form.email.clone());
+        let (csrf, cookie) = login_csrf(&headers, &state);
+        let v = LoginView { email: form.email.clone(), errors, notice: None };
         async move {
-            let csrf = anonymous_csrf(&session).await?;
-            let v = LoginView { email, errors, notice: None };
-            Ok::<_, PageError>((status, login_page(area, csrf, v)).into_response())
+            Ok::<_, PageError>((status, [(header::SET_COOKIE, cookie)], login_page(area, csrf, v)).into_response())
         }
     };
     let user = match core_auth::login(&state.db, &state.keys, &state.limiter, &state.config, attempt).await {
@@ -268,7 +308,7 @@ async fn login(
         Err(LoginError::Limited { retry_after_secs }) => {
             let at = chrono::Utc::now() + chrono::Duration::seconds(retry_after_secs as i64);
             let message = format!(
-                "Too many sign-in attempts. Try again in {} (after {}).",
+                "Too many sign-in attempts. Try again in {} (after {}), or ask an administrator to clear the limit.",
                 wait_text(retry_after_secs),
                 at.format("%H:%M:%S UTC")
             );
@@ -281,7 +321,9 @@ async fn login(
         Err(LoginError::Core(err)) => return Err(err.into()),
     };
     core_auth::start_session(&session, &user).await?;
-    Ok(Redirect::to(home_area(&user).home()).into_response())
+    // The form's token has done its job; the session carries its own from here.
+    let spent = login_csrf_cookie(&state, String::new(), tower_sessions::cookie::time::Duration::ZERO);
+    Ok(([(header::SET_COOKIE, spent)], Redirect::to(home_area(&user).home())).into_response())
 }
 
 fn wait_text(secs: u64) -> String {

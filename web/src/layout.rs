@@ -77,6 +77,7 @@ pub const ADMIN_NAV: &[NavItem] = &[
     NavItem { label: "Flows", href: "/admin/flows" },
     NavItem { label: "Jobs", href: "/admin/jobs" },
     NavItem { label: "Audit log", href: "/admin/audit" },
+    NavItem { label: "Sign-in limits", href: "/admin/sign-in-limits" },
     NavItem { label: "Account", href: "/admin/account" },
 ];
 

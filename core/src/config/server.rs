@@ -113,7 +113,7 @@ const LOGIN_LIMIT_PER_IP: Setting = Setting {
     key: "login_limit_per_ip",
     default: "20",
     mask: Mask::Plain,
-    about: "login attempts per client address and window",
+    about: "failed sign-ins per client address and window (successful ones do not count)",
     value: |c| Some(c.server.login_limit_per_ip.to_string()),
 };
 const LOGIN_LIMIT_PER_ACCOUNT: Setting = Setting {

@@ -17,6 +17,8 @@ pub struct Model {
     /// TOTP secret sealed with the data key (context `totp:<user id>`).
     pub totp_secret: Option<String>,
     pub totp_enabled: bool,
+    /// The last TOTP time step used (Unix time / 30): a code is accepted once in its window.
+    pub totp_last_step: Option<i64>,
     pub disabled: bool,
     /// Bumped to end every session of the user at once (disable, password change).
     pub session_epoch: i32,

@@ -70,6 +70,8 @@ pub struct Filter {
     pub action: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
+    /// Leave out sign-in bookkeeping (`auth.*`: sign-ins, sign-outs, failed sign-ins).
+    pub exclude_auth: bool,
 }
 
 /// Admin-only: the audit log spans every tenant.
@@ -101,6 +103,9 @@ pub async fn list(
     }
     if let Some(t) = filter.until {
         q = q.filter(audit_log::Column::At.lt(t));
+    }
+    if filter.exclude_auth {
+        q = q.filter(audit_log::Column::Action.not_like("auth.%"));
     }
     page::fetch(db, q, audit_log::Column::Id, page, |m| m.id).await
 }

@@ -68,6 +68,7 @@ fn new_user(email: String, role: Role, customer_id: Option<Uuid>, password_hash:
         customer_id: Set(customer_id),
         totp_secret: Set(None),
         totp_enabled: Set(false),
+        totp_last_step: Set(None),
         disabled: Set(false),
         session_epoch: Set(0),
         last_login_at: Set(None),
@@ -342,17 +343,27 @@ pub async fn set_password_with_token<C: ConnectionTrait + TransactionTrait>(
     Ok(user)
 }
 
-/// Starts TOTP enrolment: stores a new sealed secret (not yet enabled) and returns the
-/// otpauth:// URI for an authenticator app.
-pub async fn begin_totp(db: &impl ConnectionTrait, keys: &Keys, user: users::Model) -> Result<String> {
+/// A validation error on `password` unless it is the user's current password.
+async fn require_password(user: &users::Model, password: &str) -> Result<()> {
+    if verify_password(password, user.password_hash.clone()).await? == crypto::PasswordCheck::Wrong {
+        return Err(Error::invalid("password", "is not your current password"));
+    }
+    Ok(())
+}
+
+/// Starts TOTP enrolment once the user confirmed their password: stores a new sealed secret
+/// (not yet enabled) and returns the otpauth:// URI for an authenticator app.
+pub async fn begin_totp(db: &impl ConnectionTrait, keys: &Keys, user: users::Model, password: &str) -> Result<String> {
     if user.totp_enabled {
         return Err(Error::Conflict("two-factor authentication is already enabled".into()));
     }
+    require_password(&user, password).await?;
     let secret = totp::new_secret();
     let uri = totp::uri(&secret, &user.email)?;
     let sealed = keys.seal(&totp_context(user.id), &secret);
     let mut active: users::ActiveModel = user.into();
     active.totp_secret = Set(Some(sealed));
+    active.totp_last_step = Set(None);
     active.updated_at = Set(super::now());
     active.update(db).await?;
     Ok(uri)
@@ -372,10 +383,11 @@ pub async fn confirm_totp<C: ConnectionTrait + TransactionTrait>(
     if user.totp_secret.is_none() {
         return Err(Error::Conflict("start enrolment first (POST /api/v1/auth/totp/enroll)".into()));
     }
-    if !check_totp(keys, &user, code)? {
+    let txn = db.begin().await?;
+    if !use_totp(&txn, keys, &user, code).await? {
         return Err(Error::invalid("code", "is not the current code from your authenticator app"));
     }
-    let txn = db.begin().await?;
+    let user = find(&txn, user.id).await?.ok_or(Error::NotFound("user"))?;
     let mut active: users::ActiveModel = user.into();
     active.totp_enabled = Set(true);
     active.updated_at = Set(super::now());
@@ -385,13 +397,90 @@ pub async fn confirm_totp<C: ConnectionTrait + TransactionTrait>(
     Ok(user)
 }
 
-/// Checks a TOTP code against the user's sealed secret.
-pub fn check_totp(keys: &Keys, user: &users::Model, code: &str) -> Result<bool> {
+/// Turns the user's own second factor off, confirmed with their password.
+pub async fn disable_totp<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    caller: &Caller,
+    user: users::Model,
+    password: &str,
+) -> Result<users::Model> {
+    if !user.totp_enabled && user.totp_secret.is_none() {
+        return Err(Error::Conflict("two-factor authentication is not enabled".into()));
+    }
+    require_password(&user, password).await?;
+    let txn = db.begin().await?;
+    let user = clear_totp(&txn, user).await?;
+    audit::record(&txn, caller, Event::new("user.totp_disable", "user", user.id).customer(user.customer_id)).await?;
+    txn.commit().await?;
+    Ok(user)
+}
+
+/// An administrator turns off the second factor of a customer's portal user who lost their
+/// authenticator, confirmed with the administrator's own password. The user signs in with their
+/// password alone and can set up a new authenticator.
+pub async fn reset_totp<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    caller: &Caller,
+    admin: &users::Model,
+    admin_password: &str,
+    customer_id: Uuid,
+    user_id: Uuid,
+) -> Result<users::Model> {
+    caller.require_admin()?;
+    let txn = db.begin().await?;
+    let user = access::users(caller)
+        .filter(users::Column::Id.eq(user_id))
+        .filter(users::Column::CustomerId.eq(customer_id))
+        .one(&txn)
+        .await?
+        .ok_or(Error::NotFound("user"))?;
+    if !user.totp_enabled && user.totp_secret.is_none() {
+        return Err(Error::Conflict("two-factor authentication is not enabled for this user".into()));
+    }
+    require_password(admin, admin_password).await?;
+    let user = clear_totp(&txn, user).await?;
+    audit::record(
+        &txn,
+        caller,
+        Event::new("user.totp_reset", "user", user.id).customer(user.customer_id).details(json!({"email": user.email})),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(user)
+}
+
+async fn clear_totp(db: &impl ConnectionTrait, user: users::Model) -> Result<users::Model> {
+    let mut active: users::ActiveModel = user.into();
+    active.totp_enabled = Set(false);
+    active.totp_secret = Set(None);
+    active.totp_last_step = Set(None);
+    active.updated_at = Set(super::now());
+    Ok(active.update(db).await?)
+}
+
+/// Checks a TOTP code against the user's sealed secret and uses it up: the step it belongs to
+/// is remembered, and a code of that step or an earlier one is refused from then on. The
+/// conditional update makes two racing uses of one code safe: only one of them wins.
+pub async fn use_totp(db: &impl ConnectionTrait, keys: &Keys, user: &users::Model, code: &str) -> Result<bool> {
     let Some(sealed) = &user.totp_secret else {
         return Ok(false);
     };
     let secret = keys.open(&totp_context(user.id), sealed).map_err(|e| Error::Internal(e.into()))?;
-    totp::check(&secret, &user.email, code)
+    let Some(step) = totp::matching_step(&secret, &user.email, code)? else {
+        return Ok(false);
+    };
+    let step = i64::try_from(step).map_err(|e| Error::Internal(e.into()))?;
+    let claimed = users::Entity::update_many()
+        .col_expr(users::Column::TotpLastStep, sea_orm::sea_query::Expr::value(step))
+        .filter(users::Column::Id.eq(user.id))
+        .filter(
+            sea_orm::Condition::any()
+                .add(users::Column::TotpLastStep.is_null())
+                .add(users::Column::TotpLastStep.lt(step)),
+        )
+        .exec(db)
+        .await?;
+    Ok(claimed.rows_affected == 1)
 }
 
 fn totp_context(user_id: Uuid) -> String {

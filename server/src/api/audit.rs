@@ -58,6 +58,7 @@ pub struct AuditList {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// The actor's e-mail (or `cli`, `system`).
@@ -90,6 +91,7 @@ async fn list(
         action: q.action,
         since: q.since,
         until: q.until,
+        exclude_auth: false,
     };
     let page = store::audit::list(&state.db, &auth.caller, filter, Page { cursor: q.cursor, limit: q.limit }).await?;
     Ok(Json(AuditList { items: page.items.into_iter().map(Into::into).collect(), next_cursor: page.next_cursor }))

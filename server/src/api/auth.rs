@@ -30,6 +30,28 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(set_password))
         .routes(routes!(totp_enroll))
         .routes(routes!(totp_confirm))
+        .routes(routes!(totp_disable))
+}
+
+/// The second factor is changed only by a signed-in person, never with an API token: a token
+/// alone must not be able to lock its owner out of the console.
+pub fn require_session(auth: &Auth) -> ApiResult<()> {
+    match auth.via {
+        Via::Session => Ok(()),
+        Via::Token => Err(ApiError::SessionRequired),
+    }
+}
+
+/// A password-confirmed change's refusal, as the API answers it.
+pub fn guard_error(e: core_auth::PasswordGuardError) -> ApiError {
+    match e {
+        core_auth::PasswordGuardError::Limited { retry_after_secs } => ApiError::TooManyRequests { retry_after_secs },
+        core_auth::PasswordGuardError::LimiterDown(err) => {
+            tracing::error!(error = %err, "Rate limiter unavailable");
+            ApiError::Unavailable("the rate limiter is unavailable; try again shortly".into())
+        }
+        core_auth::PasswordGuardError::Core(err) => err.into(),
+    }
 }
 
 /// The one message for an unknown e-mail, a wrong password and a disabled account alike.
@@ -172,15 +194,23 @@ pub struct ChangePassword {
 
 #[utoipa::path(post, operation_id = "auth_change_password", path = "/auth/password", tag = "auth",
     request_body = ChangePassword,
-    responses((status = 200, description = "Changed; other sessions are ended", body = SessionInfo), (status = 422, body = Problem)))]
+    responses((status = 200, description = "Changed; other sessions are ended", body = SessionInfo), (status = 422, body = Problem),
+        (status = 429, description = "Too many wrong current passwords: limited like sign-in", body = Problem)))]
 async fn change_password(
     State(state): State<AppState>,
     auth: Auth,
     ApiJson(body): ApiJson<ChangePassword>,
 ) -> ApiResult<Json<SessionInfo>> {
-    let user =
-        store::users::change_password(&state.db, &auth.caller, auth.user, &body.current_password, &body.new_password)
-            .await?;
+    let change = store::users::change_password(
+        &state.db,
+        &auth.caller,
+        auth.user.clone(),
+        &body.current_password,
+        &body.new_password,
+    );
+    let user = core_auth::password_guarded(&state.limiter, &state.config, &auth.user, "current_password", change)
+        .await
+        .map_err(guard_error)?;
     // The epoch bump ended every session; this one continues under a new id and epoch.
     let csrf_token = match (&auth.session, auth.via) {
         (Some(s), Via::Session) => Some(authn::start_session(s, &user).await?),
@@ -217,10 +247,29 @@ pub struct TotpEnrollment {
     pub otpauth_uri: String,
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmPassword {
+    /// The caller's current password.
+    pub password: String,
+}
+
+/// Needs a signed-in session and the current password; an API token is refused (403).
 #[utoipa::path(post, operation_id = "auth_totp_enroll", path = "/auth/totp/enroll", tag = "auth",
-    responses((status = 200, body = TotpEnrollment), (status = 409, description = "Already enabled", body = Problem)))]
-async fn totp_enroll(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<TotpEnrollment>> {
-    let otpauth_uri = store::users::begin_totp(&state.db, &state.keys, auth.user).await?;
+    request_body = ConfirmPassword,
+    responses((status = 200, body = TotpEnrollment), (status = 403, description = "Called with an API token", body = Problem),
+        (status = 409, description = "Already enabled", body = Problem), (status = 422, description = "Wrong password", body = Problem),
+        (status = 429, description = "Too many wrong passwords", body = Problem)))]
+async fn totp_enroll(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiJson(body): ApiJson<ConfirmPassword>,
+) -> ApiResult<Json<TotpEnrollment>> {
+    require_session(&auth)?;
+    let begin = store::users::begin_totp(&state.db, &state.keys, auth.user.clone(), &body.password);
+    let otpauth_uri = core_auth::password_guarded(&state.limiter, &state.config, &auth.user, "password", begin)
+        .await
+        .map_err(guard_error)?;
     Ok(Json(TotpEnrollment { otpauth_uri }))
 }
 
@@ -230,14 +279,36 @@ pub struct TotpConfirm {
     pub code: String,
 }
 
+/// Needs the signed-in session that started the enrolment; an API token is refused (403).
 #[utoipa::path(post, operation_id = "auth_totp_confirm", path = "/auth/totp/confirm", tag = "auth",
     request_body = TotpConfirm,
-    responses((status = 200, body = UserDto), (status = 422, body = Problem)))]
+    responses((status = 200, body = UserDto), (status = 403, description = "Called with an API token", body = Problem),
+        (status = 422, body = Problem)))]
 async fn totp_confirm(
     State(state): State<AppState>,
     auth: Auth,
     ApiJson(body): ApiJson<TotpConfirm>,
 ) -> ApiResult<Json<UserDto>> {
+    require_session(&auth)?;
     let user = store::users::confirm_totp(&state.db, &state.keys, &auth.caller, auth.user, &body.code).await?;
+    Ok(Json(user.into()))
+}
+
+/// Turns the caller's own second factor off. Needs a signed-in session and the current password.
+#[utoipa::path(post, operation_id = "auth_totp_disable", path = "/auth/totp/disable", tag = "auth",
+    request_body = ConfirmPassword,
+    responses((status = 200, body = UserDto), (status = 403, description = "Called with an API token", body = Problem),
+        (status = 409, description = "Not enabled", body = Problem), (status = 422, description = "Wrong password", body = Problem),
+        (status = 429, description = "Too many wrong passwords", body = Problem)))]
+async fn totp_disable(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiJson(body): ApiJson<ConfirmPassword>,
+) -> ApiResult<Json<UserDto>> {
+    require_session(&auth)?;
+    let disable = store::users::disable_totp(&state.db, &auth.caller, auth.user.clone(), &body.password);
+    let user = core_auth::password_guarded(&state.limiter, &state.config, &auth.user, "password", disable)
+        .await
+        .map_err(guard_error)?;
     Ok(Json(user.into()))
 }

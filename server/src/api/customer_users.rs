@@ -9,14 +9,15 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::auth::UserDto;
+use super::auth::{guard_error, require_session, ConfirmPassword, UserDto};
 use crate::auth::Admin;
 use crate::http::error::{ApiResult, Problem};
 use crate::http::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
+use berth_core::auth as core_auth;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(patch))
+    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(patch)).routes(routes!(reset_totp))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -78,4 +79,27 @@ async fn patch(
     ApiJson(body): ApiJson<PatchCustomerUser>,
 ) -> ApiResult<Json<UserDto>> {
     Ok(Json(store::users::set_disabled(&state.db, &auth.caller, id, user_id, body.disabled).await?.into()))
+}
+
+/// Turns off the second factor of a portal user who lost their authenticator, so they can sign
+/// in with their password and set up a new one. Needs an administrator's signed-in session and
+/// the administrator's own password (an API token is refused); audited as `user.totp_reset`.
+#[utoipa::path(post, operation_id = "customer_users_reset_totp", path = "/customers/{id}/users/{user_id}/totp/reset", tag = "customers",
+    params(("id" = Uuid, Path), ("user_id" = Uuid, Path)), request_body = ConfirmPassword,
+    responses((status = 200, body = UserDto), (status = 404, body = Problem),
+        (status = 409, description = "The user has no second factor", body = Problem),
+        (status = 422, description = "Wrong password", body = Problem),
+        (status = 429, description = "Too many wrong passwords", body = Problem)))]
+async fn reset_totp(
+    State(state): State<AppState>,
+    Admin(auth): Admin,
+    ApiPath((id, user_id)): ApiPath<(Uuid, Uuid)>,
+    ApiJson(body): ApiJson<ConfirmPassword>,
+) -> ApiResult<Json<UserDto>> {
+    require_session(&auth)?;
+    let reset = store::users::reset_totp(&state.db, &auth.caller, &auth.user, &body.password, id, user_id);
+    let user = core_auth::password_guarded(&state.limiter, &state.config, &auth.user, "password", reset)
+        .await
+        .map_err(guard_error)?;
+    Ok(Json(user.into()))
 }

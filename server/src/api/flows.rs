@@ -99,6 +99,7 @@ pub struct FlowRunList {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     pub kind: Option<String>,

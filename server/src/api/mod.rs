@@ -8,6 +8,7 @@ pub mod customers;
 pub mod flows;
 pub mod health;
 pub mod jobs;
+pub mod openapi;
 pub mod plans;
 pub mod site_logs;
 pub mod site_metrics;
@@ -84,6 +85,6 @@ async fn openapi_json() -> axum::response::Response {
     use axum::response::IntoResponse;
     // Built once from the same registrations that serve the routes, so it cannot drift.
     static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let body = DOC.get_or_init(|| router().1.to_json().unwrap_or_else(|_| "{}".into()));
+    let body = DOC.get_or_init(|| openapi::finish(&router().1).to_string());
     ([(axum::http::header::CONTENT_TYPE, "application/json")], body.clone()).into_response()
 }

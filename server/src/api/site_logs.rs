@@ -22,6 +22,7 @@ pub const DEFAULT_TAIL: u32 = 100;
 pub const MAX_TAIL: u32 = berth_ops::sites::MAX_LOG_LINES;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LogsQuery {
     /// How many of the last lines (1 to 10000, default 100).

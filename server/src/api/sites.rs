@@ -97,6 +97,7 @@ pub struct SiteList {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     pub customer_id: Option<Uuid>,
@@ -190,6 +191,7 @@ async fn patch(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteQuery {
     /// Also delete the site's data volume. Without it the volume is kept.

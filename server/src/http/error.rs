@@ -21,7 +21,11 @@ pub enum ApiError {
     Unauthorized(&'static str),
     TotpRequired,
     CsrfFailed,
-    TooManyRequests { retry_after_secs: u64 },
+    /// A change only a signed-in person may make (with their password), never an API token.
+    SessionRequired,
+    TooManyRequests {
+        retry_after_secs: u64,
+    },
     RouteNotFound,
     MethodNotAllowed,
     Unavailable(String),
@@ -155,6 +159,13 @@ impl ApiError {
                 "csrf",
                 "Missing or wrong CSRF token",
                 "send the X-CSRF-Token header from GET /api/v1/auth/me with cookie-authenticated changes".into(),
+                vec![],
+            ),
+            ApiError::SessionRequired => (
+                S::FORBIDDEN,
+                "session-required",
+                "Sign-in required",
+                "an API token cannot change the second factor: sign in with your password and use the session".into(),
                 vec![],
             ),
             ApiError::TooManyRequests { retry_after_secs } => (

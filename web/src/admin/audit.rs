@@ -116,6 +116,7 @@ async fn list(State(state): State<WebState>, ctx: PageCtx, Query(q): Query<Audit
         since: since.and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| Utc.from_utc_datetime(&t)),
         // "Until" a day includes that whole day.
         until: until.and_then(|d| d.succ_opt()).and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| Utc.from_utc_datetime(&t)),
+        exclude_auth: false,
     };
     let paged = store::audit::list(&state.db, &ctx.caller, filter, Page { cursor: after, limit: Some(50) }).await?;
     let link = Link::new("/admin/audit")

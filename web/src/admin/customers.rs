@@ -258,7 +258,12 @@ fn detail_body(
                 <tr>
                     <td>{u.email.clone()}</td>
                     <td>{state}</td>
-                    <td>{if u.totp_enabled { "on" } else { "off" }}</td>
+                    <td>
+                        {if u.totp_enabled { "on " } else { "off" }}
+                        {u.totp_enabled.then(|| view! {
+                            <a class="button button--quiet button--small" href=format!("{href}/users/{}/totp-reset", u.id)>"Reset"</a>
+                        })}
+                    </td>
                     <td>{when_opt(&u.last_login_at)}</td>
                     <td>
                         <form method="post" action=action class="inline">

@@ -5,6 +5,7 @@ mod audit;
 mod customers;
 mod flows;
 mod jobs;
+mod security;
 mod sites;
 
 use std::collections::HashMap;
@@ -33,6 +34,7 @@ pub fn routes() -> Router<WebState> {
         .merge(audit::routes())
         .merge(flows::routes())
         .merge(jobs::routes())
+        .merge(security::routes())
 }
 
 /// Company names for the customers in `ids`: from the drop-down's list when it has them,
@@ -73,7 +75,8 @@ async fn dashboard(State(state): State<WebState>, ctx: PageCtx) -> PageResult {
     let recent = store::audit::list(
         &state.db,
         &ctx.caller,
-        store::audit::Filter::default(),
+        // Sign-ins and sign-outs would crowd out every change; the audit log has them all.
+        store::audit::Filter { exclude_auth: true, ..Default::default() },
         Page { cursor: None, limit: Some(10) },
     )
     .await?;
