@@ -31,6 +31,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/sites/{id}/stop"),
     ("post", "/api/v1/sites/{id}/restart"),
     ("get", "/api/v1/sites/{id}/logs"),
+    ("get", "/api/v1/sites/{id}/metrics"),
     ("get", "/api/v1/plans"),
     ("get", "/api/v1/tokens"),
     ("post", "/api/v1/tokens"),

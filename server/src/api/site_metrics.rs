@@ -22,6 +22,7 @@ const MAX_SPAN_DAYS: i64 = 400;
 const MAX_POINTS: i64 = 5_000;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsQuery {
     /// Start (RFC 3339); default one hour before `to`.
