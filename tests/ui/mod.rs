@@ -13,6 +13,7 @@ mod portal;
 mod security;
 mod site_ops;
 mod totp;
+mod usage;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

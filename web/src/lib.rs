@@ -13,7 +13,8 @@
 //! - [`auth`]: sign-in and sign-out, the signed-in page context, CSRF and flash messages;
 //! - [`error`]: how failures become pages (not found, sign in, try again);
 //! - [`admin`], [`portal`], [`account`], [`public`]: the pages, by area;
-//! - [`site_ops`]: start, stop and restart of a site, for both areas.
+//! - [`site_ops`]: start, stop and restart of a site, for both areas;
+//! - [`site_usage`]: a site's usage charts, for both areas.
 
 use std::sync::Arc;
 
@@ -36,6 +37,7 @@ pub mod layout;
 pub mod portal;
 pub mod public;
 pub mod site_ops;
+pub mod site_usage;
 
 /// What the pages need from the server.
 #[derive(Clone)]

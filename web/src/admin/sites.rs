@@ -227,12 +227,18 @@ async fn create(State(state): State<WebState>, PostForm { ctx, form }: PostForm<
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page(ctx.chrome(), "New site", body)).into_response())
 }
 
-async fn detail(State(state): State<WebState>, ctx: PageCtx, Path(id): Path<String>) -> PageResult {
+async fn detail(
+    State(state): State<WebState>,
+    ctx: PageCtx,
+    Path(id): Path<String>,
+    Query(usage_query): Query<crate::site_usage::UsageQuery>,
+) -> PageResult {
     let id = parse_id(&id)?;
     let site = store::sites::get(&state.db, &state.keys, &ctx.caller, id).await?;
     let customer = store::customers::get(&state.db, &ctx.caller, site.model.customer_id).await?;
     let href = detail_href(id);
     let operations = crate::site_ops::operations(&state, &ctx, &site).await?;
+    let usage = crate::site_usage::usage(&state, &ctx, &site, &usage_query).await?;
     let body = view! {
         <div class="toolbar">
             <a class="button" href=format!("{href}/edit")>"Edit site"</a>
@@ -242,6 +248,7 @@ async fn detail(State(state): State<WebState>, ctx: PageCtx, Path(id): Path<Stri
             <h2 id="s-settings">"Settings"</h2>
             {site_facts(&site, Some((customer.company_name.clone(), format!("/admin/customers/{}", customer.id))))}
         </section>
+        {usage}
         {operations}
     };
     Ok(page(ctx.chrome(), &format!("Site {}", site.model.name), body).into_response())

@@ -2,6 +2,7 @@
 //! composes them like any other Leptos view.
 
 pub mod badge;
+pub mod chart;
 pub mod confirm;
 pub mod empty;
 pub mod flash;

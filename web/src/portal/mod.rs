@@ -45,16 +45,23 @@ async fn my_sites(State(state): State<WebState>, ctx: PageCtx, Query(q): Query<S
     Ok(page(ctx.chrome(), "My sites", body).into_response())
 }
 
-async fn site_detail(State(state): State<WebState>, ctx: PageCtx, Path(id): Path<String>) -> PageResult {
+async fn site_detail(
+    State(state): State<WebState>,
+    ctx: PageCtx,
+    Path(id): Path<String>,
+    Query(usage_query): Query<crate::site_usage::UsageQuery>,
+) -> PageResult {
     let id = parse_id(&id)?;
     let site = store::sites::get(&state.db, &state.keys, &ctx.caller, id).await?;
     let operations = crate::site_ops::operations(&state, &ctx, &site).await?;
+    let usage = crate::site_usage::usage(&state, &ctx, &site, &usage_query).await?;
     let body = view! {
         <p><a href="/portal">"← My sites"</a></p>
         <section class="panel" aria-labelledby="s-settings">
             <h2 id="s-settings">"Settings"</h2>
             {site_facts(&site, None)}
         </section>
+        {usage}
         {operations}
     };
     Ok(page(ctx.chrome(), &format!("Site {}", site.model.name), body).into_response())
