@@ -145,6 +145,35 @@ fn config_check_lists_every_problem_on_its_own_line() {
     assert!(!err.contains("panicked"));
 }
 
+/// A trusted range that holds the customer networks would let any site forge X-Forwarded-For:
+/// `config check` and `serve` both refuse it with one line (the README's old example included).
+#[test]
+fn trusted_proxies_overlapping_the_site_networks_are_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for command in [&["config", "check"][..], &["serve"][..]] {
+        let out = berth(dir.path())
+            .args(command)
+            .env("BERTH_TRUSTED_PROXIES", "10.0.0.0/8")
+            .env("BERTH_LOG", "off")
+            .output()
+            .expect("run");
+        assert!(!out.status.success(), "{command:?} accepted an overlap");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 1, "{command:?}: {err}");
+        assert!(
+            lines[0]
+                .starts_with("error: BERTH_TRUSTED_PROXIES: 10.0.0.0/8 overlaps BERTH_SITE_SUBNETS (10.213.0.0/16)"),
+            "{command:?}: {err}"
+        );
+    }
+    // The proxy's own address is fine.
+    let out =
+        berth(dir.path()).args(["config", "check"]).env("BERTH_TRUSTED_PROXIES", "10.0.0.2").output().expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("BERTH_TRUSTED_PROXIES = 10.0.0.2/32"));
+}
+
 #[test]
 fn unreachable_services_fail_start_up_with_one_line() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -50,7 +50,7 @@ pub use acme::AcmeConfig;
 pub use dns::{DnsConfig, DnsProviderConfig};
 pub use mail::MailConfig;
 pub use runtime::{IngressMode, RuntimeConfig};
-pub use server::{LogFormat, ServerConfig};
+pub use server::{HttpLimits, LogFormat, ServerConfig};
 pub use webhook::WebhookConfig;
 pub use workers::WorkersConfig;
 
@@ -159,6 +159,7 @@ impl Config {
         let acme = AcmeConfig::load(&mut raw);
         let workers = WorkersConfig::load(&mut raw);
         let runtime = RuntimeConfig::load(&mut raw, &server.data_dir);
+        server::check_trusted_proxies(&mut raw, &server.trusted_proxies, runtime.site_subnets);
         if !raw.problems.is_empty() {
             return Err(raw.problems);
         }
