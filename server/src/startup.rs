@@ -194,10 +194,7 @@ pub async fn serve(
     let app = crate::app::build(state, services.session_store());
     let addr = listener.local_addr()?;
     tracing::info!(%addr, public_url = %services.config.server.public_url, "Berth is listening");
-    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(stop)
-        .await
-        .context("HTTP server failed")?;
+    crate::http::serve::serve(listener, app, services.config.server.http, stop).await.context("HTTP server failed")?;
     let _ = tx.send(true);
     if let Some(handle) = workers {
         let _ = handle.await;
@@ -219,7 +216,11 @@ pub async fn run_worker(
                 TcpListener::bind(addr).await.map_err(|e| anyhow!("cannot listen for metrics on {addr}: {e}"))?;
             tracing::info!(addr = %listener.local_addr()?, "Worker metrics on /metrics");
             let app = crate::http::metrics::router(services.metrics.clone());
-            Some(tokio::spawn(async move { axum::serve(listener, app).await }))
+            // The same limits as the API's listener: a silent client cannot hold this port either.
+            let limits = services.config.server.http;
+            Some(tokio::spawn(
+                async move { crate::http::serve::serve(listener, app, limits, std::future::pending()).await },
+            ))
         }
     };
     let (tx, rx) = watch::channel(false);

@@ -21,14 +21,29 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         if !is_json(req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok())) {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+        let ApiBytes(bytes) = ApiBytes::from_request(req, state).await?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// The raw body (for handlers that must see the exact bytes, such as a signed webhook): 413 when
+/// too large, 408 when it did not arrive within BERTH_HTTP_BODY_TIMEOUT_SECONDS, 400 when the
+/// connection failed; all problem+json, never axum's plain-text rejections.
+pub struct ApiBytes(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for ApiBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(req, state).await.map(ApiBytes).map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge
+            } else if super::serve::is_body_timeout(&rejection) {
+                ApiError::RequestTimeout
             } else {
                 ApiError::BadRequest("could not read the request body".into())
             }
-        })?;
-        parse_json(&bytes).map(ApiJson)
+        })
     }
 }
 

@@ -1,8 +1,9 @@
 //! The HTTP plumbing shared by every route: errors, extractors, request ids, client address,
-//! metrics.
+//! metrics, the listener.
 
 pub mod client_ip;
 pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod request_id;
+pub mod serve;

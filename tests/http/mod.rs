@@ -1,0 +1,3 @@
+//! The HTTP plumbing of `server/src/http/`: the listener's limits.
+
+mod serve;
