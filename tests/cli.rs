@@ -174,6 +174,39 @@ fn trusted_proxies_overlapping_the_site_networks_are_refused() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("BERTH_TRUSTED_PROXIES = 10.0.0.2/32"));
 }
 
+/// The embedded database holds every password hash and customer: 0600 from the first start
+/// (SQLite gives its journal files the same mode), and tightened at start when found readable.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_embedded_database_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let port = free_port();
+    let mut first = start_serve(dir.path(), port).await;
+    // Write something, so SQLite has opened its journal at least once.
+    let base = format!("http://127.0.0.1:{port}");
+    let health = reqwest::get(format!("{base}/readyz")).await.expect("readyz");
+    assert_eq!(health.status(), StatusCode::OK);
+    for entry in std::fs::read_dir(&data).expect("data dir") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if name.starts_with("berth.db") || name == "secret.key" {
+            assert_eq!(mode(&path), 0o600, "{name} is readable by others");
+        }
+    }
+    assert_eq!(mode(&data.join("berth.db")), 0o600);
+    first.child.kill().await.expect("stop");
+    let _ = first.child.wait().await;
+
+    // An install from before: the database world-readable. The next start tightens it.
+    std::fs::set_permissions(data.join("berth.db"), std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let mut second = start_serve(dir.path(), port).await;
+    assert_eq!(mode(&data.join("berth.db")), 0o600);
+    second.child.kill().await.expect("stop");
+}
+
 #[test]
 fn unreachable_services_fail_start_up_with_one_line() {
     let dir = tempfile::tempdir().expect("temp dir");
