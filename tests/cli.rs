@@ -13,7 +13,7 @@ use crate::support::{Client, TestApp};
 const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 
 /// A command with no BERTH_* variables from the environment running the tests.
-fn berth(dir: &Path) -> Command {
+pub(crate) fn berth(dir: &Path) -> Command {
     let mut cmd = Command::new(BERTH);
     cmd.current_dir(dir).env_clear();
     for key in ["PATH", "HOME"] {
@@ -27,17 +27,23 @@ fn berth(dir: &Path) -> Command {
     cmd
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port()
 }
 
-struct Running {
-    child: tokio::process::Child,
-    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+pub(crate) struct Running {
+    pub child: tokio::process::Child,
+    pub lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
 }
 
 async fn start_serve(dir: &Path, port: u16) -> Running {
+    start_serve_with(dir, port, &[]).await
+}
+
+/// `berth serve` in `dir` on the embedded default, with `extra` settings, once healthy.
+pub(crate) async fn start_serve_with(dir: &Path, port: u16, extra: &[(&str, &str)]) -> Running {
     let mut cmd = tokio::process::Command::from(berth(dir));
+    cmd.envs(extra.iter().copied());
     cmd.args(["serve"])
         .env("BERTH_LISTEN", format!("127.0.0.1:{port}"))
         .stdout(Stdio::piped())
