@@ -124,6 +124,32 @@ async fn an_idle_kept_alive_connection_is_closed() {
     closed_by_server(&mut stream, Duration::from_secs(15)).await;
 }
 
+/// A reverse proxy keeps pooled connections open between requests: idle time is bounded by the
+/// idle timeout, not by the (shorter) head timeout, which only runs once a head has begun.
+#[tokio::test]
+async fn keep_alive_outlasts_the_head_timeout() {
+    let app =
+        TestApp::spawn_with(&[("BERTH_HTTP_HEADER_TIMEOUT_SECONDS", "1"), ("BERTH_HTTP_IDLE_TIMEOUT_SECONDS", "120")])
+            .await;
+    let mut stream = TcpStream::connect(app.addr).await.expect("connect");
+    let mut buf = vec![0u8; 4096];
+    for round in 0..2 {
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: panel\r\n\r\n").await.expect("write");
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .expect("answered")
+            .expect("read");
+        let answer = String::from_utf8_lossy(&buf[..n]);
+        assert!(answer.starts_with("HTTP/1.1 200"), "round {round}: {answer}");
+        // Idle for three head timeouts; the connection is still there for the next request.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+    // A head that begins and does not end is still cut after the head timeout.
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: pa").await.expect("write");
+    let answer = closed_by_server(&mut stream, Duration::from_secs(15)).await;
+    assert!(answer.is_empty(), "{answer}");
+}
+
 #[tokio::test]
 async fn a_body_that_does_not_arrive_in_time_is_a_408_problem() {
     let app = TestApp::spawn_with(&[("BERTH_HTTP_BODY_TIMEOUT_SECONDS", "1")]).await;

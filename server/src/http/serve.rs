@@ -6,22 +6,22 @@
 //! browsers and reverse proxies speak to a plain-HTTP upstream) and is bounded by
 //! [`HttpLimits`]:
 //!
-//! - **head**: a request head must arrive whole within `header_timeout` (hyper's
-//!   `header_read_timeout`), or the connection is closed;
+//! - **head**: a request head must arrive whole within `header_timeout`, counted from the
+//!   connection's start for its first request and from the first byte of each later one, or
+//!   the connection is closed;
 //! - **body**: a request body must arrive whole within `body_timeout` of the head; otherwise
 //!   reading it fails with [`BodyTimeout`] (the API answers 408 problem+json);
-//! - **idle**: a connection with no request in flight for `idle_timeout` (a fresh one that sends
-//!   nothing included) is closed;
+//! - **idle**: a kept-alive connection with no request for `idle_timeout` is closed (so a
+//!   reverse proxy's pooled connections may idle longer than a head may take);
 //! - **count**: at most `max_connections` are open at once; beyond that, new ones wait in the
 //!   kernel's listen backlog until a slot frees, so the process never runs out of descriptors.
 //!
 //! Graceful shutdown: when `stop` resolves, no new connection is accepted, idle ones are closed,
-//! and requests in flight finish before [`serve`] returns.
+//! and requests in flight finish (for at most [`DRAIN_LIMIT`]) before [`serve`] returns.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -37,7 +37,11 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tower::ServiceExt;
 
-/// Serves `app` on `listener` within `limits` until `stop` resolves, then drains.
+/// How long a graceful shutdown waits for requests in flight.
+const DRAIN_LIMIT: Duration = Duration::from_secs(30);
+
+/// Serves `app` on `listener` within `limits` until `stop` resolves, then drains (for at most
+/// [`DRAIN_LIMIT`]).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
@@ -47,7 +51,9 @@ pub async fn serve(
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let (closing_tx, closing_rx) = watch::channel(false);
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).keep_alive(true);
+    // The head timeout is ours (see `connection`): hyper's also runs while a kept-alive
+    // connection waits for its next request, which would cut keep-alive to the head timeout.
+    http.timer(TokioTimer::new()).header_read_timeout(None).keep_alive(true);
     let mut last_full_warning: Option<Instant> = None;
     tokio::pin!(stop);
     loop {
@@ -88,11 +94,18 @@ pub async fn serve(
     let _ = closing_tx.send(true);
     // Every connection holds a slot until it ends: all slots back means all connections done.
     let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
-    let _ = slots.acquire_many(all).await;
+    if tokio::time::timeout(DRAIN_LIMIT, slots.acquire_many(all)).await.is_err() {
+        // A long-lived answer (a log stream, say) must not hold the process (and the workers'
+        // shutdown after it) for ever; what is left is cut when the runtime stops.
+        tracing::warn!(
+            open = limits.max_connections - slots.available_permits(),
+            "HTTP connections still open after {DRAIN_LIMIT:?}; stopping anyway"
+        );
+    }
     Ok(())
 }
 
-/// One connection: its requests, its idle timer, and its part in graceful shutdown.
+/// One connection: its requests, its head and idle timers, and its part in graceful shutdown.
 async fn connection(
     stream: tokio::net::TcpStream,
     remote: SocketAddr,
@@ -117,14 +130,16 @@ async fn connection(
             }
         })
     };
-    let conn = http.serve_connection(TokioIo::new(stream), service);
+    let io = Watched { inner: stream, activity: activity.clone() };
+    let conn = http.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     let mut shutting_down = false;
     loop {
+        let (deadline, on_expiry) = activity.next_deadline(&limits);
         tokio::select! {
             result = conn.as_mut() => {
                 if let Err(e) = result {
-                    // Timeouts, resets and garbage from clients: routine, not an error of ours.
+                    // Resets and garbage from clients: routine, not an error of ours.
                     tracing::debug!(%remote, error = %e, "HTTP connection ended");
                 }
                 return;
@@ -133,55 +148,110 @@ async fn connection(
                 conn.as_mut().graceful_shutdown();
                 shutting_down = true;
             }
-            () = tokio::time::sleep_until(activity.idle_deadline(limits.idle_timeout).into()), if !shutting_down => {
-                if activity.idle_for(limits.idle_timeout) {
-                    // Closes at once when idle; lets a request in flight finish otherwise.
-                    conn.as_mut().graceful_shutdown();
-                    shutting_down = true;
+            () = activity.changed.notified() => {}
+            () = tokio::time::sleep_until(deadline.into()) => {
+                // Re-checked: a request may have begun while the timer ran.
+                if activity.next_deadline(&limits).0 > Instant::now() {
+                    continue;
+                }
+                match on_expiry {
+                    // A head that is not whole in time: the connection is dropped, closing it.
+                    Expiry::Head => {
+                        tracing::debug!(%remote, "Closed a connection whose request head did not arrive in time");
+                        return;
+                    }
+                    // Idle between requests: closes at once (nothing is in flight).
+                    Expiry::Idle if !shutting_down => {
+                        conn.as_mut().graceful_shutdown();
+                        shutting_down = true;
+                    }
+                    Expiry::Idle | Expiry::Recheck => {}
                 }
             }
         }
     }
 }
 
-/// Requests in flight on one connection, and when the last one started or ended.
+/// What a connection is doing, for its timers: requests in flight, when the last one began or
+/// ended, and since when the head of the next one has been arriving.
 struct Activity {
-    in_flight: AtomicUsize,
-    last: Mutex<Instant>,
+    state: Mutex<ActivityState>,
+    /// Wakes the connection's loop to recompute its deadline.
+    changed: tokio::sync::Notify,
+}
+
+struct ActivityState {
+    in_flight: usize,
+    last: Instant,
+    /// Since when a request head is being awaited: from the connection's start (a new client
+    /// must send its first head in time), or from the first byte after a response.
+    head_since: Option<Instant>,
+}
+
+/// What happens when a connection's deadline passes.
+#[derive(Debug, Clone, Copy)]
+enum Expiry {
+    Head,
+    Idle,
+    Recheck,
 }
 
 impl Activity {
     fn new() -> Self {
-        Self { in_flight: AtomicUsize::new(0), last: Mutex::new(Instant::now()) }
+        let now = Instant::now();
+        let state = ActivityState { in_flight: 0, last: now, head_since: Some(now) };
+        Self { state: Mutex::new(state), changed: tokio::sync::Notify::new() }
     }
 
-    fn touch(&self) {
-        if let Ok(mut last) = self.last.lock() {
-            *last = Instant::now();
+    fn with<T>(&self, f: impl FnOnce(&mut ActivityState) -> T) -> T {
+        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut state)
+    }
+
+    /// Changes `state` and wakes the connection's loop.
+    fn update(&self, f: impl FnOnce(&mut ActivityState)) {
+        self.with(f);
+        self.changed.notify_one();
+    }
+
+    /// Bytes arrived: between requests, they start the next head's clock.
+    fn read(&self) {
+        let started = self.with(|s| {
+            let idle = s.in_flight == 0 && s.head_since.is_none();
+            if idle {
+                s.head_since = Some(Instant::now());
+            }
+            idle
+        });
+        if started {
+            self.changed.notify_one();
         }
     }
 
+    /// A whole head arrived and its request begins.
     fn begin(self: &Arc<Self>) -> Busy {
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
-        self.touch();
+        self.update(|s| {
+            s.in_flight += 1;
+            s.head_since = None;
+            s.last = Instant::now();
+        });
         Busy(self.clone())
     }
 
-    fn last(&self) -> Instant {
-        self.last.lock().map(|l| *l).unwrap_or_else(|_| Instant::now())
+    fn end(&self) {
+        self.update(|s| {
+            s.in_flight = s.in_flight.saturating_sub(1);
+            s.last = Instant::now();
+        });
     }
 
-    /// When the connection would be idle for `idle` if nothing happens until then.
-    fn idle_deadline(&self, idle: Duration) -> Instant {
-        if self.in_flight.load(Ordering::SeqCst) > 0 {
-            Instant::now() + idle
-        } else {
-            self.last() + idle
-        }
-    }
-
-    fn idle_for(&self, idle: Duration) -> bool {
-        self.in_flight.load(Ordering::SeqCst) == 0 && self.last().elapsed() >= idle
+    /// The next moment something is due, and what.
+    fn next_deadline(&self, limits: &HttpLimits) -> (Instant, Expiry) {
+        self.with(|s| match s.head_since {
+            Some(since) => (since + limits.header_timeout, Expiry::Head),
+            None if s.in_flight == 0 => (s.last + limits.idle_timeout, Expiry::Idle),
+            None => (Instant::now() + limits.idle_timeout, Expiry::Recheck),
+        })
     }
 }
 
@@ -190,8 +260,51 @@ struct Busy(Arc<Activity>);
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
-        self.0.touch();
+        self.0.end();
+    }
+}
+
+/// The socket, telling the connection's [`Activity`] when bytes arrive.
+struct Watched {
+    inner: tokio::net::TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl tokio::io::AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let this = &mut *self;
+        let result = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if matches!(result, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            this.activity.read();
+        }
+        result
+    }
+}
+
+impl tokio::io::AsyncWrite for Watched {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
