@@ -13,7 +13,7 @@ use crate::support::{Client, TestApp};
 const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 
 /// A command with no BERTH_* variables from the environment running the tests.
-fn berth(dir: &Path) -> Command {
+pub(crate) fn berth(dir: &Path) -> Command {
     let mut cmd = Command::new(BERTH);
     cmd.current_dir(dir).env_clear();
     for key in ["PATH", "HOME"] {
@@ -27,17 +27,23 @@ fn berth(dir: &Path) -> Command {
     cmd
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port()
 }
 
-struct Running {
-    child: tokio::process::Child,
-    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+pub(crate) struct Running {
+    pub child: tokio::process::Child,
+    pub lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
 }
 
 async fn start_serve(dir: &Path, port: u16) -> Running {
+    start_serve_with(dir, port, &[]).await
+}
+
+/// `berth serve` in `dir` on the embedded default, with `extra` settings, once healthy.
+pub(crate) async fn start_serve_with(dir: &Path, port: u16, extra: &[(&str, &str)]) -> Running {
     let mut cmd = tokio::process::Command::from(berth(dir));
+    cmd.envs(extra.iter().copied());
     cmd.args(["serve"])
         .env("BERTH_LISTEN", format!("127.0.0.1:{port}"))
         .stdout(Stdio::piped())
@@ -143,6 +149,68 @@ fn config_check_lists_every_problem_on_its_own_line() {
     assert_eq!(lines.len(), 3, "{err}");
     assert!(lines.iter().all(|l| l.starts_with("error: BERTH_")), "{err}");
     assert!(!err.contains("panicked"));
+}
+
+/// A trusted range that holds the customer networks would let any site forge X-Forwarded-For:
+/// `config check` and `serve` both refuse it with one line (the README's old example included).
+#[test]
+fn trusted_proxies_overlapping_the_site_networks_are_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for command in [&["config", "check"][..], &["serve"][..]] {
+        let out = berth(dir.path())
+            .args(command)
+            .env("BERTH_TRUSTED_PROXIES", "10.0.0.0/8")
+            .env("BERTH_LOG", "off")
+            .output()
+            .expect("run");
+        assert!(!out.status.success(), "{command:?} accepted an overlap");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 1, "{command:?}: {err}");
+        assert!(
+            lines[0]
+                .starts_with("error: BERTH_TRUSTED_PROXIES: 10.0.0.0/8 overlaps BERTH_SITE_SUBNETS (10.213.0.0/16)"),
+            "{command:?}: {err}"
+        );
+    }
+    // The proxy's own address is fine.
+    let out =
+        berth(dir.path()).args(["config", "check"]).env("BERTH_TRUSTED_PROXIES", "10.0.0.2").output().expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("BERTH_TRUSTED_PROXIES = 10.0.0.2/32"));
+}
+
+/// The embedded database holds every password hash and customer: 0600 from the first start
+/// (SQLite gives its journal files the same mode), and tightened at start when found readable.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_embedded_database_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let port = free_port();
+    let mut first = start_serve(dir.path(), port).await;
+    // Write something, so SQLite has opened its journal at least once.
+    let base = format!("http://127.0.0.1:{port}");
+    let health = reqwest::get(format!("{base}/readyz")).await.expect("readyz");
+    assert_eq!(health.status(), StatusCode::OK);
+    for entry in std::fs::read_dir(&data).expect("data dir") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if name.starts_with("berth.db") || name == "secret.key" {
+            assert_eq!(mode(&path), 0o600, "{name} is readable by others");
+        }
+    }
+    assert_eq!(mode(&data.join("berth.db")), 0o600);
+    first.child.kill().await.expect("stop");
+    let _ = first.child.wait().await;
+
+    // An install from before: the database world-readable. The next start tightens it.
+    std::fs::set_permissions(data.join("berth.db"), std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let mut second = start_serve(dir.path(), port).await;
+    assert_eq!(mode(&data.join("berth.db")), 0o600);
+    second.child.kill().await.expect("stop");
 }
 
 #[test]

@@ -4,6 +4,7 @@
 
 mod api;
 mod cli;
+mod http;
 mod integrations;
 mod migrations;
 mod monitoring;

@@ -1,5 +1,6 @@
 //! Opening the database, with failures a person can act on.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
@@ -19,6 +20,10 @@ pub async fn connect_url(url: &str, config: &Config) -> anyhow::Result<DatabaseC
         std::fs::create_dir_all(&config.server.data_dir)
             .map_err(|e| anyhow::anyhow!("cannot create data directory {}: {e}", config.server.data_dir.display()))?;
     }
+    if let Some(path) = sqlite_file(url) {
+        private_database_file(&path, url.contains("mode=rwc"))
+            .map_err(|e| anyhow::anyhow!("cannot secure database file {}: {e}", path.display()))?;
+    }
     let mut options = ConnectOptions::new(url.to_owned());
     options.connect_timeout(Duration::from_secs(5)).acquire_timeout(Duration::from_secs(10)).sqlx_logging(false);
     if sqlite {
@@ -33,6 +38,70 @@ pub async fn connect_url(url: &str, config: &Config) -> anyhow::Result<DatabaseC
         .map_err(|e| anyhow::anyhow!("cannot connect to database {}: {}", mask_url(url), one_line(&e.to_string())))
 }
 
+/// The file of a SQLite URL (`sqlite://path?mode=rwc`, `sqlite:path`); `None` in memory.
+fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty() || path == ":memory:" || query.split('&').any(|kv| kv == "mode=memory") {
+        return None;
+    }
+    Some(PathBuf::from(path))
+}
+
+/// The database holds password hashes, token hashes and every customer's data: it and its
+/// journal files are readable by Berth's user only (0600). A missing file is created that way
+/// (when the URL may create it), so SQLite, which gives its `-journal`, `-wal` and `-shm` files
+/// the database file's mode, keeps them private too; an existing file that others can read is
+/// tightened, with a line in the log.
+#[cfg(unix)]
+fn private_database_file(path: &Path, create: bool) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    if create {
+        match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let mut files = vec![path.to_path_buf()];
+    for suffix in ["-journal", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        files.push(PathBuf::from(name));
+    }
+    for file in files {
+        let mode = match std::fs::metadata(&file) {
+            Ok(meta) => meta.permissions().mode(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+            tracing::warn!(path = %file.display(), old_mode = format!("{:o}", mode & 0o777), "Made the database file private (0600)");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn private_database_file(_path: &Path, _create: bool) -> std::io::Result<()> {
+    Ok(())
+}
+
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        assert_eq!(sqlite_file("sqlite://./data/berth.db?mode=rwc"), Some(PathBuf::from("./data/berth.db")));
+        assert_eq!(sqlite_file("sqlite:/srv/berth.db"), Some(PathBuf::from("/srv/berth.db")));
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(sqlite_file("sqlite://x.db?mode=memory&cache=shared"), None);
+        assert_eq!(sqlite_file("postgres://db/berth"), None);
+    }
 }

@@ -9,6 +9,7 @@ pub mod db;
 pub mod entities;
 pub mod error;
 pub mod flows;
+pub mod hash_pool;
 pub mod jobs;
 pub mod net;
 pub mod store;

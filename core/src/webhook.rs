@@ -68,7 +68,9 @@ pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
 /// `now` (unix seconds).
 pub fn verify(header: Option<&str>, body: &[u8], secrets: &[&Secret], now: i64) -> Result<(), SignatureError> {
     let parsed = parse(header.ok_or(SignatureError::Missing)?)?;
-    if (now - parsed.timestamp).abs() > TOLERANCE_SECS {
+    // `abs_diff` cannot overflow: `(now - t).abs()` wraps for a `t` near `i64::MIN` in a release
+    // build, and a wrapped difference would pass the check.
+    if now.abs_diff(parsed.timestamp) > TOLERANCE_SECS.unsigned_abs() {
         return Err(SignatureError::Stale);
     }
     for secret in secrets.iter().map(|s| s.expose()).filter(|s| !s.is_empty()) {
@@ -117,6 +119,18 @@ mod tests {
         assert_eq!(verify(Some(&header), b"x", &[&secret], NOW + 300), Ok(()));
         assert_eq!(verify(Some(&header), b"x", &[&secret], NOW + 360), Err(SignatureError::Stale));
         assert_eq!(verify(Some(&header), b"x", &[&secret], NOW - 360), Err(SignatureError::Stale));
+    }
+
+    #[test]
+    fn extreme_timestamps_are_stale_not_wrapped() {
+        let secret = Secret::new("k");
+        for t in [i64::MIN, i64::MIN + 1, i64::MIN + NOW, i64::MAX, i64::MAX - 1] {
+            let header = sign("k", t, b"x");
+            assert_eq!(verify(Some(&header), b"x", &[&secret], NOW), Err(SignatureError::Stale), "t={t}");
+        }
+        let header = sign("k", NOW, b"x");
+        assert_eq!(verify(Some(&header), b"x", &[&secret], i64::MIN), Err(SignatureError::Stale));
+        assert_eq!(verify(Some(&header), b"x", &[&secret], i64::MAX), Err(SignatureError::Stale));
     }
 
     #[test]

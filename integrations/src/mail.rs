@@ -97,17 +97,58 @@ pub struct OutboxMailer {
 impl Mailer for OutboxMailer {
     async fn send(&self, mail: &Mail) -> Result<(), MailError> {
         let message = build(&self.from, mail)?;
-        tokio::fs::create_dir_all(&self.dir).await.map_err(|e| MailError::Outbox(e.to_string()))?;
         // The file name comes from the message id, so a retried send overwrites, never doubles.
         let name: String = mail.message_id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
         let path = self.dir.join(format!("{name}.eml"));
-        tokio::fs::write(&path, message.formatted()).await.map_err(|e| MailError::Outbox(e.to_string()))?;
+        let dir = self.dir.clone();
+        let file = path.clone();
+        tokio::task::spawn_blocking(move || write_private(&dir, &file, &message.formatted()))
+            .await
+            .map_err(|e| MailError::Outbox(e.to_string()))?
+            .map_err(|e| MailError::Outbox(e.to_string()))?;
         tracing::info!(to = %mail.to, path = %path.display(), "Mail written to the outbox (no BERTH_SMTP_URL)");
         Ok(())
     }
     fn name(&self) -> &'static str {
         "outbox"
     }
+}
+
+/// Writes one message into the outbox. Messages hold working set-password links, so the
+/// outbox is Berth's user's alone: the directory 0700, each file 0600 (both tightened when an
+/// older Berth left them readable), written under a temporary name and renamed into place so a
+/// reader never sees half a message.
+fn write_private(dir: &std::path::Path, path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        builder.mode(0o700);
+        builder.create(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    #[cfg(not(unix))]
+    builder.create(dir)?;
+    let tmp = path.with_extension(format!("eml.{}.tmp", std::process::id()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&tmp)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    file.write_all(contents)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, path)
 }
 
 /// What the welcome e-mail says.

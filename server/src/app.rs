@@ -11,7 +11,7 @@ use tracing::Level;
 
 use crate::auth::SESSION_COOKIE;
 use crate::http::error::ApiError;
-use crate::http::{metrics, request_id};
+use crate::http::{metrics, request_id, security_headers};
 use crate::state::AppState;
 use berth_core::auth::session_store::Store;
 
@@ -49,5 +49,6 @@ pub fn build(state: AppState, sessions: Store) -> Router {
                 })
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
+        .layer(middleware::from_fn(security_headers::apply))
         .layer(middleware::from_fn(request_id::assign))
 }

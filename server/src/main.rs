@@ -128,6 +128,7 @@ enum TokenCommand {
 }
 
 fn main() -> ExitCode {
+    berth_server::startup::return_freed_memory();
     let cli = Cli::parse();
     let config = match Config::from_env() {
         Ok(c) => c,

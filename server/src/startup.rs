@@ -160,6 +160,26 @@ pub async fn bootstrap_admin(services: &Services) -> anyhow::Result<Option<(Stri
     Ok(generated.then_some((user.email, password)))
 }
 
+/// Makes glibc give large freed blocks back to the system at once. Its default raises the
+/// `mmap` threshold to the largest block freed so far, after which each password hash's 19 MiB
+/// comes from a heap where small allocations of other requests settle into the freed space and
+/// pin it: a burst of sign-ins grew the process by about 19 MiB per request, for good, even with
+/// hashing bounded to two at a time (`berth_core::hash_pool`). A fixed threshold of 128 KiB
+/// (glibc's initial one) maps every block from there up on its own and unmaps it when freed; the
+/// cost is a page fault per page of such blocks, small next to an argon2 hash. Called first in
+/// `main`, before any thread starts.
+pub fn return_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallopt only sets an allocator parameter; it takes the allocator's own lock
+        // and is called here before any other thread exists.
+        let ok = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024) };
+        if ok != 1 {
+            eprintln!("warning: could not set the allocator's mmap threshold; memory may grow under bursts");
+        }
+    }
+}
+
 /// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
 pub async fn shutdown_signal() {
     let ctrl_c = async {
@@ -194,10 +214,7 @@ pub async fn serve(
     let app = crate::app::build(state, services.session_store());
     let addr = listener.local_addr()?;
     tracing::info!(%addr, public_url = %services.config.server.public_url, "Berth is listening");
-    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(stop)
-        .await
-        .context("HTTP server failed")?;
+    crate::http::serve::serve(listener, app, services.config.server.http, stop).await.context("HTTP server failed")?;
     let _ = tx.send(true);
     if let Some(handle) = workers {
         let _ = handle.await;
@@ -219,7 +236,11 @@ pub async fn run_worker(
                 TcpListener::bind(addr).await.map_err(|e| anyhow!("cannot listen for metrics on {addr}: {e}"))?;
             tracing::info!(addr = %listener.local_addr()?, "Worker metrics on /metrics");
             let app = crate::http::metrics::router(services.metrics.clone());
-            Some(tokio::spawn(async move { axum::serve(listener, app).await }))
+            // The same limits as the API's listener: a silent client cannot hold this port either.
+            let limits = services.config.server.http;
+            Some(tokio::spawn(
+                async move { crate::http::serve::serve(listener, app, limits, std::future::pending()).await },
+            ))
         }
     };
     let (tx, rx) = watch::channel(false);

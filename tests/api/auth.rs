@@ -519,3 +519,57 @@ async fn failed_sign_ins_are_audited_with_their_reason() {
     assert_eq!(reasons, expected);
     assert!(entries.iter().all(|e| e["ip"].as_str().is_some()), "the address is recorded");
 }
+
+/// The peak resident memory of a process, in kB (`VmHWM` in /proc/<pid>/status).
+#[cfg(target_os = "linux")]
+fn peak_rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmHWM in {status}"))
+}
+
+/// A burst of parallel sign-ins once took `berth` from 32 MB to 188 MB for good: one argon2id
+/// (19 MiB) per request at once, each on its own blocking thread. Hashing now runs on a small
+/// fixed pool, so the real binary's peak memory stays under 100 MB through three bursts of 16,
+/// with the parameters unchanged (checked by `old_password_hashes_are_upgraded_at_login`).
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_burst_of_sign_ins_keeps_memory_bounded() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = crate::cli::free_port();
+    let mut berth = crate::cli::start_serve_with(
+        dir.path(),
+        port,
+        &[
+            ("BERTH_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD),
+            ("BERTH_BOOTSTRAP_ADMIN_EMAIL", ADMIN_EMAIL),
+            ("BERTH_LOGIN_LIMIT_PER_IP", "1000"),
+            ("BERTH_LOG", "warn"),
+        ],
+    )
+    .await;
+    let pid = berth.child.id().expect("pid");
+    let base = format!("http://127.0.0.1:{port}");
+    let before = peak_rss_kb(pid);
+    for _ in 0..3 {
+        let logins: Vec<_> = (0..16)
+            .map(|_| {
+                let base = base.clone();
+                tokio::spawn(async move {
+                    let mut c = Client::new(&base);
+                    c.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+                })
+            })
+            .collect();
+        for login in logins {
+            login.await.expect("login task");
+        }
+    }
+    let peak = peak_rss_kb(pid);
+    eprintln!("berth peak RSS: {before} kB before the bursts, {peak} kB after 3 x 16 parallel sign-ins");
+    assert!(peak < 100 * 1024, "peak RSS {peak} kB (from {before} kB) under a sign-in burst");
+    berth.child.kill().await.expect("stop");
+}

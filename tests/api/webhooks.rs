@@ -244,3 +244,47 @@ async fn taken_email_or_host_is_a_conflict_that_creates_nothing() {
     assert_eq!(res.body["host"], "www.third.example");
     assert_eq!(counts(&app).await, (2, 2));
 }
+
+/// A timestamp near `i64::MIN` once wrapped the tolerance check (`(now - t).abs()`) and passed
+/// with a valid HMAC; every far-off timestamp is stale, however it is signed.
+#[tokio::test]
+async fn extreme_timestamps_are_stale_even_when_signed() {
+    let app = app().await;
+    let raw = signup("evt_time", "time@shop.example", "time").to_string().into_bytes();
+    for t in [i64::MIN, i64::MIN + 1, i64::MIN + now(), i64::MAX, -1, 0] {
+        let res = deliver(&app, &raw, Some(berth_core::webhook::sign(SECRET, t, &raw)), "application/json").await;
+        res.assert_problem(StatusCode::UNAUTHORIZED, "signature");
+        assert!(res.text.contains("5 minutes"), "t={t}: {}", res.text);
+    }
+    assert_eq!(counts(&app).await, (0, 0));
+}
+
+/// `{"plan":"starter","plan":"business"}` is refused, not read as its last value: the signer,
+/// a proxy and Berth must not disagree on what a signed body says.
+#[tokio::test]
+async fn duplicate_keys_are_refused_and_create_nothing() {
+    let app = app().await;
+    let bodies = [
+        r#"{"id":"evt_dup","email":"dup@shop.example","company_name":"Dup","plan":"starter","plan":"business","subdomain":"dup"}"#,
+        r#"{"id":"evt_dup","id":"evt_dup2","email":"dup@shop.example","company_name":"Dup","plan":"starter","subdomain":"dup"}"#,
+    ];
+    for body in bodies {
+        let raw = body.as_bytes().to_vec();
+        let res = deliver(&app, &raw, Some(berth_core::webhook::sign(SECRET, now(), &raw)), "application/json").await;
+        res.assert_problem(StatusCode::BAD_REQUEST, "bad-request");
+        assert!(res.body["detail"].as_str().unwrap_or("").contains("duplicate key"), "{}", res.text);
+    }
+    assert_eq!(counts(&app).await, (0, 0));
+}
+
+/// A body over the limit is a problem+json 413 like every other error, not axum's text/plain.
+#[tokio::test]
+async fn an_oversized_body_is_a_problem() {
+    let app = app().await;
+    let mut big = signup("evt_big", "big@shop.example", "big");
+    big["company_name"] = Value::String("x".repeat(1024 * 1024 + 16));
+    let raw = big.to_string().into_bytes();
+    let res = deliver(&app, &raw, Some(berth_core::webhook::sign(SECRET, now(), &raw)), "application/json").await;
+    res.assert_problem(StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large");
+    assert_eq!(counts(&app).await, (0, 0));
+}

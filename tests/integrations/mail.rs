@@ -65,3 +65,32 @@ async fn without_smtp_mail_goes_to_the_outbox_once() {
     let raw = std::fs::read_to_string(files[0].as_ref().expect("entry").path()).expect("read");
     assert!(raw.contains("Subject: Welcome to your hosting, Shop & Co"), "{raw}");
 }
+
+/// The outbox holds working set-password links: Berth's user alone may read it, also when an
+/// older Berth (or a generous umask) left it readable.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_outbox_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cfg = config(&[("BERTH_DATA_DIR", &dir.path().display().to_string())]);
+    let mailer = mail::from_config(&cfg).expect("mailer");
+    mailer.send(&welcome("private-1")).await.expect("written");
+    let outbox = dir.path().join("outbox");
+    assert_eq!(mode(&outbox), 0o700, "the outbox directory");
+    let file = outbox.join("private-1berth.eml");
+    assert_eq!(mode(&file), 0o600, "a message");
+    // Left world-readable by an older version: tightened on the next send, the rewritten
+    // message included.
+    std::fs::set_permissions(&outbox, std::fs::Permissions::from_mode(0o755)).expect("chmod dir");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod file");
+    mailer.send(&welcome("private-1")).await.expect("rewritten");
+    assert_eq!(mode(&outbox), 0o700);
+    assert_eq!(mode(&file), 0o600);
+    let names: Vec<String> = std::fs::read_dir(&outbox)
+        .expect("outbox")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["private-1berth.eml"], "no temporary files left behind");
+}

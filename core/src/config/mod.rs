@@ -53,7 +53,7 @@ pub use dns::{DnsConfig, DnsProviderConfig};
 pub use mail::MailConfig;
 pub use metrics::MetricsConfig;
 pub use runtime::{IngressMode, RuntimeConfig};
-pub use server::{LogFormat, ServerConfig};
+pub use server::{HttpLimits, LogFormat, ServerConfig};
 pub use webhook::WebhookConfig;
 pub use workers::WorkersConfig;
 
@@ -165,6 +165,7 @@ impl Config {
         let workers = WorkersConfig::load(&mut raw);
         let runtime = RuntimeConfig::load(&mut raw, &server.data_dir);
         let metrics = MetricsConfig::load(&mut raw);
+        server::check_trusted_proxies(&mut raw, &server.trusted_proxies, runtime.site_subnets);
         if !raw.problems.is_empty() {
             return Err(raw.problems);
         }

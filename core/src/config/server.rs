@@ -3,8 +3,9 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use url::Url;
 
 use super::{Mask, Raw, Secret, Setting};
@@ -15,6 +16,10 @@ pub const SETTINGS: &[Setting] = &[
     REDIS_URL,
     REDIS_PREFIX,
     LISTEN,
+    HTTP_HEADER_TIMEOUT_SECONDS,
+    HTTP_BODY_TIMEOUT_SECONDS,
+    HTTP_IDLE_TIMEOUT_SECONDS,
+    HTTP_MAX_CONNECTIONS,
     PUBLIC_URL,
     SECRET_KEY,
     DATA_DIR,
@@ -57,6 +62,34 @@ const LISTEN: Setting = Setting {
     about: "address of the HTTP API and UI",
     value: |c| Some(c.server.listen.to_string()),
 };
+const HTTP_HEADER_TIMEOUT_SECONDS: Setting = Setting {
+    key: "http_header_timeout_seconds",
+    default: "10",
+    mask: Mask::Plain,
+    about: "a connection that has not sent a whole request head in this time is closed",
+    value: |c| Some(c.server.http.header_timeout.as_secs().to_string()),
+};
+const HTTP_BODY_TIMEOUT_SECONDS: Setting = Setting {
+    key: "http_body_timeout_seconds",
+    default: "30",
+    mask: Mask::Plain,
+    about: "a request body that has not arrived whole in this time is refused (408)",
+    value: |c| Some(c.server.http.body_timeout.as_secs().to_string()),
+};
+const HTTP_IDLE_TIMEOUT_SECONDS: Setting = Setting {
+    key: "http_idle_timeout_seconds",
+    default: "75",
+    mask: Mask::Plain,
+    about: "a kept-alive connection with no request in this time is closed",
+    value: |c| Some(c.server.http.idle_timeout.as_secs().to_string()),
+};
+const HTTP_MAX_CONNECTIONS: Setting = Setting {
+    key: "http_max_connections",
+    default: "512",
+    mask: Mask::Plain,
+    about: "open HTTP connections at most; further ones wait in the listen backlog",
+    value: |c| Some(c.server.http.max_connections.to_string()),
+};
 const PUBLIC_URL: Setting = Setting {
     key: "public_url",
     default: "http://<listen>",
@@ -96,7 +129,7 @@ const TRUSTED_PROXIES: Setting = Setting {
     key: "trusted_proxies",
     default: "(none)",
     mask: Mask::Plain,
-    about: "comma-separated CIDRs whose X-Forwarded-For is believed",
+    about: "comma-separated CIDRs whose X-Forwarded-For is believed; must not overlap BERTH_SITE_SUBNETS",
     value: |c| {
         let nets = &c.server.trusted_proxies;
         (!nets.is_empty()).then(|| nets.iter().map(ToString::to_string).collect::<Vec<_>>().join(","))
@@ -160,6 +193,15 @@ impl LogFormat {
     }
 }
 
+/// Limits of the HTTP listener, so slow or silent clients cannot hold it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+}
+
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// Explicit database URL; `None` means the embedded SQLite under `data_dir`.
@@ -167,6 +209,7 @@ pub struct ServerConfig {
     pub redis_url: Option<Secret>,
     pub redis_prefix: String,
     pub listen: SocketAddr,
+    pub http: HttpLimits,
     pub public_url: Url,
     pub secret_key: Option<Secret>,
     pub data_dir: PathBuf,
@@ -185,6 +228,12 @@ impl ServerConfig {
     pub(super) fn load(raw: &mut Raw) -> Self {
         let data_dir = PathBuf::from(raw.get_or_default(&DATA_DIR));
         let listen = raw.address(&LISTEN, "127.0.0.1:8080");
+        let http = HttpLimits {
+            header_timeout: Duration::from_secs(raw.number(&HTTP_HEADER_TIMEOUT_SECONDS, 1, 600)),
+            body_timeout: Duration::from_secs(raw.number(&HTTP_BODY_TIMEOUT_SECONDS, 1, 3_600)),
+            idle_timeout: Duration::from_secs(raw.number(&HTTP_IDLE_TIMEOUT_SECONDS, 1, 3_600)),
+            max_connections: raw.number(&HTTP_MAX_CONNECTIONS, 1, 100_000) as usize,
+        };
         let public_url = match raw.get(&PUBLIC_URL) {
             None => default_public_url(listen),
             Some(v) => match Url::parse(&v) {
@@ -252,6 +301,7 @@ impl ServerConfig {
             redis_url: redis_url.map(Secret),
             redis_prefix: raw.get_or_default(&REDIS_PREFIX),
             listen,
+            http,
             public_url,
             secret_key: secret_key.map(Secret),
             data_dir,
@@ -295,6 +345,34 @@ impl ServerConfig {
 fn default_public_url(listen: SocketAddr) -> Url {
     // Parsing a formatted socket address with a scheme cannot fail; fall back defensively anyway.
     Url::parse(&format!("http://{listen}")).unwrap_or_else(|_| Url::parse("http://127.0.0.1:8080").expect("static URL"))
+}
+
+/// Refuses trusted proxies that overlap the customer networks' pool: a site container inside a
+/// trusted range could send any `X-Forwarded-For` it likes (dodging login limits and writing a
+/// false address into the audit log) whenever it can reach the API. One line for all of them.
+pub(super) fn check_trusted_proxies(raw: &mut Raw, trusted: &[IpNet], sites: Ipv4Net) {
+    let overlapping: Vec<String> = trusted.iter().filter(|net| overlaps(net, sites)).map(ToString::to_string).collect();
+    if !overlapping.is_empty() {
+        raw.problem(
+            &TRUSTED_PROXIES,
+            format_args!(
+                "{} overlaps BERTH_SITE_SUBNETS ({sites}): site containers could forge X-Forwarded-For; \
+                 list only your reverse proxies' own addresses",
+                overlapping.join(", ")
+            ),
+        );
+    }
+}
+
+/// True when `net` and `sites` share an address (IPv4-mapped IPv6 ranges included).
+fn overlaps(net: &IpNet, sites: Ipv4Net) -> bool {
+    match net {
+        IpNet::V4(v4) => v4.contains(&sites.network()) || sites.contains(&v4.network()),
+        IpNet::V6(v6) => {
+            let mapped = Ipv6Net::new(sites.network().to_ipv6_mapped(), 96 + sites.prefix_len());
+            mapped.is_ok_and(|m| v6.contains(&m.network()) || m.contains(&v6.network()))
+        }
+    }
 }
 
 fn parse_net(value: &str) -> Option<IpNet> {

@@ -28,13 +28,49 @@ fn every_problem_is_reported_once() {
         ("BERTH_LISTEN", "nowhere"),
         ("BERTH_DATABASE_URL", "mysql://x"),
         ("BERTH_SECRET_KEY", "short"),
-        ("BERTH_TRUSTED_PROXIES", "10.0.0.0/8, banana"),
+        ("BERTH_TRUSTED_PROXIES", "192.168.0.0/16, banana"),
         ("BERTH_LOGIN_LIMIT_PER_IP", "-3"),
     ])
     .expect_err("bad config");
     assert_eq!(problems.len(), 5, "{problems:?}");
     assert!(problems.iter().any(|p| p.starts_with("BERTH_LISTEN:")));
     assert!(problems.iter().any(|p| p.contains("banana")));
+}
+
+#[test]
+fn trusted_proxies_must_not_overlap_the_site_networks() {
+    // The README's old example: 10.0.0.0/8 holds the default site pool 10.213.0.0/16.
+    let problems = load(&[("BERTH_TRUSTED_PROXIES", "10.0.0.0/8")]).expect_err("overlap");
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].starts_with("BERTH_TRUSTED_PROXIES: 10.0.0.0/8 overlaps BERTH_SITE_SUBNETS (10.213.0.0/16)"));
+    // Inside the pool, one address of it, IPv4-mapped, or a moved pool under a wide range.
+    for (proxies, sites) in [
+        ("10.213.4.0/24", "10.213.0.0/16"),
+        ("127.0.0.1, 10.213.0.9", "10.213.0.0/16"),
+        ("::ffff:10.213.0.0/120", "10.213.0.0/16"),
+        ("172.16.0.0/12", "172.30.0.0/16"),
+    ] {
+        let problems = load(&[("BERTH_TRUSTED_PROXIES", proxies), ("BERTH_SITE_SUBNETS", sites)]).expect_err(proxies);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].starts_with("BERTH_TRUSTED_PROXIES:"), "{problems:?}");
+    }
+    // Next to it, or IPv6 only, is fine.
+    for proxies in ["10.212.255.1, 10.214.0.0/16", "127.0.0.1/32, 192.168.1.0/24", "fd00::/8", "::1"] {
+        let cfg = load(&[("BERTH_TRUSTED_PROXIES", proxies)]).unwrap_or_else(|p| panic!("{proxies}: {p:?}"));
+        assert!(!cfg.server.trusted_proxies.is_empty());
+    }
+}
+
+#[test]
+fn http_limits_have_sane_defaults_and_bounds() {
+    let cfg = load(&[]).expect("defaults");
+    assert_eq!(cfg.server.http.header_timeout.as_secs(), 10);
+    assert_eq!(cfg.server.http.body_timeout.as_secs(), 30);
+    assert_eq!(cfg.server.http.idle_timeout.as_secs(), 75);
+    assert_eq!(cfg.server.http.max_connections, 512);
+    let problems = load(&[("BERTH_HTTP_HEADER_TIMEOUT_SECONDS", "0"), ("BERTH_HTTP_MAX_CONNECTIONS", "lots")])
+        .expect_err("bad limits");
+    assert_eq!(problems.len(), 2, "{problems:?}");
 }
 
 #[test]
@@ -116,7 +152,7 @@ fn toml_file_is_read_and_environment_wins() {
     let path = std::env::temp_dir().join(format!("berth-config-{}.toml", uuid::Uuid::new_v4()));
     std::fs::write(
         &path,
-        "listen = \"0.0.0.0:9000\"\nlog = \"debug\"\ntrusted_proxies = [\"10.0.0.0/8\", \"192.168.1.1\"]\n\
+        "listen = \"0.0.0.0:9000\"\nlog = \"debug\"\ntrusted_proxies = [\"10.0.0.2\", \"192.168.1.1\"]\n\
          worker_metrics_listen = \"127.0.0.1:9187\"\n",
     )
     .expect("write temp config");

@@ -14,6 +14,7 @@ use crate::access::{self, Caller};
 use crate::crypto::{self, Keys};
 use crate::entities::{api_tokens, password_tokens, users};
 use crate::error::{conflict_on_unique, Error, Fields, Result};
+use crate::hash_pool;
 use crate::totp;
 use crate::types::Role;
 use crate::validate;
@@ -22,18 +23,21 @@ const EMAIL_TAKEN: &str = "a user with this e-mail already exists";
 /// How long a set-password link stays valid.
 pub const PASSWORD_LINK_TTL_HOURS: i64 = 72;
 
-/// Hashes off the async runtime: argon2id is deliberately slow.
+/// Hashes off the async runtime (argon2id is deliberately slow) on the bounded hashing pool, so
+/// a burst of requests cannot multiply its 19 MiB.
 pub async fn hash_password(password: &str) -> Result<String> {
     let password = password.to_owned();
-    tokio::task::spawn_blocking(move || crypto::hash_password(&password))
+    hash_pool::run(move || crypto::hash_password(&password))
         .await
         .map_err(|e| Error::Internal(e.into()))?
         .map_err(|e| Error::Internal(e.into()))
 }
 
+/// Checks a password on the bounded hashing pool; no hash (an unknown e-mail, a user without a
+/// password) costs the same time and answers `Wrong`.
 pub async fn verify_password(password: &str, hash: Option<String>) -> Result<crypto::PasswordCheck> {
     let password = password.to_owned();
-    tokio::task::spawn_blocking(move || match hash {
+    hash_pool::run(move || match hash {
         Some(h) => crypto::verify_password(&password, &h),
         None => {
             crypto::burn_password_check(&password);

@@ -1,7 +1,6 @@
 //! Webhooks in. `POST /webhooks/signup` is called by the hosting company's signup form: signed
 //! (`Berth-Signature`), JSON only, unknown fields refused, event ids de-duplicated.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -15,7 +14,7 @@ use uuid::Uuid;
 
 use crate::http::client_ip::ClientIp;
 use crate::http::error::{problem_response, ApiError, ApiResult, Problem};
-use crate::http::extract::parse_json;
+use crate::http::extract::{parse_json, ApiBytes};
 use crate::http::request_id;
 use crate::state::AppState;
 
@@ -64,7 +63,9 @@ fn signature_problem(err: SignatureError) -> Response {
     responses(
         (status = 202, description = "Accepted: customer, portal user and site exist; onboarding runs in the background", body = SignupAccepted),
         (status = 401, description = "Missing, malformed, stale or wrong signature", body = Problem),
+        (status = 400, description = "Malformed JSON, or an object that repeats a key", body = Problem),
         (status = 409, description = "E-mail or host already taken", body = Problem),
+        (status = 413, description = "Body over 1 MiB", body = Problem),
         (status = 415, body = Problem),
         (status = 422, body = Problem),
         (status = 503, description = "No webhook secret configured", body = Problem),
@@ -73,7 +74,7 @@ async fn signup_webhook(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    body: Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> ApiResult<Response> {
     let cfg = &state.config;
     let secrets: Vec<_> = [&cfg.webhook.secret, &cfg.webhook.secret_previous].into_iter().flatten().collect();

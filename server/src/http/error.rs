@@ -18,6 +18,8 @@ pub enum ApiError {
     BadRequest(String),
     UnsupportedMediaType,
     PayloadTooLarge,
+    /// The body did not arrive within BERTH_HTTP_BODY_TIMEOUT_SECONDS.
+    RequestTimeout,
     Unauthorized(&'static str),
     TotpRequired,
     CsrfFailed,
@@ -146,6 +148,13 @@ impl ApiError {
             ApiError::PayloadTooLarge => {
                 (S::PAYLOAD_TOO_LARGE, "payload-too-large", "Payload too large", "the body is too large".into(), vec![])
             }
+            ApiError::RequestTimeout => (
+                S::REQUEST_TIMEOUT,
+                "request-timeout",
+                "Request timeout",
+                "the request body did not arrive in time".into(),
+                vec![],
+            ),
             ApiError::Unauthorized(detail) => (S::UNAUTHORIZED, "unauthorized", "Unauthorized", detail.into(), vec![]),
             ApiError::TotpRequired => (
                 S::UNAUTHORIZED,

@@ -21,14 +21,29 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         if !is_json(req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok())) {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+        let ApiBytes(bytes) = ApiBytes::from_request(req, state).await?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// The raw body (for handlers that must see the exact bytes, such as a signed webhook): 413 when
+/// too large, 408 when it did not arrive within BERTH_HTTP_BODY_TIMEOUT_SECONDS, 400 when the
+/// connection failed; all problem+json, never axum's plain-text rejections.
+pub struct ApiBytes(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for ApiBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(req, state).await.map(ApiBytes).map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge
+            } else if super::serve::is_body_timeout(&rejection) {
+                ApiError::RequestTimeout
             } else {
                 ApiError::BadRequest("could not read the request body".into())
             }
-        })?;
-        parse_json(&bytes).map(ApiJson)
+        })
     }
 }
 
@@ -38,11 +53,11 @@ fn is_json(content_type: Option<&str>) -> bool {
     essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-/// Parses a JSON body into `T`: 400 for malformed JSON (checked first, whole body), 422 for
-/// a NUL character anywhere (no field of ours accepts one, and PostgreSQL cannot store it) or a
-/// shape that does not fit `T`, naming the field.
+/// Parses a JSON body into `T`: 400 for malformed JSON (checked first, whole body) and for an
+/// object that repeats a key, 422 for a NUL character anywhere (no field of ours accepts one,
+/// and PostgreSQL cannot store it) or a shape that does not fit `T`, naming the field.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let value: serde_json::Value =
+    let StrictValue(value) =
         serde_json::from_slice(bytes).map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
     if let Some(path) = find_nul(&value, String::new()) {
         let field = if path.is_empty() { "body".to_owned() } else { path };
@@ -55,6 +70,67 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let path = err.path().to_string();
         shape_error(&path, &err.into_inner())
     })
+}
+
+/// A JSON value whose objects never repeat a key. serde_json keeps the last of two equal keys
+/// without a word, so `{"plan":"starter","plan":"business"}` would mean whatever the last reader
+/// of the bytes decides (a signature checker, a proxy and Berth could each see another value):
+/// such a body is refused instead.
+struct StrictValue(serde_json::Value);
+
+impl<'de> serde::Deserialize<'de> for StrictValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(StrictValue)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, serde_json::Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(StrictValue(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(serde_json::Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format_args!("duplicate key `{key}`")));
+            }
+            let StrictValue(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(serde_json::Value::Object(object))
+    }
 }
 
 /// The path of the first string (or object key) holding a NUL character.
@@ -168,6 +244,15 @@ mod tests {
         assert_eq!(field_of(parse_json::<Body>(b"{\"email\":\"a\\u0000\"}").unwrap_err()), "email");
         assert_eq!(field_of(parse_json::<Body>(b"{\"nested\":{\"k\\u0000\":1}}").unwrap_err()), "nested.k\0");
         assert!(parse_json::<Body>(b"{\"email\":\"a\"}").is_ok());
+        // A repeated key is refused at any depth, not silently resolved to the last value.
+        assert!(matches!(parse_json::<Body>(b"{\"email\":\"a\",\"email\":\"b\"}"), Err(ApiError::BadRequest(_))));
+        let nested = b"{\"email\":\"a\",\"nested\":[{\"n\":1,\"n\":2}]}";
+        assert!(
+            matches!(parse_json::<serde_json::Value>(nested), Err(ApiError::BadRequest(m)) if m.contains("duplicate key `n`"))
+        );
+        // Numbers, nulls and nesting survive the strict reading unchanged.
+        let value: serde_json::Value = parse_json(b"{\"a\":[1,-2,3.5,null,true,\"x\"],\"b\":{}}").expect("parses");
+        assert_eq!(value, serde_json::json!({"a": [1, -2, 3.5, null, true, "x"], "b": {}}));
     }
 
     #[test]
