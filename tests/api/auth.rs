@@ -327,12 +327,19 @@ async fn changing_the_password_ends_other_sessions() {
 /// Enrols `c` (signed in with `password`) in TOTP and returns the otpauth URI; the current
 /// step's code is used up by the confirmation.
 async fn enable_totp(c: &Client, password: &str) -> String {
+    enable_totp_with_code(c, password).await.0
+}
+
+/// Like [`enable_totp`], also returning the code the confirmation used (a new 30-second step
+/// may begin before a test tries it again, so it must not be recomputed).
+async fn enable_totp_with_code(c: &Client, password: &str) -> (String, String) {
     let enrol = c.post("/api/v1/auth/totp/enroll", &json!({"password": password})).await;
     assert_eq!(enrol.status, StatusCode::OK, "{}", enrol.text);
     let uri = enrol.str("otpauth_uri");
-    let ok = c.post("/api/v1/auth/totp/confirm", &json!({"code": totp_code(&uri)})).await;
+    let code = totp_code(&uri);
+    let ok = c.post("/api/v1/auth/totp/confirm", &json!({"code": code})).await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
-    uri
+    (uri, code)
 }
 
 async fn audit_actions(admin: &Client, action: &str) -> Vec<serde_json::Value> {
@@ -368,7 +375,7 @@ async fn an_api_token_cannot_change_the_second_factor() {
 async fn a_totp_code_is_accepted_once() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
-    let uri = enable_totp(&admin, ADMIN_PASSWORD).await;
+    let (uri, confirmation_code) = enable_totp_with_code(&admin, ADMIN_PASSWORD).await;
     let c = app.client();
     let login = |code: String| {
         let c = c.clone();
@@ -376,8 +383,8 @@ async fn a_totp_code_is_accepted_once() {
             c.post("/api/v1/auth/login", &json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "totp": code})).await
         }
     };
-    // The confirmation used the current code: it does not sign anyone in afterwards.
-    login(totp_code(&uri)).await.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    // The confirmation's code does not sign anyone in afterwards.
+    login(confirmation_code).await.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
     let next = totp_next_code(&uri);
     assert_eq!(login(next.clone()).await.status, StatusCode::OK);
     // Seen once, refused the second time (a code read over someone's shoulder, or replayed).

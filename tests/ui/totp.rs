@@ -31,7 +31,9 @@ async fn totp_flow(js: Js) {
     b.press("Turn on two-factor authentication").await;
     b.wait_for_text("Please correct the fields marked below.").await;
     b.snap("totp-wrong-code").await;
-    b.fill("code", &totp_code(&uri)).await;
+    // Kept: a 30-second step may pass before it is tried again below.
+    let confirmation_code = totp_code(&uri);
+    b.fill("code", &confirmation_code).await;
     b.press("Turn on two-factor authentication").await;
     b.wait_for_text("Two-factor authentication is on.").await;
     b.snap("totp-on").await;
@@ -44,7 +46,7 @@ async fn totp_flow(js: Js) {
     assert_eq!(field.attr("aria-invalid").await.expect("attr").as_deref(), Some("true"));
     b.snap("code-required").await;
     // The code that turned it on is used up; the next one signs in.
-    b.sign_in("/admin/login", ADMIN_EMAIL, ADMIN_PASSWORD, Some(&totp_code(&uri))).await;
+    b.sign_in("/admin/login", ADMIN_EMAIL, ADMIN_PASSWORD, Some(&confirmation_code)).await;
     b.wait_for_text("This is not the current code").await;
     b.sign_in("/admin/login", ADMIN_EMAIL, ADMIN_PASSWORD, Some(&totp_next_code(&uri))).await;
     b.wait_for_text("Recent activity").await;
