@@ -30,6 +30,16 @@ pub async fn connect_url(url: &str, config: &Config) -> anyhow::Result<DatabaseC
         // One connection: SQLite has one writer, and a single connection rules out
         // "database is locked" between two of our own transactions.
         options.max_connections(1).min_connections(1);
+        // Write-ahead log: a commit appends to the log instead of rewriting pages through a
+        // rollback journal. `synchronous = FULL` keeps what docs/queue.md promises — a commit
+        // (a signup, an enqueue) is on disk before it is acknowledged, even across a power
+        // loss; NORMAL would be faster but could lose the last commits to one. The busy
+        // timeout covers another process (`berth admin create`) holding the write lock briefly.
+        options.map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(5))
+        });
     } else {
         options.max_connections(20).min_connections(1);
     }

@@ -57,3 +57,44 @@ async fn tokens_belong_to_their_owner() {
     assert_eq!(portal.get("/api/v1/tokens").await.body.as_array().expect("array").len(), 0);
     portal.delete(&format!("/api/v1/tokens/{mine}")).await.assert_problem(StatusCode::NOT_FOUND, "not-found");
 }
+
+/// A read with a token writes nothing while the token's last use was stamped within the
+/// minute: the stamp stays what the first use set, and comes back a minute later.
+#[tokio::test]
+async fn token_reads_do_not_write_within_a_minute() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let token = admin.post("/api/v1/tokens", &json!({"name": "reader"})).await.str("token");
+    let api = Client::with_token(&app.base, &token);
+    let stamp = || async {
+        let row = app
+            .db
+            .query_one(Statement::from_string(
+                app.db.get_database_backend(),
+                "SELECT CAST(last_used_at AS TEXT) AS at FROM api_tokens WHERE name = 'reader'".to_owned(),
+            ))
+            .await
+            .expect("query")
+            .expect("row");
+        row.try_get::<Option<String>>("", "at").expect("at")
+    };
+    assert_eq!(stamp().await, None);
+    assert_eq!(api.get("/api/v1/auth/me").await.status, StatusCode::OK);
+    let first = stamp().await.expect("the first use is stamped");
+    for _ in 0..5 {
+        assert_eq!(api.get("/api/v1/sites").await.status, StatusCode::OK);
+    }
+    assert_eq!(stamp().await.as_deref(), Some(first.as_str()), "reads within the minute wrote a new stamp");
+    // A minute on, the next use stamps again.
+    app.db
+        .execute(Statement::from_string(
+            app.db.get_database_backend(),
+            "UPDATE api_tokens SET last_used_at = last_used_at - INTERVAL '2 minutes' WHERE name = 'reader'".to_owned(),
+        ))
+        .await
+        .expect("age the stamp");
+    let aged = stamp().await.expect("aged");
+    assert_eq!(api.get("/api/v1/auth/me").await.status, StatusCode::OK);
+    assert_ne!(stamp().await.as_deref(), Some(aged.as_str()), "a use after a minute is stamped");
+}

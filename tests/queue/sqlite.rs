@@ -10,7 +10,7 @@ use berth_core::jobs::demo::Noop;
 use berth_core::jobs::enqueue;
 use berth_migrations::{Migrator, MigratorTrait};
 use berth_workers::queue::store;
-use sea_orm::{ConnectOptions, Database, EntityTrait, TransactionTrait};
+use sea_orm::{EntityTrait, TransactionTrait};
 
 use super::{eventually, gate, job, Blocking, Worker};
 use crate::support::pending_jobs;
@@ -21,10 +21,31 @@ const WITHIN: Duration = Duration::from_secs(30);
 async fn sqlite_keeps_the_queue_semantics_in_one_process() {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("berth.db").display());
-    // As Berth opens it: one connection (see core::db).
-    let mut options = ConnectOptions::new(url);
-    options.max_connections(1).min_connections(1).sqlx_logging(false);
-    let db = Database::connect(options).await.expect("connect");
+    // As Berth opens it (core::db): one connection, a write-ahead log, full sync.
+    let config =
+        berth_core::config::Config::load(|name| (name == "BERTH_DATA_DIR").then(|| dir.path().display().to_string()))
+            .expect("config");
+    let db = berth_core::db::connect_url(&url, &config).await.expect("connect");
+    let pragma = |name: &'static str| {
+        let db = db.clone();
+        async move {
+            use sea_orm::ConnectionTrait;
+            let row = db
+                .query_one(sea_orm::Statement::from_string(sea_orm::DbBackend::Sqlite, format!("PRAGMA {name}")))
+                .await
+                .expect("pragma")
+                .expect("row");
+            row.try_get_by_index::<sea_orm::prelude::Json>(0).map(|v| v.to_string()).unwrap_or_else(|_| {
+                row.try_get_by_index::<i64>(0)
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|_| row.try_get_by_index::<String>(0).expect("pragma value"))
+            })
+        }
+    };
+    assert_eq!(pragma("journal_mode").await, "wal");
+    // 2 = FULL: a commit is on disk before it is acknowledged.
+    assert_eq!(pragma("synchronous").await, "2");
+    assert_eq!(pragma("busy_timeout").await, "5000");
     Migrator::up(&db, None).await.expect("migrate");
 
     // Rolled back: no job. Committed: runs, woken in process.
