@@ -60,6 +60,9 @@ pub struct SiteDto {
     pub restart_count: i32,
     /// The last error the runtime met for this site (a failed update, a missing image, ...).
     pub last_error: Option<String>,
+    /// The image the serving container runs; differs from `image` while an update failed (the
+    /// previous container keeps serving). None while no container runs.
+    pub running_image: Option<String>,
     pub observed_at: Option<chrono::DateTime<chrono::Utc>>,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
@@ -83,6 +86,7 @@ impl SiteDto {
             health: m.health,
             restart_count: m.restart_count,
             last_error: m.last_error,
+            running_image: m.running_image,
             observed_at: m.observed_at,
             created_at: m.created_at,
             updated_at: m.updated_at,
