@@ -165,6 +165,7 @@ impl<'a> Converger<'a> {
             memory_mb,
             cpu_millis,
             pids,
+            allow_root: site.allow_root,
         };
         let hash = spec.hash();
         let suspended = d.customer_status != CustomerStatus::Active;

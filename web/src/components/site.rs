@@ -46,6 +46,11 @@ pub fn site_facts(site: &Site, customer: Option<(String, String)>) -> impl IntoV
         Some(running) => view! { <code>{running.clone()}</code> }.into_any(),
         None => view! { <span class="muted">"— (no container running)"</span> }.into_any(),
     };
+    let runs_as = if m.allow_root {
+        "the image's user, root included: allowed by an administrator"
+    } else {
+        "a non-root user (the image's own, or 65534)"
+    };
     view! {
         <dl class="facts">
             {customer}
@@ -55,6 +60,8 @@ pub fn site_facts(site: &Site, customer: Option<(String, String)>) -> impl IntoV
             <dd><code>{m.image.clone()}</code></dd>
             <dt>"Running image"</dt>
             <dd>{running_image}</dd>
+            <dt>"Runs as"</dt>
+            <dd>{runs_as}</dd>
             <dt>"Domains"</dt>
             <dd>{domains}</dd>
             <dt>"Environment"</dt>
