@@ -24,11 +24,13 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 pub const UNREACHABLE: &str = "unreachable";
 
 /// How long a site whose container cannot be made waits before the next attempt, doubled per
-/// failure up to [`BACKOFF_MAX`]. A change of the site (a new specification) tries at once.
+/// failure up to [`BACKOFF_MAX`]. A change of the site (its row, e.g. a new image, or a start
+/// asked for again) tries at once.
 pub const BACKOFF_FIRST: Duration = Duration::from_secs(10);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
 
-/// Sites whose container could not be made, per specification: the next attempt waits
+/// Sites whose container could not be made, per version of the site (its specification hash
+/// and the row's `updated_at`, see [`attempt_key`]): the next attempt waits
 /// (exponentially, capped) instead of failing again at every pass, and the same error is logged
 /// once. Kept in memory: a restarted Berth tries each once more.
 #[derive(Debug, Default)]
@@ -69,6 +71,12 @@ impl Backoffs {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Failing>> {
         self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// What a failed attempt is remembered by: the specification (a change of image, environment,
+/// plan or root) and the row's version (an owner's start, even of a site meant to run already).
+fn attempt_key(hash: &str, site: &berth_core::entities::sites::Model) -> String {
+    format!("{hash}@{}", site.updated_at.timestamp_micros())
 }
 
 /// What became of a site.
@@ -146,6 +154,7 @@ impl<'a> Converger<'a> {
             if site.purge_volume {
                 rt.engine.remove_volume(&rt.names.volume(site.id)).await?;
             }
+            rt.backoff.clear(site.id);
             tracing::info!(site.id = %site.id, purge = site.purge_volume, "Removed a deleted site's container");
             return Ok(Outcome::Deleted);
         }
@@ -182,7 +191,8 @@ impl<'a> Converger<'a> {
                 obs.running_image = None;
                 return Ok(Outcome::Observed(obs));
             }
-            if rt.backoff.waiting(site.id, &hash, Instant::now()) {
+            let attempt = attempt_key(&hash, site);
+            if rt.backoff.waiting(site.id, &attempt, Instant::now()) {
                 // Failed a moment ago for this very specification: what is recorded stays true.
                 return Ok(Outcome::Observed(obs));
             }
@@ -203,7 +213,7 @@ impl<'a> Converger<'a> {
                 }
                 Err(e) => {
                     let error = e.to_string();
-                    let (wait, news) = rt.backoff.failed(site.id, &hash, &error, Instant::now());
+                    let (wait, news) = rt.backoff.failed(site.id, &attempt, &error, Instant::now());
                     if news {
                         tracing::warn!(site.id = %site.id, %error, retry_in_s = wait.as_secs(), "Cannot create the site container; retrying with backoff until the site changes");
                     } else {

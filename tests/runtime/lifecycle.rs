@@ -235,9 +235,14 @@ async fn a_missing_image_backs_off_then_recovers_and_the_running_image_is_shown(
         .await;
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
     let id = res.str("id");
+    // A sibling with the same missing image, whose owner asks for a start once it is there.
+    let res = admin.post("/api/v1/sites", &json!({"customer_id": c, "name": "again", "image": reference})).await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
+    let again = res.str("id");
     let site = app.wait_site(&admin, &id, Duration::from_secs(30), |s| s["status"] == "failed").await;
     assert!(site["last_error"].as_str().unwrap_or("").contains("not present"), "{site}");
     assert!(site["running_image"].is_null(), "{site}");
+    app.wait_site(&admin, &again, Duration::from_secs(30), |s| s["status"] == "failed").await;
 
     // The image appears (same reference, so the site does not change): not retried at once.
     let image = TestImage::retag(app.scope(), "later").await;
@@ -247,6 +252,12 @@ async fn a_missing_image_backs_off_then_recovers_and_the_running_image_is_shown(
         assert_eq!(s["status"], "failed", "retried within the backoff: {s}");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    // Asking for a start again is a change: tried at once, long before the backoff ends.
+    let res = admin.post(&format!("/api/v1/sites/{again}/start"), &json!({})).await;
+    assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text);
+    let asked = Instant::now();
+    app.wait_running(&admin, &again).await;
+    assert!(asked.elapsed() < Duration::from_secs(4), "a start waits for no backoff");
     // Then it is, and a success clears the error.
     let site = app.wait_site(&admin, &id, Duration::from_secs(30), |s| s["status"] == "running").await;
     assert!(appeared.elapsed() < Duration::from_secs(15), "the first retry comes after about 10 s");
