@@ -3,6 +3,7 @@
 //! for every site, then [`Converger::orphans`], holding its cross-process guard.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use berth_core::store::site_state::{DesiredSite, Observed};
@@ -21,6 +22,62 @@ const FALLBACK_LIMITS: (i64, i64, i64) = (256, 500, 256);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// The health word of a running site whose address takes no connection.
 pub const UNREACHABLE: &str = "unreachable";
+
+/// How long a site whose container cannot be made waits before the next attempt, doubled per
+/// failure up to [`BACKOFF_MAX`]. A change of the site (its row, e.g. a new image, or a start
+/// asked for again) tries at once.
+pub const BACKOFF_FIRST: Duration = Duration::from_secs(10);
+pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
+
+/// Sites whose container could not be made, per version of the site (its specification hash
+/// and the row's `updated_at`, see [`attempt_key`]): the next attempt waits
+/// (exponentially, capped) instead of failing again at every pass, and the same error is logged
+/// once. Kept in memory: a restarted Berth tries each once more.
+#[derive(Debug, Default)]
+pub struct Backoffs(Mutex<HashMap<Uuid, Failing>>);
+
+#[derive(Debug, Clone)]
+struct Failing {
+    hash: String,
+    error: String,
+    failures: u32,
+    until: Instant,
+}
+
+impl Backoffs {
+    /// Whether the attempt at `hash` for `site` waits until later.
+    pub fn waiting(&self, site: Uuid, hash: &str, now: Instant) -> bool {
+        self.lock().get(&site).is_some_and(|f| f.hash == hash && now < f.until)
+    }
+
+    /// Records a failed attempt; returns the wait before the next one and whether the error is
+    /// news (the first failure of this specification, or another error than last time).
+    pub fn failed(&self, site: Uuid, hash: &str, error: &str, now: Instant) -> (Duration, bool) {
+        let mut map = self.lock();
+        let (failures, news) = match map.get(&site) {
+            Some(f) if f.hash == hash => (f.failures + 1, f.error != error),
+            _ => (1, true),
+        };
+        let wait = BACKOFF_FIRST.saturating_mul(1 << (failures - 1).min(16)).min(BACKOFF_MAX);
+        map.insert(site, Failing { hash: hash.to_owned(), error: error.to_owned(), failures, until: now + wait });
+        (wait, news)
+    }
+
+    /// Forgets a site's failures (its container was made).
+    pub fn clear(&self, site: Uuid) {
+        self.lock().remove(&site);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Failing>> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// What a failed attempt is remembered by: the specification (a change of image, environment,
+/// plan or root) and the row's version (an owner's start, even of a site meant to run already).
+fn attempt_key(hash: &str, site: &berth_core::entities::sites::Model) -> String {
+    format!("{hash}@{}", site.updated_at.timestamp_micros())
+}
 
 /// What became of a site.
 #[derive(Debug)]
@@ -97,6 +154,7 @@ impl<'a> Converger<'a> {
             if site.purge_volume {
                 rt.engine.remove_volume(&rt.names.volume(site.id)).await?;
             }
+            rt.backoff.clear(site.id);
             tracing::info!(site.id = %site.id, purge = site.purge_volume, "Removed a deleted site's container");
             return Ok(Outcome::Deleted);
         }
@@ -116,6 +174,7 @@ impl<'a> Converger<'a> {
             memory_mb,
             cpu_millis,
             pids,
+            allow_root: site.allow_root,
         };
         let hash = spec.hash();
         let suspended = d.customer_status != CustomerStatus::Active;
@@ -129,6 +188,12 @@ impl<'a> Converger<'a> {
                 obs.container_id = None;
                 obs.address = None;
                 obs.health = None;
+                obs.running_image = None;
+                return Ok(Outcome::Observed(obs));
+            }
+            let attempt = attempt_key(&hash, site);
+            if rt.backoff.waiting(site.id, &attempt, Instant::now()) {
+                // Failed a moment ago for this very specification: what is recorded stays true.
                 return Ok(Outcome::Observed(obs));
             }
             if site.container_id.is_some() {
@@ -138,15 +203,24 @@ impl<'a> Converger<'a> {
             return Ok(Outcome::Observed(match self.create(&spec, &rt.names.container(site.id)).await {
                 Ok(detail) => {
                     tracing::info!(site.id = %site.id, container = %detail.id, "Created the site container");
+                    rt.backoff.clear(site.id);
                     let port = self.port_of(&spec.image);
                     let mut o = self.running(obs, &detail, rt.names.network(site.customer_id), port);
                     o.spec_hash = Some(hash);
                     o.failed_spec_hash = None;
+                    o.last_error = None;
                     o
                 }
                 Err(e) => {
-                    tracing::warn!(site.id = %site.id, error = %e, "Cannot create the site container");
-                    failed(obs, e.to_string())
+                    let error = e.to_string();
+                    let (wait, news) = rt.backoff.failed(site.id, &attempt, &error, Instant::now());
+                    if news {
+                        tracing::warn!(site.id = %site.id, %error, retry_in_s = wait.as_secs(), "Cannot create the site container; retrying with backoff until the site changes");
+                    } else {
+                        tracing::debug!(site.id = %site.id, %error, retry_in_s = wait.as_secs(), "Still cannot create the site container");
+                    }
+                    obs.running_image = None;
+                    failed(obs, error)
                 }
             }));
         };
@@ -197,6 +271,7 @@ impl<'a> Converger<'a> {
             obs.status = Some(idle_status);
             obs.status_reason = None;
             obs.container_id = Some(detail.id.clone());
+            obs.running_image = None;
             obs.address = None;
             obs.health = None;
             obs.restart_count = detail.restart_count as i32;
@@ -207,6 +282,7 @@ impl<'a> Converger<'a> {
             obs.container_id = Some(detail.id.clone());
             obs.restart_count = detail.restart_count as i32;
             obs.address = None;
+            obs.running_image = None;
             return Ok(Outcome::Observed(failed(obs, reason)));
         }
         let detail = match self.heal_networks(&spec, &name, detail).await {
@@ -230,6 +306,10 @@ impl<'a> Converger<'a> {
                 "the last update failed and the previous container keeps serving: {}",
                 last_error.unwrap_or_default()
             ));
+        } else {
+            // Running as wanted: an error from before (a missing image since built, a crash
+            // since healed) is no longer true.
+            o.last_error = None;
         }
         if site.address.is_some() && o.address != site.address {
             tracing::info!(site.id = %site.id, address = ?o.address, "The site's address changed; nginx follows");
@@ -300,6 +380,7 @@ impl<'a> Converger<'a> {
         obs.address = detail.addresses.get(&network).map(|ip| format!("{ip}:{port}"));
         obs.health = Some(detail.health.clone().unwrap_or_else(|| "none".into()));
         obs.restart_count = detail.restart_count as i32;
+        obs.running_image = detail.image.clone();
         obs
     }
 
@@ -482,4 +563,27 @@ fn failed(mut obs: Observed, reason: String) -> Observed {
     obs.last_error = Some(reason);
     obs.address = None;
     obs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap_and_restarts_for_a_new_specification() {
+        let b = Backoffs::default();
+        let (site, t0) = (Uuid::now_v7(), Instant::now());
+        assert!(!b.waiting(site, "a", t0));
+        let waits: Vec<(Duration, bool)> = (0..8).map(|_| b.failed(site, "a", "image x is missing", t0)).collect();
+        let secs: Vec<u64> = waits.iter().map(|(w, _)| w.as_secs()).collect();
+        assert_eq!(secs, [10, 20, 40, 80, 160, 300, 300, 300]);
+        assert_eq!(waits.iter().filter(|(_, news)| *news).count(), 1, "the same error is news once");
+        assert!(b.waiting(site, "a", t0 + Duration::from_secs(299)));
+        assert!(!b.waiting(site, "a", t0 + Duration::from_secs(300)));
+        assert!(!b.waiting(site, "b", t0), "a changed site tries at once");
+        assert!(b.failed(site, "a", "another error", t0).1, "another error is news");
+        assert_eq!(b.failed(site, "b", "image y is missing", t0), (BACKOFF_FIRST, true));
+        b.clear(site);
+        assert!(!b.waiting(site, "b", t0));
+    }
 }

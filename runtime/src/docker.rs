@@ -257,6 +257,7 @@ impl Engine for DockerEngine {
             .collect();
         Ok(Some(ContainerDetail {
             id: c.id.unwrap_or_default(),
+            image: c.config.and_then(|cfg| cfg.image).filter(|i| !i.is_empty()),
             state: status_word.map(|s| s.to_string()).unwrap_or_default(),
             networks,
             addresses,

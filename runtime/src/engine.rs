@@ -66,6 +66,8 @@ pub fn health_of(status: &str) -> &'static str {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContainerDetail {
     pub id: String,
+    /// The image reference the container was created from.
+    pub image: Option<String>,
     pub running: bool,
     pub restart_count: i64,
     pub health: Option<String>,

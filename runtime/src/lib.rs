@@ -41,6 +41,8 @@ pub struct Runtime {
     pub wake: Notify,
     pub interval: Duration,
     pub health_timeout: Duration,
+    /// Sites whose container could not be made wait before the next attempt.
+    pub backoff: converge::Backoffs,
 }
 
 impl Runtime {
@@ -61,6 +63,7 @@ impl Runtime {
             wake: Notify::new(),
             interval: Duration::from_secs(rt.reconcile_interval_seconds),
             health_timeout: Duration::from_secs(rt.site_health_timeout_seconds),
+            backoff: converge::Backoffs::default(),
         })))
     }
 

@@ -27,7 +27,11 @@ pub const LOG_MAX_FILES: &str = "3";
 /// (when the policy changes in a way running containers should get too) replaces every site's
 /// container at the next pass, each health-checked and switched without dropping a request.
 /// Revision 2: a tiny init as PID 1 (signals reach the site's process; stops take no 10 s).
-pub const POLICY_REVISION: u32 = 2;
+/// Revision 3: never root unless an admin allows it ([`SITE_USER`] for images without a user).
+pub const POLICY_REVISION: u32 = 3;
+/// The user a site runs as when its image names none, or names root, and no admin allowed
+/// root: `nobody`'s ids, which own nothing in a site image unless the image gives it files.
+pub const SITE_USER: &str = "65534:65534";
 
 /// The owner's and the plan's part of a site container: what, when changed, calls for a new
 /// container. Its hash (with the [`POLICY_REVISION`]) is stored on the container as a label.
@@ -42,6 +46,8 @@ pub struct SiteSpec {
     pub memory_mb: i64,
     pub cpu_millis: i64,
     pub pids: i64,
+    /// An admin allowed the image's root user (see [`run_as`]).
+    pub allow_root: bool,
 }
 
 impl SiteSpec {
@@ -79,8 +85,26 @@ impl ImageFacts {
     }
 }
 
+/// Whether an image's `USER` (`name`, `uid`, `name:group`, `uid:gid`) is root. A name other
+/// than `root` is taken as not root: mapping it to uid 0 in the image's /etc/passwd is not
+/// something an image does by accident.
+fn is_root(user: &str) -> bool {
+    matches!(user.split(':').next().map(str::trim), None | Some("" | "root" | "0"))
+}
+
+/// The user a site's container runs as: the image's own when it is not root; root (the image's
+/// user, or none) only when an admin allowed it for the site; [`SITE_USER`] otherwise.
+pub fn run_as(spec: &SiteSpec, image: &ImageFacts) -> Option<String> {
+    let own = image.user.clone().filter(|u| !u.trim().is_empty());
+    match own {
+        Some(u) if !is_root(&u) => Some(u),
+        own if spec.allow_root => own,
+        _ => Some(SITE_USER.to_owned()),
+    }
+}
+
 /// The hardened container definition of a site: plan limits, every capability dropped,
-/// no-new-privileges, a read-only root with a tmpfs /tmp, the image's non-root user, a restart
+/// no-new-privileges, a read-only root with a tmpfs /tmp, a non-root user ([`run_as`]), a restart
 /// policy, no published ports, rotated logs, the site's own data volume, labels, and only the
 /// customer's network. The image's health check and stop signal are kept. Docker's tiny init
 /// (tini) runs as PID 1: it hands the stop signal on to the site's process, which as PID 1
@@ -97,7 +121,7 @@ pub fn hardened(names: &Names, spec: &SiteSpec, image: &ImageFacts) -> Container
     ContainerCreateBody {
         image: Some(spec.image.clone()),
         env: Some(env),
-        user: image.user.clone().filter(|u| !u.is_empty()),
+        user: run_as(spec, image),
         labels: Some(labels),
         host_config: Some(HostConfig {
             memory: Some(memory),
@@ -159,6 +183,7 @@ mod tests {
             memory_mb: 256,
             cpu_millis: 500,
             pids: 128,
+            allow_root: false,
         }
     }
 
@@ -183,11 +208,31 @@ mod tests {
     }
 
     #[test]
+    fn sites_run_as_root_only_when_an_admin_allows_it() {
+        let facts = |user: Option<&str>| ImageFacts { user: user.map(str::to_owned), ..Default::default() };
+        let mut s = spec();
+        for root in [None, Some(""), Some("root"), Some("0"), Some("0:0"), Some("root:root")] {
+            assert_eq!(run_as(&s, &facts(root)).as_deref(), Some(SITE_USER), "{root:?}");
+        }
+        assert_eq!(run_as(&s, &facts(Some("www-data"))).as_deref(), Some("www-data"));
+        assert_eq!(run_as(&s, &facts(Some("1000:1000"))).as_deref(), Some("1000:1000"));
+        s.allow_root = true;
+        assert_eq!(run_as(&s, &facts(None)), None, "the image's own (root) user");
+        assert_eq!(run_as(&s, &facts(Some("root"))).as_deref(), Some("root"));
+        assert_eq!(run_as(&s, &facts(Some("1000"))).as_deref(), Some("1000"));
+        let body = hardened(&Names::new("berth"), &spec(), &facts(None));
+        assert_eq!(body.user.as_deref(), Some(SITE_USER));
+    }
+
+    #[test]
     fn the_hash_follows_the_specification() {
         let a = spec();
         let mut b = a.clone();
         assert_eq!(a.hash(), b.hash());
         b.image = "other:1".into();
         assert_ne!(a.hash(), b.hash());
+        let mut c = a.clone();
+        c.allow_root = true;
+        assert_ne!(a.hash(), c.hash(), "allowing root replaces the container");
     }
 }

@@ -88,3 +88,77 @@ async fn a_missing_image_is_a_failed_site_with_its_reason() {
     assert!(app.containers().await.is_empty(), "no container for a missing image");
     app.finish().await;
 }
+
+/// Issue 9 item 11: an image without a non-root `USER` (here `USER 0`, as root as none) runs
+/// as 65534 unless an admin allows root for the site; a customer user cannot allow it.
+#[tokio::test]
+async fn sites_run_as_non_root_unless_an_admin_allows_root() {
+    use crate::support::runtime::TestImage;
+    let app = TestApp::spawn_runtime().await;
+    // site-static's httpd straight away (as root, start.sh could not write to the volume with
+    // every capability dropped), no health check: what matters is who runs it.
+    let image = TestImage::derived(
+        app.scope(),
+        "root",
+        bollard::models::ContainerConfig {
+            user: Some("0".into()),
+            entrypoint: Some(["/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/srv/www"].map(String::from).into()),
+            healthcheck: Some(bollard::models::HealthConfig { test: Some(vec!["NONE".into()]), ..Default::default() }),
+            ..Default::default()
+        },
+    )
+    .await;
+    let admin = app.admin().await;
+    let c = app.customer(&admin, "root@example.com", "business").await;
+    let user = app.customer_user(&admin, &c, "owner@root.test").await;
+    let res = admin
+        .post(
+            "/api/v1/sites",
+            &json!({"customer_id": c, "name": "rooted", "image": image.reference, "domains": ["rooted.root.test"]}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
+    let id = res.str("id");
+    assert_eq!(res.body["allow_root"], false, "{}", res.text);
+    let site = app.wait_running(&admin, &id).await;
+    let name = app.scope().names.container(id.parse().expect("uuid"));
+
+    // Not root: the container's user, and the process as the kernel sees it.
+    let config = app.inspect(&name).await.config.expect("config");
+    assert_eq!(config.user.as_deref(), Some("65534:65534"), "the image says root; the site does not get it");
+    // Positive control: exec works in this container, so the next answer means something.
+    assert_eq!(app.exec(&name, &["/bin/busybox", "echo", "exec-works"]).await, (0, "exec-works\n".into()));
+    let (code, uid) = app.exec(&name, &["/bin/busybox", "id", "-u"]).await;
+    assert_eq!((code, uid.trim()), (0, "65534"), "uid inside the container");
+    let page = admin.get(&format!("/admin/sites/{id}")).await;
+    assert!(page.text.contains("a non-root user"), "{}", page.text);
+
+    // A customer user cannot allow root, not even on their own site; nothing changes.
+    let refused = user.patch(&format!("/api/v1/sites/{id}"), &json!({"allow_root": true})).await;
+    refused.assert_problem(StatusCode::FORBIDDEN, "forbidden");
+    assert!(refused.body["detail"].as_str().unwrap_or("").contains("administrator"), "{}", refused.text);
+    let refused = user.patch(&format!("/api/v1/sites/{id}"), &json!({"allow_root": false, "env": {"A": "1"}})).await;
+    refused.assert_problem(StatusCode::FORBIDDEN, "forbidden");
+    assert_eq!(admin.get(&format!("/api/v1/sites/{id}")).await.body["allow_root"], false);
+
+    // An admin allows it: the container is replaced and runs as the image's user, root.
+    let res = admin.patch(&format!("/api/v1/sites/{id}"), &json!({"allow_root": true})).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+    assert_eq!(res.body["allow_root"], true, "{}", res.text);
+    let old = site["container_id"].as_str().expect("container").to_owned();
+    app.wait_site(&admin, &id, Duration::from_secs(60), |s| {
+        s["status"] == "running" && s["container_id"].as_str().is_some_and(|c| c != old)
+    })
+    .await;
+    let config = app.inspect(&name).await.config.expect("config");
+    assert_eq!(config.user.as_deref(), Some("0"), "the image's own user");
+    assert_eq!(app.exec(&name, &["/bin/busybox", "echo", "exec-works"]).await, (0, "exec-works\n".into()));
+    let (code, uid) = app.exec(&name, &["/bin/busybox", "id", "-u"]).await;
+    assert_eq!((code, uid.trim()), (0, "0"));
+    let audit = admin.get("/api/v1/audit?action=site.update").await;
+    assert!(audit.text.contains("allow_root"), "{}", audit.text);
+    let page = admin.get(&format!("/admin/sites/{id}")).await;
+    assert!(page.text.contains("allowed by an administrator"), "{}", page.text);
+    app.finish().await;
+    drop(image);
+}

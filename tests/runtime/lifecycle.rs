@@ -216,3 +216,66 @@ async fn stop_and_restart_take_well_under_two_seconds() {
     app.wait_site(&admin, &id, Duration::from_secs(30), |s| s["status"] == "stopped").await;
     app.finish().await;
 }
+
+/// Issue 9 item 5: a site whose image is missing is failed with the reason, and is not tried
+/// again at every pass: once the image appears it waits out its backoff (10 s after the first
+/// failure; the reconciler runs every second here), then runs, and the error is cleared. A
+/// failed update then shows the image that actually runs next to the wanted one.
+#[tokio::test]
+async fn a_missing_image_backs_off_then_recovers_and_the_running_image_is_shown() {
+    let app = TestApp::spawn_runtime().await;
+    let admin = app.admin().await;
+    let c = app.customer(&admin, "later@example.com", "business").await;
+    let reference = format!("berth-test/{}:later", app.scope().names.instance());
+    let res = admin
+        .post(
+            "/api/v1/sites",
+            &json!({"customer_id": c, "name": "later", "image": reference, "domains": ["later.backoff.test"]}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
+    let id = res.str("id");
+    // A sibling with the same missing image, whose owner asks for a start once it is there.
+    let res = admin.post("/api/v1/sites", &json!({"customer_id": c, "name": "again", "image": reference})).await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
+    let again = res.str("id");
+    let site = app.wait_site(&admin, &id, Duration::from_secs(30), |s| s["status"] == "failed").await;
+    assert!(site["last_error"].as_str().unwrap_or("").contains("not present"), "{site}");
+    assert!(site["running_image"].is_null(), "{site}");
+    app.wait_site(&admin, &again, Duration::from_secs(30), |s| s["status"] == "failed").await;
+
+    // The image appears (same reference, so the site does not change): not retried at once.
+    let image = TestImage::retag(app.scope(), "later").await;
+    let appeared = Instant::now();
+    while appeared.elapsed() < Duration::from_secs(4) {
+        let s = admin.get(&format!("/api/v1/sites/{id}")).await.body;
+        assert_eq!(s["status"], "failed", "retried within the backoff: {s}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // Asking for a start again is a change: tried at once, long before the backoff ends.
+    let res = admin.post(&format!("/api/v1/sites/{again}/start"), &json!({})).await;
+    assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text);
+    let asked = Instant::now();
+    app.wait_running(&admin, &again).await;
+    assert!(asked.elapsed() < Duration::from_secs(4), "a start waits for no backoff");
+    // Then it is, and a success clears the error.
+    let site = app.wait_site(&admin, &id, Duration::from_secs(30), |s| s["status"] == "running").await;
+    assert!(appeared.elapsed() < Duration::from_secs(15), "the first retry comes after about 10 s");
+    assert!(site["last_error"].is_null(), "{site}");
+    assert!(site["status_reason"].is_null(), "{site}");
+    assert_eq!(site["running_image"], reference.as_str(), "{site}");
+    app.wait_ingress("later.backoff.test", 200).await;
+
+    // A failed update: the previous image keeps serving, and the site says which one runs.
+    let res = admin.patch(&format!("/api/v1/sites/{id}"), &json!({"image": "berth-test/broken:2"})).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+    let site = app.wait_site(&admin, &id, Duration::from_secs(60), |s| s["last_error"].is_string()).await;
+    assert_eq!(site["image"], "berth-test/broken:2", "{site}");
+    assert_eq!(site["running_image"], reference.as_str(), "{site}");
+    let page = admin.get(&format!("/admin/sites/{id}")).await;
+    assert!(page.text.contains("not the wanted image"), "{}", page.text);
+    assert!(page.text.contains(&reference), "{}", page.text);
+    app.wait_ingress("later.backoff.test", 200).await;
+    app.finish().await;
+    drop(image);
+}

@@ -431,3 +431,45 @@ impl Drop for DockerLeftovers {
         .join();
     }
 }
+
+/// Issue 9 item 5: a signup whose template image is not on the host fails the `site` step at
+/// once with the reason (not after waiting out the step's 90 s), and the flow retries it later.
+#[tokio::test]
+async fn a_missing_template_image_fails_the_site_step_with_its_reason() {
+    let app =
+        TestApp::spawn_runtime_with(&[("BERTH_WEBHOOK_SECRET", SECRET), ("BERTH_BASE_DOMAIN", "hosting.test")]).await;
+    let template = format!("berth-test/{}:absent", app.scope().names.instance());
+    let started = std::time::Instant::now();
+    let res = app.signup_webhook(SECRET, &json!({"id": "evt_absent", "email": "owner@absent.example", "company_name": "Absent", "plan": "starter", "subdomain": "absent", "template": template})).await;
+    assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text);
+    let customer: uuid::Uuid = res.str("customer_id").parse().expect("uuid");
+    let run_id = {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        berth_core::entities::flow_runs::Entity::find()
+            .filter(berth_core::entities::flow_runs::Column::CustomerId.eq(customer))
+            .one(&app.db)
+            .await
+            .expect("query")
+            .expect("onboarding run")
+            .id
+    };
+    let admin = app.admin().await;
+    let step = loop {
+        let run = admin.get(&format!("/api/v1/flows/{run_id}")).await;
+        assert_eq!(run.status, StatusCode::OK, "{}", run.text);
+        let site = run.body["steps"].as_array().expect("steps").iter().find(|s| s["name"] == "site").cloned();
+        if let Some(step) = site.filter(|s| s["error"].is_string()) {
+            break step;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "no error on the site step: {}", run.text);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let error = step["error"].as_str().expect("error");
+    assert!(error.contains("the site failed") && error.contains(&template) && error.contains("not present"), "{step}");
+    assert_ne!(step["state"], "succeeded", "{step}");
+    let site = admin.get(&format!("/api/v1/sites/{}", res.str("site_id"))).await;
+    assert_eq!(site.body["status"], "failed", "{}", site.text);
+    // The flow's retry stays queued; nothing is left to run it.
+    app.discard_jobs().await;
+    app.finish().await;
+}

@@ -31,6 +31,12 @@ pub struct Model {
     pub failed_spec_hash: Option<String>,
     /// Delete the data volume too when the deletion completes.
     pub purge_volume: bool,
+    /// The container may run as the image's user even when that is root (set by admins only);
+    /// otherwise a site whose image names no user, or root, runs as 65534:65534.
+    pub allow_root: bool,
+    /// The image the serving container was made from (observed); differs from `image` while
+    /// an update has failed.
+    pub running_image: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

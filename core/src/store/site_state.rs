@@ -40,6 +40,8 @@ pub struct Observed {
     pub last_error: Option<String>,
     pub spec_hash: Option<String>,
     pub failed_spec_hash: Option<String>,
+    /// The image the serving container was made from.
+    pub running_image: Option<String>,
 }
 
 impl Observed {
@@ -55,6 +57,7 @@ impl Observed {
             last_error: m.last_error.clone(),
             spec_hash: m.spec_hash.clone(),
             failed_spec_hash: m.failed_spec_hash.clone(),
+            running_image: m.running_image.clone(),
         }
     }
 
@@ -71,6 +74,7 @@ impl Observed {
         active.last_error = Set(self.last_error.clone());
         active.spec_hash = Set(self.spec_hash.clone());
         active.failed_spec_hash = Set(self.failed_spec_hash.clone());
+        active.running_image = Set(self.running_image.clone());
     }
 }
 

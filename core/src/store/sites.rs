@@ -58,6 +58,8 @@ pub struct Patch {
     pub domains: Option<Vec<String>>,
     pub env: Option<BTreeMap<String, String>>,
     pub desired_state: Option<DesiredState>,
+    /// Let the container run as root when its image says so; admins only.
+    pub allow_root: Option<bool>,
 }
 
 fn env_context(site_id: Uuid) -> String {
@@ -238,6 +240,7 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
         desired_state: Set(DesiredState::Running),
         observed_at: Set(None),
         purge_volume: Set(false),
+        allow_root: Set(false),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
@@ -277,6 +280,10 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
         check_env(&mut fields, env);
     }
     fields.finish()?;
+    // Running as root is the platform's risk, not the tenant's to take: only admins decide.
+    if patch.allow_root.is_some() {
+        caller.require_admin()?;
+    }
 
     let txn = db.begin().await?;
     let current = get(&txn, keys, caller, id).await?;
@@ -290,6 +297,10 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
     if let Some(state) = patch.desired_state.filter(|s| *s != current.model.desired_state) {
         changes.insert("desired_state".into(), json!({"from": current.model.desired_state, "to": state}));
         active.desired_state = Set(state);
+    }
+    if let Some(allow) = patch.allow_root.filter(|a| *a != current.model.allow_root) {
+        changes.insert("allow_root".into(), json!({"from": current.model.allow_root, "to": allow}));
+        active.allow_root = Set(allow);
     }
     let env = match patch.env {
         Some(env) if env != current.env => {

@@ -60,6 +60,12 @@ pub struct SiteDto {
     pub restart_count: i32,
     /// The last error the runtime met for this site (a failed update, a missing image, ...).
     pub last_error: Option<String>,
+    /// The image the serving container runs; differs from `image` while an update failed (the
+    /// previous container keeps serving). None while no container runs.
+    pub running_image: Option<String>,
+    /// Whether an admin let this site run as root (when its image says so). Otherwise it runs
+    /// as its image's non-root user, or 65534:65534.
+    pub allow_root: bool,
     pub observed_at: Option<chrono::DateTime<chrono::Utc>>,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
@@ -83,6 +89,8 @@ impl SiteDto {
             health: m.health,
             restart_count: m.restart_count,
             last_error: m.last_error,
+            running_image: m.running_image,
+            allow_root: m.allow_root,
             observed_at: m.observed_at,
             created_at: m.created_at,
             updated_at: m.updated_at,
@@ -170,10 +178,13 @@ pub struct PatchSite {
     /// Replaces the whole environment.
     pub env: Option<BTreeMap<String, String>>,
     pub desired_state: Option<DesiredState>,
+    /// Let the site run as root when its image names no user or root (admins only: 403 for
+    /// customer users). Without it a site runs as its image's non-root user, or 65534:65534.
+    pub allow_root: Option<bool>,
 }
 
 #[utoipa::path(patch, operation_id = "sites_patch", path = "/sites/{id}", tag = "sites", params(("id" = Uuid, Path)), request_body = PatchSite,
-    responses((status = 200, body = SiteDto), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = SiteDto), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn patch(
     State(state): State<AppState>,
     auth: Auth,
@@ -185,6 +196,7 @@ async fn patch(
         domains: body.domains,
         env: body.env,
         desired_state: body.desired_state,
+        allow_root: body.allow_root,
     };
     let site = state.ops.update_site(&auth.caller, id, patch).await?;
     Ok(Json(SiteDto::new(site, true)))

@@ -266,6 +266,8 @@ struct EditForm {
     /// Keys to drop.
     #[serde(default)]
     remove: Vec<String>,
+    /// The "allow root" box: sent only when ticked.
+    allow_root: bool,
 }
 
 fn edit_body(
@@ -274,6 +276,7 @@ fn edit_body(
     image: String,
     domains: String,
     env_add: String,
+    allow_root: bool,
     errors: FieldErrors,
 ) -> impl IntoView {
     let href = detail_href(site.model.id);
@@ -303,6 +306,12 @@ fn edit_body(
                 {(!site.env.is_empty()).then(|| view! { <ul class="plain checks">{existing}</ul> })}
                 {Field::new("env_add", "Add or replace variables").textarea(3).value(env_add).hint("KEY=value, one per line.").error(env_errors(&errors)).render()}
             </fieldset>
+            <fieldset>
+                <legend>"User"</legend>
+                <p class="hint">"Sites run as a non-root user (the image's own, or 65534). Allow root only for an image that cannot work otherwise: its processes then run as root inside the container, still with every capability dropped."</p>
+                <input type="checkbox" id="allow_root" name="allow_root" value="true" checked=allow_root />
+                <label for="allow_root">"Allow this site to run as root when its image says so"</label>
+            </fieldset>
             <div class="actions">
                 <button type="submit" class="button">"Save changes"</button>
                 <a class="button button--quiet" href=href>"Cancel"</a>
@@ -314,8 +323,15 @@ fn edit_body(
 async fn edit_form(State(state): State<WebState>, ctx: PageCtx, Path(id): Path<String>) -> PageResult {
     let id = parse_id(&id)?;
     let site = store::sites::get(&state.db, &state.keys, &ctx.caller, id).await?;
-    let body =
-        edit_body(&ctx, &site, site.model.image.clone(), site.domains.join("\n"), String::new(), FieldErrors::none());
+    let body = edit_body(
+        &ctx,
+        &site,
+        site.model.image.clone(),
+        site.domains.join("\n"),
+        String::new(),
+        site.model.allow_root,
+        FieldErrors::none(),
+    );
     Ok(page(ctx.chrome(), &format!("Edit site {}", site.model.name), body).into_response())
 }
 
@@ -334,6 +350,7 @@ async fn update(
             "domains" => edit.domains = v,
             "env_add" => edit.env_add = v,
             "remove" => edit.remove.push(v),
+            "allow_root" => edit.allow_root = v == "true",
             _ => {}
         }
     }
@@ -349,6 +366,8 @@ async fn update(
                 domains: Some(parse_domains(&edit.domains)),
                 env: Some(env),
                 desired_state: None,
+                // The console's site pages are for admins; the store checks it again.
+                allow_root: Some(edit.allow_root),
             };
             state.ops.update_site(&ctx.caller, id, patch).await
         }
@@ -359,7 +378,7 @@ async fn update(
         Err(Store(berth_core::Error::Conflict(message))) => FieldErrors::general(message),
         Err(e) => return Err(page_error(e)),
     };
-    let body = edit_body(&ctx, &site, edit.image, edit.domains, edit.env_add, errors);
+    let body = edit_body(&ctx, &site, edit.image, edit.domains, edit.env_add, edit.allow_root, errors);
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page(ctx.chrome(), &format!("Edit site {}", site.model.name), body))
         .into_response())
 }

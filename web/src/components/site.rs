@@ -35,6 +35,22 @@ pub fn site_facts(site: &Site, customer: Option<(String, String)>) -> impl IntoV
         }
     });
     let reason = m.status_reason.clone().map(|r| view! { <span class="muted">" — " {r}</span> });
+    // What runs next to what is wanted: they differ while an update failed (the previous
+    // container keeps serving) or is under way.
+    let running_image = match &m.running_image {
+        Some(running) if *running != m.image => view! {
+            <code>{running.clone()}</code>
+            <span class="muted">" — not the wanted image " <code>{m.image.clone()}</code></span>
+        }
+        .into_any(),
+        Some(running) => view! { <code>{running.clone()}</code> }.into_any(),
+        None => view! { <span class="muted">"— (no container running)"</span> }.into_any(),
+    };
+    let runs_as = if m.allow_root {
+        "the image's user, root included: allowed by an administrator"
+    } else {
+        "a non-root user (the image's own, or 65534)"
+    };
     view! {
         <dl class="facts">
             {customer}
@@ -42,6 +58,10 @@ pub fn site_facts(site: &Site, customer: Option<(String, String)>) -> impl IntoV
             <dd>{badge::site_status(m.status)} {reason}</dd>
             <dt>"Image"</dt>
             <dd><code>{m.image.clone()}</code></dd>
+            <dt>"Running image"</dt>
+            <dd>{running_image}</dd>
+            <dt>"Runs as"</dt>
+            <dd>{runs_as}</dd>
             <dt>"Domains"</dt>
             <dd>{domains}</dd>
             <dt>"Environment"</dt>
