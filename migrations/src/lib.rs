@@ -11,6 +11,7 @@ mod m0003_jobs;
 mod m0005_webhook_events;
 mod m0006_site_metrics;
 mod m0007_totp_last_step;
+mod m0008_alerts;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_webhook_events::Migration),
             Box::new(m0006_site_metrics::Migration),
             Box::new(m0007_totp_last_step::Migration),
+            Box::new(m0008_alerts::Migration),
         ]
     }
 }
