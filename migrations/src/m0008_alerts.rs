@@ -141,7 +141,7 @@ impl MigrationTrait for Migration {
                     .col(id(AlertRules::Id))
                     .col(text(AlertRules::Metric, 16))
                     .col(text(AlertRules::Scope, 16))
-                    .col(ColumnDef::new(AlertRules::PlanId).uuid().null())
+                    .col(text_null(AlertRules::PlanId, 32))
                     .col(ColumnDef::new(AlertRules::SiteId).uuid().null())
                     .col(double(AlertRules::Warning))
                     .col(double(AlertRules::Critical))

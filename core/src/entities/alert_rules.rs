@@ -10,7 +10,7 @@ pub struct Model {
     pub metric: String,
     /// `global`, `plan` or `site`.
     pub scope: String,
-    pub plan_id: Option<Uuid>,
+    pub plan_id: Option<String>,
     pub site_id: Option<Uuid>,
     pub warning: f64,
     pub critical: f64,

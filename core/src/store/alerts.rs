@@ -103,7 +103,7 @@ pub fn rule_for<'a>(
     rules: &'a [alert_rules::Model],
     metric: &str,
     site_id: Uuid,
-    plan_id: Option<Uuid>,
+    plan_id: Option<&str>,
 ) -> Option<&'a alert_rules::Model> {
     let of = |scope: &str| {
         rules.iter().find(|r| {
@@ -111,7 +111,7 @@ pub fn rule_for<'a>(
                 && r.scope == scope
                 && match scope {
                     "site" => r.site_id == Some(site_id),
-                    "plan" => plan_id.is_some() && r.plan_id == plan_id,
+                    "plan" => plan_id.is_some() && r.plan_id.as_deref() == plan_id,
                     _ => true,
                 }
         })

@@ -3,5 +3,6 @@
 
 #[cfg(feature = "testing")]
 pub mod demo;
+pub mod alerts;
 pub mod housekeeping;
 pub mod metrics;
