@@ -9,13 +9,14 @@ use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Statement, TransactionTrait,
+    Statement, TransactionTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
 
 use super::audit::{self, Event};
 use super::metrics::placeholders;
+use super::page::{Page, Paged};
 use crate::access::{self, Caller, Scoped};
 use crate::alerting::{Phase, Severity, Status, Transition};
 use crate::entities::{alert_rules, alerts, incident_events, incidents, notification_channels};
@@ -26,10 +27,10 @@ use crate::validate;
 /// How far back the evaluation looks for samples and uptime checks; a site down for longer
 /// reads as down for this long.
 const LOOKBACK_MS: i64 = 3_600_000;
+/// An uptime check may take this long (its timeout) beyond its round.
+const CHECK_SLACK_MS: i64 = 10_000;
 /// A sample older than this is no reading at all.
 const SAMPLE_FRESH_MS: i64 = 120_000;
-/// Lists answer at most this many rows, newest first.
-const LIST_LIMIT: u64 = 500;
 
 // ----- rules -----
 
@@ -145,20 +146,45 @@ impl Reading {
     }
 }
 
+/// The sites alerts watch: every site whose owner wants it running (whatever Berth last
+/// observed: a container that crashed or cannot start is exactly what the down alert is for),
+/// as (site, customer).
+pub async fn watched_sites(db: &impl ConnectionTrait) -> Result<Vec<(Uuid, Uuid)>> {
+    use crate::entities::sites;
+    use crate::types::{DesiredState, SiteStatus};
+    Ok(sites::Entity::find()
+        .filter(sites::Column::DesiredState.eq(DesiredState::Running))
+        .filter(sites::Column::Status.ne(SiteStatus::Deleting))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s.customer_id))
+        .collect())
+}
+
 /// The latest sample and the current run of failed uptime checks of every site with recent
-/// data: two grouped queries, plus one per site whose last check failed.
-pub async fn readings(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<HashMap<Uuid, Reading>> {
+/// data: two grouped queries, plus one per site whose last check failed or is stale.
+///
+/// A site is down since its first failed check after the last passing one; when no check
+/// failed but none passed for longer than a round (`check_every`, plus the check's timeout),
+/// the checks stopped reaching it (it is no longer running) and it is down since one round
+/// after the last passing check.
+pub async fn readings(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    check_every: chrono::Duration,
+) -> Result<HashMap<Uuid, Reading>> {
     let backend = db.get_database_backend();
     let now_ms = now.timestamp_millis();
     let mut out: HashMap<Uuid, Reading> = HashMap::new();
     let sql = "SELECT s.site_id, s.cpu_percent, s.memory_bytes, s.memory_limit_bytes FROM site_samples s \
                JOIN (SELECT site_id, MAX(at_ms) AS at_ms FROM site_samples WHERE at_ms >= $1 GROUP BY site_id) l \
-               ON s.site_id = l.site_id AND s.at_ms = l.at_ms WHERE s.at_ms >= $1";
+               ON s.site_id = l.site_id AND s.at_ms = l.at_ms WHERE s.at_ms >= $2";
     let rows = db
         .query_all(Statement::from_sql_and_values(
             backend,
             placeholders(backend, sql),
-            [(now_ms - SAMPLE_FRESH_MS).into()],
+            [(now_ms - SAMPLE_FRESH_MS).into(), (now_ms - SAMPLE_FRESH_MS).into()],
         ))
         .await?;
     for row in rows {
@@ -180,8 +206,11 @@ pub async fn readings(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<H
         let last_at: i64 = row.try_get("", "last_at")?;
         let last_up: Option<i64> = row.try_get("", "last_up_at")?;
         let reading = out.entry(site).or_default();
+        let round_ms = check_every.num_milliseconds() + CHECK_SLACK_MS;
         if last_up == Some(last_at) {
-            reading.down_seconds = Some(0.0);
+            // The last check passed; if it is stale, the checks no longer reach the site.
+            let overdue = now_ms - last_at - round_ms;
+            reading.down_seconds = Some(if overdue > 0 { (now_ms - last_at - check_every.num_milliseconds()) as f64 / 1000.0 } else { 0.0 });
             continue;
         }
         let sql = "SELECT MIN(at_ms) AS first_at, COUNT(*) AS n FROM site_checks WHERE site_id = $1 AND at_ms > $2";
@@ -206,9 +235,13 @@ pub async fn all_alerts(db: &impl ConnectionTrait) -> Result<Vec<alerts::Model>>
     Ok(alerts::Entity::find().all(db).await?)
 }
 
-/// The caller's alerts (customers: their own sites'), pending and firing first, optionally of
-/// one state.
-pub async fn list_alerts(db: &impl ConnectionTrait, caller: &Caller, state: Option<&str>) -> Result<Vec<alerts::Model>> {
+/// The caller's alerts (customers: their own sites'), newest first, optionally of one state.
+pub async fn list_alerts(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    state: Option<&str>,
+    page: Page,
+) -> Result<Paged<alerts::Model>> {
     let mut q = alerts::Entity::find().scoped(caller);
     if let Some(state) = state {
         if Phase::parse(state).is_none() {
@@ -216,7 +249,7 @@ pub async fn list_alerts(db: &impl ConnectionTrait, caller: &Caller, state: Opti
         }
         q = q.filter(alerts::Column::State.eq(state));
     }
-    Ok(q.order_by_desc(alerts::Column::UpdatedAt).limit(LIST_LIMIT).all(db).await?)
+    super::page::fetch(db, q, alerts::Column::Id, page, |a| a.id).await
 }
 
 /// The status the state machine remembers of a stored alert.
@@ -254,10 +287,11 @@ pub struct Evaluated {
 pub async fn record<C: ConnectionTrait + TransactionTrait>(db: &C, e: Evaluated) -> Result<Option<Uuid>> {
     let txn = db.begin().await?;
     let fingerprint = crate::alerting::fingerprint(e.site_id, e.metric);
+    let alert_id = e.previous.as_ref().map_or_else(Uuid::now_v7, |p| p.id);
     let mut active = match &e.previous {
         Some(previous) => alerts::ActiveModel::from(previous.clone()),
         None => alerts::ActiveModel {
-            id: Set(Uuid::now_v7()),
+            id: Set(alert_id),
             site_id: Set(e.site_id),
             customer_id: Set(e.customer_id),
             metric: Set(e.metric.to_owned()),
@@ -283,7 +317,7 @@ pub async fn record<C: ConnectionTrait + TransactionTrait>(db: &C, e: Evaluated)
                 id: Set(Uuid::now_v7()),
                 site_id: Set(e.site_id),
                 customer_id: Set(e.customer_id),
-                alert_id: Set(active.id.clone().unwrap()),
+                alert_id: Set(alert_id),
                 metric: Set(e.metric.to_owned()),
                 severity: Set(severity.as_str().to_owned()),
                 status: Set("open".into()),
@@ -361,7 +395,8 @@ pub async fn list_incidents(
     db: &impl ConnectionTrait,
     caller: &Caller,
     status: Option<&str>,
-) -> Result<Vec<incidents::Model>> {
+    page: Page,
+) -> Result<Paged<incidents::Model>> {
     let mut q = incidents::Entity::find().scoped(caller);
     if let Some(status) = status {
         if !["open", "acknowledged", "resolved"].contains(&status) {
@@ -369,7 +404,7 @@ pub async fn list_incidents(
         }
         q = q.filter(incidents::Column::Status.eq(status));
     }
-    Ok(q.order_by_desc(incidents::Column::OpenedAt).limit(LIST_LIMIT).all(db).await?)
+    super::page::fetch(db, q, incidents::Column::Id, page, |i| i.id).await
 }
 
 /// One incident with its timeline, oldest event first. Another tenant's is not found.

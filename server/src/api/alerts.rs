@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use berth_core::entities::{alert_rules, alerts, incident_events, incidents, notification_channels};
 use berth_core::store::alerts::{self as store, NewChannel, RulePatch};
+use berth_core::store::page::Page;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -80,18 +81,29 @@ impl From<alerts::Model> for AlertDto {
 pub struct AlertsQuery {
     /// Only alerts in this state: `ok`, `pending`, `firing` or `resolved`.
     pub state: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<Uuid>,
+    /// 1 to 200, default 50.
+    pub limit: Option<u64>,
 }
 
-/// Alerts, most recently changed first (at most 500).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlertPage {
+    pub items: Vec<AlertDto>,
+    pub next_cursor: Option<Uuid>,
+}
+
+/// Alerts, one per site and metric, newest first.
 #[utoipa::path(get, operation_id = "alerts_list", path = "/alerts", tag = "alerts", params(AlertsQuery),
-    responses((status = 200, body = Vec<AlertDto>), (status = 422, body = Problem)))]
+    responses((status = 200, body = AlertPage), (status = 422, body = Problem)))]
 async fn list_alerts(
     State(state): State<AppState>,
     auth: Auth,
     ApiQuery(q): ApiQuery<AlertsQuery>,
-) -> ApiResult<Json<Vec<AlertDto>>> {
-    let found = store::list_alerts(&state.db, &auth.caller, q.state.as_deref()).await?;
-    Ok(Json(found.into_iter().map(Into::into).collect()))
+) -> ApiResult<Json<AlertPage>> {
+    let page = Page { cursor: q.cursor, limit: q.limit };
+    let found = store::list_alerts(&state.db, &auth.caller, q.state.as_deref(), page).await?;
+    Ok(Json(AlertPage { items: found.items.into_iter().map(Into::into).collect(), next_cursor: found.next_cursor }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -159,18 +171,29 @@ pub struct IncidentDetail {
 pub struct IncidentsQuery {
     /// Only incidents in this status: `open`, `acknowledged` or `resolved`.
     pub status: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<Uuid>,
+    /// 1 to 200, default 50.
+    pub limit: Option<u64>,
 }
 
-/// Incidents, newest first (at most 500).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IncidentPage {
+    pub items: Vec<IncidentDto>,
+    pub next_cursor: Option<Uuid>,
+}
+
+/// Incidents, newest first.
 #[utoipa::path(get, operation_id = "incidents_list", path = "/incidents", tag = "alerts", params(IncidentsQuery),
-    responses((status = 200, body = Vec<IncidentDto>), (status = 422, body = Problem)))]
+    responses((status = 200, body = IncidentPage), (status = 422, body = Problem)))]
 async fn list_incidents(
     State(state): State<AppState>,
     auth: Auth,
     ApiQuery(q): ApiQuery<IncidentsQuery>,
-) -> ApiResult<Json<Vec<IncidentDto>>> {
-    let found = store::list_incidents(&state.db, &auth.caller, q.status.as_deref()).await?;
-    Ok(Json(found.into_iter().map(Into::into).collect()))
+) -> ApiResult<Json<IncidentPage>> {
+    let page = Page { cursor: q.cursor, limit: q.limit };
+    let found = store::list_incidents(&state.db, &auth.caller, q.status.as_deref(), page).await?;
+    Ok(Json(IncidentPage { items: found.items.into_iter().map(Into::into).collect(), next_cursor: found.next_cursor }))
 }
 
 /// One incident with its timeline.

@@ -11,7 +11,6 @@ use berth_core::alerting::{self, Phase, Severity, Status, Timing, Transition};
 use berth_core::entities::{alert_rules, alerts, customers, incidents, notification_channels, sites};
 use berth_core::jobs::alerts::{EvaluateAlerts, NotifyAlert, RemediateSite};
 use berth_core::store::alerts::{self as store, Evaluated, Reading};
-use berth_core::store::metrics as metrics_store;
 use chrono::{Duration, Utc};
 use sea_orm::EntityTrait;
 use uuid::Uuid;
@@ -28,9 +27,10 @@ impl RunJob for EvaluateAlerts {
         let env = ctx.env.as_ref();
         let db = ctx.db();
         let now = Utc::now();
-        let targets = metrics_store::targets(db).await?;
+        let watched = store::watched_sites(db).await?;
         let rules = store::enabled_rules(db).await?;
-        let readings = store::readings(db, now).await?;
+        let check_every = Duration::seconds(i64::from(env.config.metrics.uptime_interval_seconds));
+        let readings = store::readings(db, now, check_every).await?;
         let plans: HashMap<Uuid, String> =
             customers::Entity::find().all(db).await?.into_iter().map(|c| (c.id, c.plan_id)).collect();
         let mut existing: HashMap<(Uuid, String), alerts::Model> =
@@ -38,12 +38,12 @@ impl RunJob for EvaluateAlerts {
         let hold = Duration::seconds(i64::from(env.config.metrics.alerts_resolve_hold_seconds));
         let restart_after = i64::from(env.config.metrics.alerts_restart_after_failed_checks);
         let no_reading = Reading::default();
-        for target in &targets {
-            let reading = readings.get(&target.site_id).unwrap_or(&no_reading);
+        for &(site_id, customer_id) in &watched {
+            let reading = readings.get(&site_id).unwrap_or(&no_reading);
             for metric in alerting::METRICS {
-                let previous = existing.remove(&(target.site_id, metric.to_owned()));
-                let plan = plans.get(&target.customer_id).map(String::as_str);
-                let rule = store::rule_for(&rules, metric, target.site_id, plan);
+                let previous = existing.remove(&(site_id, metric.to_owned()));
+                let plan = plans.get(&customer_id).map(String::as_str);
+                let rule = store::rule_for(&rules, metric, site_id, plan);
                 let value = reading.value(metric);
                 let (breach, timing, rule_id) = match (rule, value) {
                     (Some(rule), Some(value)) => (
@@ -59,17 +59,19 @@ impl RunJob for EvaluateAlerts {
                         None => continue,
                     },
                 };
-                let incident = evaluate(ctx, target.site_id, target.customer_id, metric, rule, value, previous, breach, timing, rule_id, now).await?;
+                let incident =
+                    evaluate(ctx, site_id, customer_id, metric, rule, value, previous, breach, timing, rule_id, now).await?;
                 // Remediation: one restart per incident of a site that keeps failing its checks.
                 if let (Some(incident_id), "down", true) = (incident, metric, restart_after > 0) {
                     if reading.failed_checks >= restart_after && !store::has_event(db, incident_id, "remediated").await? {
-                        let job = RemediateSite { incident_id, site_id: target.site_id, failed_checks: reading.failed_checks };
+                        let job = RemediateSite { incident_id, site_id, failed_checks: reading.failed_checks };
                         berth_core::jobs::enqueue(db, &job).await?;
                     }
                 }
             }
         }
-        // Sites no longer running: whatever was pending or firing for them clears.
+        // Sites no longer meant to run (stopped by their owner, deleted): whatever was pending
+        // or firing for them clears.
         for previous in existing.into_values() {
             if matches!(Phase::parse(&previous.state), Some(Phase::Pending | Phase::Firing)) {
                 let timing = Timing { for_duration: Duration::zero(), hold };
