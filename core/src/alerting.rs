@@ -96,7 +96,14 @@ pub struct Status {
 impl Status {
     /// An alert never seen breaching.
     pub fn ok() -> Self {
-        Self { phase: Phase::Ok, severity: None, pending_since: None, clear_since: None, fired_at: None, resolved_at: None }
+        Self {
+            phase: Phase::Ok,
+            severity: None,
+            pending_since: None,
+            clear_since: None,
+            fired_at: None,
+            resolved_at: None,
+        }
     }
 }
 
@@ -118,7 +125,12 @@ pub struct Timing {
 
 /// One evaluation: `breach` is the severity the metric reaches now (`None`: within limits, or
 /// no data).
-pub fn step(prev: &Status, breach: Option<Severity>, now: DateTime<Utc>, timing: Timing) -> (Status, Option<Transition>) {
+pub fn step(
+    prev: &Status,
+    breach: Option<Severity>,
+    now: DateTime<Utc>,
+    timing: Timing,
+) -> (Status, Option<Transition>) {
     let mut next = prev.clone();
     match (prev.phase, breach) {
         (Phase::Ok | Phase::Resolved, Some(severity)) => {
@@ -139,7 +151,9 @@ pub fn step(prev: &Status, breach: Option<Severity>, now: DateTime<Utc>, timing:
             }
             (next, None)
         }
-        (Phase::Pending, None) => (Status { resolved_at: prev.resolved_at, fired_at: prev.fired_at, ..Status::ok() }, None),
+        (Phase::Pending, None) => {
+            (Status { resolved_at: prev.resolved_at, fired_at: prev.fired_at, ..Status::ok() }, None)
+        }
         (Phase::Firing, Some(severity)) => {
             next.severity = Some(severity);
             next.clear_since = None;
@@ -242,7 +256,11 @@ mod tests {
         let (_, t) = run(&[(0, C), (1, C), (2, None), (3, None), (4, W)], timing);
         assert_eq!(
             t,
-            vec![(0, Transition::Fired(Severity::Critical)), (2, Transition::Resolved), (4, Transition::Fired(Severity::Warning))]
+            vec![
+                (0, Transition::Fired(Severity::Critical)),
+                (2, Transition::Resolved),
+                (4, Transition::Fired(Severity::Warning))
+            ]
         );
     }
 

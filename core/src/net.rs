@@ -63,7 +63,11 @@ pub struct WebhookTarget {
 
 /// Parses `raw` as an `http`/`https` URL without credentials, resolves its host, and refuses
 /// it when any address is internal ([`is_internal`]) unless `allow_private`.
-pub async fn check_webhook_url(raw: &str, allow_private: bool, site_subnets: &[IpNet]) -> Result<WebhookTarget, String> {
+pub async fn check_webhook_url(
+    raw: &str,
+    allow_private: bool,
+    site_subnets: &[IpNet],
+) -> Result<WebhookTarget, String> {
     let url = url::Url::parse(raw).map_err(|_| "must be an absolute http or https URL".to_owned())?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err("must be an http or https URL".into());
@@ -98,7 +102,19 @@ mod internal_tests {
     #[test]
     fn internal_addresses_are_recognised() {
         let sites: Vec<IpNet> = vec!["172.30.0.0/16".parse().expect("net")];
-        for ip in ["127.0.0.1", "10.1.2.3", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0", "::1", "fd00::1", "fe80::1", "::ffff:127.0.0.1", "172.30.4.5"] {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "172.30.4.5",
+        ] {
             assert!(is_internal(ip.parse().expect("ip"), &sites), "{ip}");
         }
         for ip in ["93.184.216.34", "2606:4700::1111", "8.8.8.8"] {

@@ -3,8 +3,8 @@
 //! notifications go to. Expand only: new tables the running binary ignores. The global default
 //! rules are seeded with fixed ids, so a re-run or a second replica adds nothing.
 
-use sea_orm_migration::prelude::*;
 use sea_orm::prelude::Uuid;
+use sea_orm_migration::prelude::*;
 
 use crate::columns::{at, at_null, id, int, text, text_null};
 

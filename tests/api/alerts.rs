@@ -30,11 +30,17 @@ async fn webhook_channels_to_internal_addresses_are_refused_and_channels_are_ten
     }
     // Only an administrator may let a webhook reach private addresses.
     let res = owner
-        .post("/api/v1/notification-channels", &json!({"kind": "webhook", "target": "http://127.0.0.1:9/x", "allow_private": true}))
+        .post(
+            "/api/v1/notification-channels",
+            &json!({"kind": "webhook", "target": "http://127.0.0.1:9/x", "allow_private": true}),
+        )
         .await;
     res.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
     let res = admin
-        .post("/api/v1/notification-channels", &json!({"kind": "webhook", "target": "http://127.0.0.1:9/x", "allow_private": true}))
+        .post(
+            "/api/v1/notification-channels",
+            &json!({"kind": "webhook", "target": "http://127.0.0.1:9/x", "allow_private": true}),
+        )
         .await;
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
     assert_eq!(res.body["customer_id"], serde_json::Value::Null, "an admin channel");
@@ -45,7 +51,10 @@ async fn webhook_channels_to_internal_addresses_are_refused_and_channels_are_ten
 
     // A customer's channel is always their own, whatever customer_id they name.
     let res = owner
-        .post("/api/v1/notification-channels", &json!({"kind": "email", "target": "me@hooks.example", "customer_id": theirs}))
+        .post(
+            "/api/v1/notification-channels",
+            &json!({"kind": "email", "target": "me@hooks.example", "customer_id": theirs}),
+        )
         .await;
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
     assert_eq!(res.body["customer_id"], mine.as_str());
@@ -53,7 +62,10 @@ async fn webhook_channels_to_internal_addresses_are_refused_and_channels_are_ten
     assert_eq!(owner.get("/api/v1/notification-channels").await.body.as_array().map(Vec::len), Some(1));
     assert_eq!(other.get("/api/v1/notification-channels").await.body, json!([]));
     assert_eq!(admin.get("/api/v1/notification-channels").await.body.as_array().map(Vec::len), Some(2));
-    other.delete(&format!("/api/v1/notification-channels/{channel}")).await.assert_problem(StatusCode::NOT_FOUND, "not-found");
+    other
+        .delete(&format!("/api/v1/notification-channels/{channel}"))
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "not-found");
     assert_eq!(owner.delete(&format!("/api/v1/notification-channels/{channel}")).await.status, StatusCode::NO_CONTENT);
 
     // Incidents that do not exist for the caller are 404, a malformed id too.
@@ -65,11 +77,15 @@ async fn webhook_channels_to_internal_addresses_are_refused_and_channels_are_ten
     // Rules: the three global defaults, admins only, validated.
     owner.get("/api/v1/alert-rules").await.assert_problem(StatusCode::FORBIDDEN, "forbidden");
     let rules = admin.get("/api/v1/alert-rules").await;
-    let mut metrics: Vec<&str> = rules.body.as_array().expect("rules").iter().map(|r| r["metric"].as_str().expect("metric")).collect();
+    let mut metrics: Vec<&str> =
+        rules.body.as_array().expect("rules").iter().map(|r| r["metric"].as_str().expect("metric")).collect();
     metrics.sort_unstable();
     assert_eq!(metrics, ["cpu", "down", "memory"]);
     let cpu = rules.body.as_array().expect("rules").iter().find(|r| r["metric"] == "cpu").expect("cpu").clone();
-    assert_eq!((cpu["warning"].as_f64(), cpu["critical"].as_f64(), cpu["for_seconds"].as_i64()), (Some(70.0), Some(90.0), Some(300)));
+    assert_eq!(
+        (cpu["warning"].as_f64(), cpu["critical"].as_f64(), cpu["for_seconds"].as_i64()),
+        (Some(70.0), Some(90.0), Some(300))
+    );
     let path = format!("/api/v1/alert-rules/{}", cpu["id"].as_str().expect("id"));
     owner.patch(&path, &json!({"for_seconds": 1})).await.assert_problem(StatusCode::FORBIDDEN, "forbidden");
     let res = admin.patch(&path, &json!({"warning": 95, "for_seconds": -1})).await;

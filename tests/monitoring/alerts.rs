@@ -60,7 +60,12 @@ async fn diagnose(app: &TestApp) -> String {
 }
 
 fn kinds(incident: &Value) -> Vec<String> {
-    incident["events"].as_array().expect("events").iter().map(|e| e["kind"].as_str().expect("kind").to_owned()).collect()
+    incident["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["kind"].as_str().expect("kind").to_owned())
+        .collect()
 }
 
 #[tokio::test]
@@ -79,7 +84,8 @@ async fn a_site_that_stops_answering_pages_its_owner_once_and_resolves_once() {
     let theirs = app.customer(&admin, "bystander@example.com", "business").await;
     let owner = app.customer_user(&admin, &mine, "owner@pager.example").await;
     let other = app.customer_user(&admin, &theirs, "other@bystander.example").await;
-    let res = owner.post("/api/v1/notification-channels", &json!({"kind": "email", "target": "oncall@pager.example"})).await;
+    let res =
+        owner.post("/api/v1/notification-channels", &json!({"kind": "email", "target": "oncall@pager.example"})).await;
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
     assert_eq!(res.body["customer_id"], mine.as_str());
 
@@ -93,7 +99,10 @@ async fn a_site_that_stops_answering_pages_its_owner_once_and_resolves_once() {
     let down = rules.body.as_array().expect("rules").iter().find(|r| r["metric"] == "down").expect("down rule").clone();
     assert_eq!((down["warning"].as_f64(), down["critical"].as_f64()), (Some(60.0), Some(300.0)), "the default");
     let res = admin
-        .patch(&format!("/api/v1/alert-rules/{}", down["id"].as_str().expect("id")), &json!({"warning": 2, "critical": 600}))
+        .patch(
+            &format!("/api/v1/alert-rules/{}", down["id"].as_str().expect("id")),
+            &json!({"warning": 2, "critical": 600}),
+        )
         .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text);
 
@@ -110,7 +119,10 @@ async fn a_site_that_stops_answering_pages_its_owner_once_and_resolves_once() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let firing = loop {
         let res = owner.get("/api/v1/alerts?state=firing").await;
-        if res.body["items"].as_array().is_some_and(|a| a.iter().any(|x| x["site_id"] == id.as_str() && x["metric"] == "down")) {
+        if res.body["items"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x["site_id"] == id.as_str() && x["metric"] == "down"))
+        {
             break res.body;
         }
         assert!(Instant::now() < deadline, "the down alert never fired: {}", diagnose(&app).await);
@@ -164,7 +176,8 @@ async fn a_site_that_stops_answering_pages_its_owner_once_and_resolves_once() {
     assert_eq!(mails.len(), 2, "{mails:?}");
     assert!(mails.iter().any(|m| m.contains("Subject: [Resolved] watched is down")), "{mails:?}");
     let alerts = owner.get("/api/v1/alerts").await;
-    let down: Vec<&Value> = alerts.body["items"].as_array().expect("alerts").iter().filter(|a| a["metric"] == "down").collect();
+    let down: Vec<&Value> =
+        alerts.body["items"].as_array().expect("alerts").iter().filter(|a| a["metric"] == "down").collect();
     assert_eq!(down.len(), 1, "one alert per site and metric: {alerts:?}", alerts = alerts.body);
     assert_eq!(down[0]["state"], "resolved");
     tokio::time::sleep(Duration::from_secs(3)).await;

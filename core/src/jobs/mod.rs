@@ -9,9 +9,9 @@
 //! One file per family of jobs: [`alerts`], [`flow`] (the driver of flow runs), [`housekeeping`], [`metrics`], and, in
 //! builds with the `testing` feature, [`demo`].
 
+pub mod alerts;
 #[cfg(feature = "testing")]
 pub mod demo;
-pub mod alerts;
 pub mod flow;
 pub mod housekeeping;
 pub mod metrics;

@@ -68,7 +68,8 @@ pub async fn update_rule<C: ConnectionTrait + TransactionTrait>(
     let critical = patch.critical.unwrap_or(rule.critical);
     let for_seconds = patch.for_seconds.unwrap_or(rule.for_seconds);
     let mut fields = Fields::new();
-    let finite = |v: f64| if v.is_finite() && v >= 0.0 { Ok(()) } else { Err("must be a number of at least 0".to_owned()) };
+    let finite =
+        |v: f64| if v.is_finite() && v >= 0.0 { Ok(()) } else { Err("must be a number of at least 0".to_owned()) };
     fields.check("warning", finite(warning));
     fields.check("critical", finite(critical));
     if warning.is_finite() && critical.is_finite() && critical < warning {
@@ -198,9 +199,8 @@ pub async fn readings(
     let since_ms = now_ms - LOOKBACK_MS;
     let sql = "SELECT site_id, MAX(at_ms) AS last_at, MAX(CASE WHEN up THEN at_ms ELSE NULL END) AS last_up_at \
                FROM site_checks WHERE at_ms >= $1 GROUP BY site_id";
-    let rows = db
-        .query_all(Statement::from_sql_and_values(backend, placeholders(backend, sql), [since_ms.into()]))
-        .await?;
+    let rows =
+        db.query_all(Statement::from_sql_and_values(backend, placeholders(backend, sql), [since_ms.into()])).await?;
     for row in rows {
         let site: Uuid = row.try_get("", "site_id")?;
         let last_at: i64 = row.try_get("", "last_at")?;
@@ -210,7 +210,11 @@ pub async fn readings(
         if last_up == Some(last_at) {
             // The last check passed; if it is stale, the checks no longer reach the site.
             let overdue = now_ms - last_at - round_ms;
-            reading.down_seconds = Some(if overdue > 0 { (now_ms - last_at - check_every.num_milliseconds()) as f64 / 1000.0 } else { 0.0 });
+            reading.down_seconds = Some(if overdue > 0 {
+                (now_ms - last_at - check_every.num_milliseconds()) as f64 / 1000.0
+            } else {
+                0.0
+            });
             continue;
         }
         let sql = "SELECT MIN(at_ms) AS first_at, COUNT(*) AS n FROM site_checks WHERE site_id = $1 AND at_ms > $2";
@@ -413,7 +417,8 @@ pub async fn incident(
     caller: &Caller,
     id: Uuid,
 ) -> Result<(incidents::Model, Vec<incident_events::Model>)> {
-    let incident = incidents::Entity::find_by_id(id).scoped(caller).one(db).await?.ok_or(Error::NotFound("incident"))?;
+    let incident =
+        incidents::Entity::find_by_id(id).scoped(caller).one(db).await?.ok_or(Error::NotFound("incident"))?;
     let events = incident_events::Entity::find()
         .filter(incident_events::Column::IncidentId.eq(id))
         .order_by_asc(incident_events::Column::At)
@@ -431,7 +436,8 @@ pub async fn acknowledge<C: ConnectionTrait + TransactionTrait>(
     id: Uuid,
 ) -> Result<incidents::Model> {
     let txn = db.begin().await?;
-    let incident = incidents::Entity::find_by_id(id).scoped(caller).one(&txn).await?.ok_or(Error::NotFound("incident"))?;
+    let incident =
+        incidents::Entity::find_by_id(id).scoped(caller).one(&txn).await?.ok_or(Error::NotFound("incident"))?;
     if incident.status != "open" {
         return Ok(incident);
     }
@@ -442,8 +448,12 @@ pub async fn acknowledge<C: ConnectionTrait + TransactionTrait>(
     active.acknowledged_by = Set(Some(caller.actor.clone()));
     let updated = active.update(&txn).await?;
     add_event(&txn, id, "acknowledged", &format!("acknowledged by {}", caller.actor), now).await?;
-    audit::record(&txn, caller, Event::new("incident.acknowledge", "incident", id).customer(Some(incident.customer_id)))
-        .await?;
+    audit::record(
+        &txn,
+        caller,
+        Event::new("incident.acknowledge", "incident", id).customer(Some(incident.customer_id)),
+    )
+    .await?;
     txn.commit().await?;
     Ok(updated)
 }

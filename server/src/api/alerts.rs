@@ -296,7 +296,11 @@ async fn create_channel(
 /// Removes one of the caller's notification channels.
 #[utoipa::path(delete, operation_id = "notification_channels_delete", path = "/notification-channels/{id}", tag = "alerts",
     params(("id" = Uuid, Path)), responses((status = 204), (status = 404, body = Problem)))]
-async fn delete_channel(State(state): State<AppState>, auth: Auth, ApiPath(id): ApiPath<Uuid>) -> ApiResult<StatusCode> {
+async fn delete_channel(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<StatusCode> {
     store::delete_channel(&state.db, &auth.caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -362,7 +366,11 @@ async fn update_rule(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<UpdateRule>,
 ) -> ApiResult<Json<RuleDto>> {
-    let patch =
-        RulePatch { warning: body.warning, critical: body.critical, for_seconds: body.for_seconds, enabled: body.enabled };
+    let patch = RulePatch {
+        warning: body.warning,
+        critical: body.critical,
+        for_seconds: body.for_seconds,
+        enabled: body.enabled,
+    };
     Ok(Json(store::update_rule(&state.db, &auth.caller, id, patch).await?.into()))
 }

@@ -60,10 +60,13 @@ impl RunJob for EvaluateAlerts {
                     },
                 };
                 let incident =
-                    evaluate(ctx, site_id, customer_id, metric, rule, value, previous, breach, timing, rule_id, now).await?;
+                    evaluate(ctx, site_id, customer_id, metric, rule, value, previous, breach, timing, rule_id, now)
+                        .await?;
                 // Remediation: one restart per incident of a site that keeps failing its checks.
                 if let (Some(incident_id), "down", true) = (incident, metric, restart_after > 0) {
-                    if reading.failed_checks >= restart_after && !store::has_event(db, incident_id, "remediated").await? {
+                    if reading.failed_checks >= restart_after
+                        && !store::has_event(db, incident_id, "remediated").await?
+                    {
                         let job = RemediateSite { incident_id, site_id, failed_checks: reading.failed_checks };
                         berth_core::jobs::enqueue(db, &job).await?;
                     }
@@ -114,7 +117,18 @@ async fn evaluate(
     let detail = describe(metric, value, rule, transition);
     let touched = store::record(
         ctx.db(),
-        Evaluated { site_id, customer_id, metric, rule_id, value, previous, next: next.clone(), transition, detail, now },
+        Evaluated {
+            site_id,
+            customer_id,
+            metric,
+            rule_id,
+            value,
+            previous,
+            next: next.clone(),
+            transition,
+            detail,
+            now,
+        },
     )
     .await?;
     match transition {
@@ -131,7 +145,12 @@ async fn evaluate(
 }
 
 /// The timeline line of a transition.
-fn describe(metric: &str, value: Option<f64>, rule: Option<&alert_rules::Model>, transition: Option<Transition>) -> String {
+fn describe(
+    metric: &str,
+    value: Option<f64>,
+    rule: Option<&alert_rules::Model>,
+    transition: Option<Transition>,
+) -> String {
     let v = value.unwrap_or(0.0);
     let threshold = |severity: Severity| {
         rule.map(|r| if severity == Severity::Critical { r.critical } else { r.warning }).unwrap_or(0.0)
@@ -143,7 +162,9 @@ fn describe(metric: &str, value: Option<f64>, rule: Option<&alert_rules::Model>,
         (Some(Transition::Fired(s)), "memory") => {
             format!("memory at {v:.1} % of the limit ({} at {:.0} %)", s.as_str(), threshold(s))
         }
-        (Some(Transition::Fired(s)), _) => format!("CPU at {v:.1} % of one core ({} at {:.0} %)", s.as_str(), threshold(s)),
+        (Some(Transition::Fired(s)), _) => {
+            format!("CPU at {v:.1} % of one core ({} at {:.0} %)", s.as_str(), threshold(s))
+        }
         (_, "down") if value.is_some() => "answering again".into(),
         (_, _) if value.is_some() => format!("{metric} back to {v:.1} %"),
         _ => "no longer watched (the site stopped or its rule was switched off)".into(),
@@ -167,7 +188,9 @@ impl RunJob for NotifyAlert {
         let db = ctx.db();
         let Some(incident) = store::incident_by_id(db, self.incident_id).await? else { return Ok(()) };
         // A channel deleted or switched off since is not written to.
-        let Some(channel) = store::channel_by_id(db, self.channel_id).await?.filter(|c| c.enabled) else { return Ok(()) };
+        let Some(channel) = store::channel_by_id(db, self.channel_id).await?.filter(|c| c.enabled) else {
+            return Ok(());
+        };
         let site_name = sites::Entity::find_by_id(incident.site_id)
             .one(db)
             .await?

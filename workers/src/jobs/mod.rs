@@ -1,8 +1,8 @@
 //! The runners of the job kinds defined in `berth_core::jobs`, one file per family (the flow
 //! driver lives with the flows, in `crate::flows::driver`).
 
+pub mod alerts;
 #[cfg(feature = "testing")]
 pub mod demo;
-pub mod alerts;
 pub mod housekeeping;
 pub mod metrics;
