@@ -59,6 +59,26 @@ async fn diagnose(app: &TestApp) -> String {
     out
 }
 
+/// A webhook receiver on loopback that keeps every JSON body it is sent.
+async fn webhook_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let store = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+            let store = store.clone();
+            async move {
+                store.lock().expect("lock").push(body);
+                StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+    (url, seen)
+}
+
 fn kinds(incident: &Value) -> Vec<String> {
     incident["events"]
         .as_array()
@@ -88,6 +108,14 @@ async fn a_site_that_stops_answering_pages_its_owner_once_and_resolves_once() {
         owner.post("/api/v1/notification-channels", &json!({"kind": "email", "target": "oncall@pager.example"})).await;
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
     assert_eq!(res.body["customer_id"], mine.as_str());
+    // The administrators' webhook: on loopback, so only with allow_private (admins only).
+    let (hook_url, hooks) = webhook_receiver().await;
+    let res = admin.post("/api/v1/notification-channels", &json!({"kind": "webhook", "target": hook_url})).await;
+    res.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    let res = admin
+        .post("/api/v1/notification-channels", &json!({"kind": "webhook", "target": hook_url, "allow_private": true}))
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
 
     let site = app.running_site(&admin, &mine, "watched", "watched.alerts.test").await;
     let id = site["id"].as_str().expect("id").to_owned();
@@ -134,16 +162,24 @@ async fn a_site_that_stops_answering_pages_its_owner_once_and_resolves_once() {
     let incident_id = alert["incident_id"].as_str().expect("incident").to_owned();
 
     let incident = wait_json(&owner, &format!("/api/v1/incidents/{incident_id}"), Duration::from_secs(30), |b| {
-        b["events"].as_array().is_some_and(|e| e.len() >= 2)
+        b["events"].as_array().is_some_and(|e| e.len() >= 3)
     })
     .await;
-    assert_eq!(kinds(&incident), ["fired", "notified"], "{incident}");
+    assert_eq!(kinds(&incident), ["fired", "notified", "notified"], "{incident}");
     assert_eq!(incident["status"], "open");
     assert_eq!(incident["fingerprint"], alert["fingerprint"]);
     let mails = sink.wait_for(1).await;
     assert_eq!(mails.len(), 1, "{mails:?}");
     assert!(mails[0].contains("Subject: [WARNING] watched is down"), "{}", mails[0]);
     assert!(mails[0].contains("To: oncall@pager.example"), "{}", mails[0]);
+    // The admins' webhook got the same firing, with the alert's stable fingerprint.
+    let fired = hooks.lock().expect("lock").clone();
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired[0]["status"], "firing");
+    assert_eq!(fired[0]["fingerprint"], alert["fingerprint"]);
+    assert_eq!(fired[0]["incident_id"], incident_id.as_str());
+    assert_eq!((fired[0]["metric"].as_str(), fired[0]["severity"].as_str()), (Some("down"), Some("warning")));
+    assert_eq!(fired[0]["site"]["name"], "watched");
 
     // Still down a while longer: no second page.
     tokio::time::sleep(Duration::from_secs(4)).await;
@@ -168,10 +204,14 @@ async fn a_site_that_stops_answering_pages_its_owner_once_and_resolves_once() {
     // It answers again: resolved after the hold, one resolved notice, incident resolved.
     engine().client().unpause_container(&name).await.expect("docker unpause");
     let incident = wait_json(&owner, &format!("/api/v1/incidents/{incident_id}"), Duration::from_secs(90), |b| {
-        b["status"] == "resolved" && kinds(b).iter().filter(|k| *k == "notified").count() == 2
+        b["status"] == "resolved" && kinds(b).iter().filter(|k| *k == "notified").count() == 4
     })
     .await;
-    assert_eq!(kinds(&incident), ["fired", "notified", "acknowledged", "resolved", "notified"], "{incident}");
+    assert_eq!(
+        kinds(&incident),
+        ["fired", "notified", "notified", "acknowledged", "resolved", "notified", "notified"],
+        "{incident}"
+    );
     let mails = sink.wait_for(2).await;
     assert_eq!(mails.len(), 2, "{mails:?}");
     assert!(mails.iter().any(|m| m.contains("Subject: [Resolved] watched is down")), "{mails:?}");
@@ -182,6 +222,10 @@ async fn a_site_that_stops_answering_pages_its_owner_once_and_resolves_once() {
     assert_eq!(down[0]["state"], "resolved");
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(sink.messages().len(), 2, "nothing more once resolved");
+    let all = hooks.lock().expect("lock").clone();
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all[1]["status"], "resolved");
+    assert_eq!(all[1]["fingerprint"], alert["fingerprint"], "the same fingerprint closes it");
 
     app.wait_for_idle_queue().await;
     app.finish().await;
