@@ -594,3 +594,40 @@ pub async fn channels_for(db: &impl ConnectionTrait, customer_id: Uuid) -> Resul
 pub async fn channel_by_id(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<notification_channels::Model>> {
     Ok(notification_channels::Entity::find_by_id(id).one(db).await?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(metric: &str, scope: &str, plan: Option<&str>, site: Option<Uuid>) -> alert_rules::Model {
+        alert_rules::Model {
+            id: Uuid::now_v7(),
+            metric: metric.into(),
+            scope: scope.into(),
+            plan_id: plan.map(Into::into),
+            site_id: site,
+            warning: 1.0,
+            critical: 2.0,
+            for_seconds: 0,
+            enabled: true,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn the_most_specific_rule_applies() {
+        let (site, other) = (Uuid::now_v7(), Uuid::now_v7());
+        let rules = vec![
+            rule("cpu", "global", None, None),
+            rule("cpu", "plan", Some("business"), None),
+            rule("cpu", "site", None, Some(site)),
+            rule("down", "global", None, None),
+        ];
+        assert_eq!(rule_for(&rules, "cpu", site, Some("business")).map(|r| r.id), Some(rules[2].id));
+        assert_eq!(rule_for(&rules, "cpu", other, Some("business")).map(|r| r.id), Some(rules[1].id));
+        assert_eq!(rule_for(&rules, "cpu", other, Some("starter")).map(|r| r.id), Some(rules[0].id));
+        assert_eq!(rule_for(&rules, "down", site, Some("business")).map(|r| r.id), Some(rules[3].id));
+        assert!(rule_for(&rules, "memory", site, None).is_none());
+    }
+}
