@@ -230,3 +230,59 @@ async fn a_site_that_stops_answering_pages_its_owner_once_and_resolves_once() {
     app.wait_for_idle_queue().await;
     app.finish().await;
 }
+
+/// A site whose container stops answering before a check fails (the reconciler marks it failed
+/// and the checks stop reaching it) is down from a round after its last passing check.
+#[tokio::test]
+async fn a_site_the_checks_no_longer_reach_fires_from_its_last_passing_check() {
+    let app = TestApp::spawn_runtime_with(&[
+        ("BERTH_METRICS_INTERVAL_SECONDS", "1"),
+        ("BERTH_UPTIME_INTERVAL_SECONDS", "1"),
+        ("BERTH_ALERTS_INTERVAL_SECONDS", "1"),
+        ("BERTH_ALERTS_RESOLVE_HOLD_SECONDS", "2"),
+    ])
+    .await;
+    let admin = app.admin().await;
+    let customer = app.customer(&admin, "remedy@example.com", "business").await;
+    let site = app.running_site(&admin, &customer, "remedied", "remedied.alerts.test").await;
+    let id = site["id"].as_str().expect("id").to_owned();
+    app.wait_ingress("remedied.alerts.test", 200).await;
+    let rules = admin.get("/api/v1/alert-rules").await;
+    let down = rules.body.as_array().expect("rules").iter().find(|r| r["metric"] == "down").expect("down").clone();
+    let res = admin
+        .patch(
+            &format!("/api/v1/alert-rules/{}", down["id"].as_str().expect("id")),
+            &json!({"warning": 2, "critical": 600}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+
+    // The down value counts from the checks: wait until one passed.
+    wait_json(&admin, &format!("/api/v1/sites/{id}/metrics?series=up"), Duration::from_secs(30), |b| {
+        b["series"]["up"].as_array().is_some_and(|a| !a.is_empty())
+    })
+    .await;
+    let name = app.scope().names.container(id.parse().expect("uuid"));
+    engine().client().pause_container(&name).await.expect("docker pause");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let incidents = loop {
+        let res = admin.get("/api/v1/incidents").await;
+        if res.body["items"].as_array().is_some_and(|a| !a.is_empty()) {
+            break res.body;
+        }
+        assert!(Instant::now() < deadline, "no incident: {}", diagnose(&app).await);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let incident_id = incidents["items"][0]["id"].as_str().expect("id").to_owned();
+    let path = format!("/api/v1/incidents/{incident_id}");
+    let incident = admin.get(&path).await.body;
+    assert_eq!(incident["metric"], "down", "{incident}");
+    assert_eq!(kinds(&incident), ["fired"], "no channels, no notifications: {incident}");
+    let detail = incident["events"][0]["detail"].as_str().expect("detail").to_owned();
+    assert!(detail.starts_with("no passing uptime check for "), "{detail}");
+
+    engine().client().unpause_container(&name).await.expect("docker unpause");
+    wait_json(&admin, &path, Duration::from_secs(90), |b| b["status"] == "resolved").await;
+    app.wait_for_idle_queue().await;
+    app.finish().await;
+}
