@@ -6,8 +6,12 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use crate::support::TempDatabase;
 
 async fn plan_count(db: &DatabaseConnection) -> i64 {
+    count(db, "plans").await
+}
+
+async fn count(db: &DatabaseConnection, table: &str) -> i64 {
     let row = db
-        .query_one(Statement::from_string(db.get_database_backend(), "SELECT COUNT(*) AS n FROM plans".to_owned()))
+        .query_one(Statement::from_string(db.get_database_backend(), format!("SELECT COUNT(*) AS n FROM {table}")))
         .await
         .expect("query")
         .expect("row");
@@ -22,6 +26,8 @@ async fn exercise(db: &DatabaseConnection) {
     Migrator::down(db, None).await.expect("down");
     Migrator::up(db, None).await.expect("up again");
     assert_eq!(plan_count(db).await, 3);
+    // The default global alert rules: CPU, memory, down.
+    assert_eq!(count(db, "alert_rules").await, 3);
     // The audit log is append-only on this backend too.
     let backend = db.get_database_backend();
     db.execute(Statement::from_string(

@@ -8,7 +8,7 @@
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Select};
 use uuid::Uuid;
 
-use crate::entities::{customers, flow_runs, jobs, sites, users};
+use crate::entities::{alerts, customers, flow_runs, incidents, jobs, notification_channels, sites, users};
 use crate::error::{Error, Result};
 use crate::types::Role;
 
@@ -100,6 +100,19 @@ impl CustomerOwned for jobs::Entity {
 
 impl CustomerOwned for flow_runs::Entity {
     const OWNER: flow_runs::Column = flow_runs::Column::CustomerId;
+}
+
+impl CustomerOwned for alerts::Entity {
+    const OWNER: alerts::Column = alerts::Column::CustomerId;
+}
+
+impl CustomerOwned for incidents::Entity {
+    const OWNER: incidents::Column = incidents::Column::CustomerId;
+}
+
+/// Channels without a customer are the administrators': admins only.
+impl CustomerOwned for notification_channels::Entity {
+    const OWNER: notification_channels::Column = notification_channels::Column::CustomerId;
 }
 
 /// Restricts a query to the rows the caller may see.

@@ -2,6 +2,7 @@
 //! data-access layer shared by the server, the web UI and the workers.
 
 pub mod access;
+pub mod alerting;
 pub mod auth;
 pub mod config;
 pub mod crypto;

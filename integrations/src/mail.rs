@@ -185,6 +185,46 @@ pub fn welcome(w: Welcome<'_>) -> Result<Mail, MailError> {
     })
 }
 
+/// What an alert notice says: an incident fired or resolved.
+pub struct AlertNotice<'a> {
+    pub to: &'a str,
+    pub resolved: bool,
+    /// `warning` or `critical` (for a firing).
+    pub severity: &'a str,
+    /// One line: "shop.example is down".
+    pub summary: &'a str,
+    pub site_name: &'a str,
+    pub metric: &'a str,
+    /// RFC 3339.
+    pub at: &'a str,
+    pub incident_url: &'a str,
+    pub fingerprint: &'a str,
+    pub message_id: String,
+}
+
+#[derive(Template)]
+#[template(path = "alert.txt")]
+struct AlertText<'a> {
+    mail: &'a AlertNotice<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "alert.html")]
+struct AlertHtml<'a> {
+    mail: &'a AlertNotice<'a>,
+}
+
+pub fn alert(n: AlertNotice<'_>) -> Result<Mail, MailError> {
+    let text = AlertText { mail: &n }.render().map_err(|e| MailError::Template(e.to_string()))?;
+    let html = AlertHtml { mail: &n }.render().map_err(|e| MailError::Template(e.to_string()))?;
+    let subject = if n.resolved {
+        format!("[Resolved] {}", n.summary)
+    } else {
+        format!("[{}] {}", n.severity.to_uppercase(), n.summary)
+    };
+    Ok(Mail { to: n.to.to_owned(), subject, text, html, message_id: n.message_id })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

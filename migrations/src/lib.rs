@@ -11,6 +11,7 @@ mod m0003_jobs;
 mod m0005_webhook_events;
 mod m0006_site_metrics;
 mod m0007_totp_last_step;
+mod m0008_alerts;
 mod m0009_site_user_and_running_image;
 
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_webhook_events::Migration),
             Box::new(m0006_site_metrics::Migration),
             Box::new(m0007_totp_last_step::Migration),
+            Box::new(m0008_alerts::Migration),
             Box::new(m0009_site_user_and_running_image::Migration),
         ]
     }

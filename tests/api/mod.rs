@@ -1,3 +1,4 @@
+mod alerts;
 mod audit;
 mod auth;
 mod customer_users;

@@ -2,6 +2,7 @@
 //! engine, rollups and retention on a synthetic clock against real PostgreSQL, the API's tenant
 //! scoping, and Debian's Prometheus scraping Berth.
 
+mod alerts;
 mod collect;
 mod prometheus;
 mod rollup;

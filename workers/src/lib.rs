@@ -14,6 +14,7 @@ pub mod scheduler;
 
 use std::sync::Arc;
 
+use berth_core::jobs::alerts::{EvaluateAlerts, NotifyAlert, RemediateSite};
 use berth_core::jobs::housekeeping::{PurgePasswordLinks, Retention};
 use berth_core::jobs::metrics::{CheckUptime, CollectMetrics, RollupMetrics};
 use tokio::sync::watch;
@@ -29,7 +30,10 @@ pub fn registry() -> Registry {
         .register::<Retention>()
         .register::<CollectMetrics>()
         .register::<CheckUptime>()
-        .register::<RollupMetrics>();
+        .register::<RollupMetrics>()
+        .register::<EvaluateAlerts>()
+        .register::<NotifyAlert>()
+        .register::<RemediateSite>();
     #[cfg(feature = "testing")]
     let registry = {
         use berth_core::jobs::demo;
@@ -50,7 +54,7 @@ pub fn flow_registry() -> flows::FlowRegistry {
     registry
 }
 
-/// The schedules built into Berth. Site metrics are collected only where a container runtime
+/// The schedules built into Berth. Site metrics are collected (and alerts evaluated) only where a container runtime
 /// runs sites.
 pub fn builtin_schedules(config: &berth_core::config::Config, with_runtime: bool) -> Vec<scheduler::Builtin> {
     let days = config.workers.job_retention_days;
@@ -65,6 +69,8 @@ pub fn builtin_schedules(config: &berth_core::config::Config, with_runtime: bool
         let every = format!("*/{} * * * * *", config.metrics.uptime_interval_seconds);
         schedules.push(scheduler::Builtin::new("metrics.uptime", every, &CheckUptime {}));
         schedules.push(scheduler::Builtin::new("metrics.rollup", "5 * * * * *", &RollupMetrics {}));
+        let every = format!("*/{} * * * * *", config.metrics.alerts_interval_seconds);
+        schedules.push(scheduler::Builtin::new("alerts.evaluate", every, &EvaluateAlerts {}));
     }
     schedules
 }

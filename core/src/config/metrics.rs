@@ -11,6 +11,9 @@ pub const SETTINGS: &[Setting] = &[
     METRICS_RAW_HOURS,
     METRICS_MINUTE_DAYS,
     METRICS_HOUR_DAYS,
+    ALERTS_INTERVAL_SECONDS,
+    ALERTS_RESOLVE_HOLD_SECONDS,
+    ALERTS_RESTART_AFTER_FAILED_CHECKS,
 ];
 
 const METRICS_INTERVAL_SECONDS: Setting = Setting {
@@ -56,6 +59,28 @@ const METRICS_HOUR_DAYS: Setting = Setting {
     value: |c| Some(c.metrics.hour_days.to_string()),
 };
 
+const ALERTS_INTERVAL_SECONDS: Setting = Setting {
+    key: "alerts_interval_seconds",
+    default: "15",
+    mask: Mask::Plain,
+    about: "how often the alert rules are evaluated against the latest samples and uptime checks (divides 60)",
+    value: |c| Some(c.metrics.alerts_interval_seconds.to_string()),
+};
+const ALERTS_RESOLVE_HOLD_SECONDS: Setting = Setting {
+    key: "alerts_resolve_hold_seconds",
+    default: "60",
+    mask: Mask::Plain,
+    about: "how long a firing alert's condition must stay clear before it resolves (so flapping does not page)",
+    value: |c| Some(c.metrics.alerts_resolve_hold_seconds.to_string()),
+};
+const ALERTS_RESTART_AFTER_FAILED_CHECKS: Setting = Setting {
+    key: "alerts_restart_after_failed_checks",
+    default: "0",
+    mask: Mask::Plain,
+    about: "restart a site after this many consecutive failed uptime checks while its down alert fires (0: never)",
+    value: |c| Some(c.metrics.alerts_restart_after_failed_checks.to_string()),
+};
+
 #[derive(Debug, Clone)]
 pub struct MetricsConfig {
     /// Seconds between collections; divides 60, so a cron schedule can fire it.
@@ -67,6 +92,11 @@ pub struct MetricsConfig {
     pub raw_hours: u32,
     pub minute_days: u32,
     pub hour_days: u32,
+    /// Seconds between alert evaluations; divides 60.
+    pub alerts_interval_seconds: u32,
+    pub alerts_resolve_hold_seconds: u32,
+    /// Remediation: consecutive failed uptime checks before a restart; 0 turns it off.
+    pub alerts_restart_after_failed_checks: u32,
 }
 
 impl MetricsConfig {
@@ -82,6 +112,7 @@ impl MetricsConfig {
         };
         let interval_seconds = divisor_of_60(&METRICS_INTERVAL_SECONDS, 15);
         let uptime_interval_seconds = divisor_of_60(&UPTIME_INTERVAL_SECONDS, 30);
+        let alerts_interval_seconds = divisor_of_60(&ALERTS_INTERVAL_SECONDS, 15);
         let token = raw.get(&METRICS_TOKEN);
         if token.as_ref().is_some_and(|t| t.len() < 16) {
             raw.problem(&METRICS_TOKEN, "must be at least 16 characters");
@@ -93,6 +124,9 @@ impl MetricsConfig {
             raw_hours: raw.number(&METRICS_RAW_HOURS, 1, 24 * 31) as u32,
             minute_days: raw.number(&METRICS_MINUTE_DAYS, 1, 366) as u32,
             hour_days: raw.number(&METRICS_HOUR_DAYS, 1, 3660) as u32,
+            alerts_interval_seconds,
+            alerts_resolve_hold_seconds: raw.number(&ALERTS_RESOLVE_HOLD_SECONDS, 0, 86_400) as u32,
+            alerts_restart_after_failed_checks: raw.number(&ALERTS_RESTART_AFTER_FAILED_CHECKS, 0, 1000) as u32,
         }
     }
 }

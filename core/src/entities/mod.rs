@@ -1,13 +1,18 @@
 //! sea-orm entities: one module per table, plain data only. Behaviour on them lives in
 //! `crate::store`, and the API never serialises these types directly.
 
+pub mod alert_rules;
+pub mod alerts;
 pub mod api_tokens;
 pub mod audit_log;
 pub mod customers;
 pub mod flow_runs;
 pub mod flow_steps;
+pub mod incident_events;
+pub mod incidents;
 pub mod job_schedules;
 pub mod jobs;
+pub mod notification_channels;
 pub mod password_tokens;
 pub mod plans;
 pub mod site_domains;

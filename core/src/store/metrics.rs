@@ -542,7 +542,7 @@ pub fn downsample(points: &[(i64, f64)], step_ms: i64) -> Vec<(i64, f64)> {
 }
 
 /// `$n` placeholders for PostgreSQL, `?` for SQLite.
-fn placeholders(backend: DbBackend, sql: &str) -> String {
+pub(crate) fn placeholders(backend: DbBackend, sql: &str) -> String {
     if backend == DbBackend::Postgres {
         return sql.to_owned();
     }

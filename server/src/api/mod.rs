@@ -1,6 +1,7 @@
 //! REST API v1. Each resource module ends in `fn routes()`; the OpenAPI document is collected
 //! from the same `routes!` registrations, so a route cannot be served without being documented.
 
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod customer_users;
@@ -37,6 +38,7 @@ use crate::state::AppState;
         (name = "webhooks", description = "Signed webhooks in (signup form)"),
         (name = "jobs", description = "Background jobs and their history"),
         (name = "flows", description = "Flow runs with their steps"),
+        (name = "alerts", description = "Alerts, incidents, notification channels and alert rules"),
         (name = "health", description = "Probes and metrics"),
     )
 )]
@@ -71,6 +73,7 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(webhooks::routes())
         .merge(jobs::routes())
         .merge(flows::routes())
+        .merge(alerts::routes())
         .routes(utoipa_axum::routes!(openapi_json))
         .fallback(|| async { ApiError::RouteNotFound });
     let (router, mut doc) =

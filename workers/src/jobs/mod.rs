@@ -1,6 +1,7 @@
 //! The runners of the job kinds defined in `berth_core::jobs`, one file per family (the flow
 //! driver lives with the flows, in `crate::flows::driver`).
 
+pub mod alerts;
 #[cfg(feature = "testing")]
 pub mod demo;
 pub mod housekeeping;

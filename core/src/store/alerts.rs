@@ -1,0 +1,633 @@
+//! Alerting data: rules (admins edit them), the readings the evaluation compares with them,
+//! alerts and the incidents their firings open (tenant-scoped like sites), and notification
+//! channels. The state machine itself is pure, in [`crate::alerting`]; [`record`] stores one
+//! evaluated alert and, on a transition, its incident and notifications in one transaction.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use ipnet::IpNet;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    Statement, TransactionTrait,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::audit::{self, Event};
+use super::metrics::placeholders;
+use super::page::{Page, Paged};
+use crate::access::{self, Caller, Scoped};
+use crate::alerting::{Phase, Severity, Status, Transition};
+use crate::entities::{alert_rules, alerts, incident_events, incidents, notification_channels};
+use crate::error::{Error, Fields, Result};
+use crate::jobs::alerts::NotifyAlert;
+use crate::validate;
+
+/// How far back the evaluation looks for samples and uptime checks; a site down for longer
+/// reads as down for this long.
+const LOOKBACK_MS: i64 = 3_600_000;
+/// An uptime check may take this long (its timeout) beyond its round.
+const CHECK_SLACK_MS: i64 = 10_000;
+/// A sample older than this is no reading at all.
+const SAMPLE_FRESH_MS: i64 = 120_000;
+
+// ----- rules -----
+
+/// Every rule (admins only).
+pub async fn rules(db: &impl ConnectionTrait, caller: &Caller) -> Result<Vec<alert_rules::Model>> {
+    caller.require_admin()?;
+    Ok(alert_rules::Entity::find().order_by_asc(alert_rules::Column::Id).all(db).await?)
+}
+
+/// The enabled rules, for the evaluation.
+pub async fn enabled_rules(db: &impl ConnectionTrait) -> Result<Vec<alert_rules::Model>> {
+    Ok(alert_rules::Entity::find().filter(alert_rules::Column::Enabled.eq(true)).all(db).await?)
+}
+
+/// A change to a rule; absent fields stay.
+#[derive(Debug, Default, Clone)]
+pub struct RulePatch {
+    pub warning: Option<f64>,
+    pub critical: Option<f64>,
+    pub for_seconds: Option<i32>,
+    pub enabled: Option<bool>,
+}
+
+/// Changes a rule's thresholds, `for` duration or switch (admins only), audited.
+pub async fn update_rule<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    caller: &Caller,
+    id: Uuid,
+    patch: RulePatch,
+) -> Result<alert_rules::Model> {
+    caller.require_admin()?;
+    let txn = db.begin().await?;
+    let rule = alert_rules::Entity::find_by_id(id).one(&txn).await?.ok_or(Error::NotFound("alert rule"))?;
+    let warning = patch.warning.unwrap_or(rule.warning);
+    let critical = patch.critical.unwrap_or(rule.critical);
+    let for_seconds = patch.for_seconds.unwrap_or(rule.for_seconds);
+    let mut fields = Fields::new();
+    let finite =
+        |v: f64| if v.is_finite() && v >= 0.0 { Ok(()) } else { Err("must be a number of at least 0".to_owned()) };
+    fields.check("warning", finite(warning));
+    fields.check("critical", finite(critical));
+    if warning.is_finite() && critical.is_finite() && critical < warning {
+        fields.check::<()>("critical", Err("must be at least the warning threshold".into()));
+    }
+    if !(0..=86_400).contains(&for_seconds) {
+        fields.check::<()>("for_seconds", Err("must be between 0 and 86400".into()));
+    }
+    fields.finish()?;
+    let mut active: alert_rules::ActiveModel = rule.clone().into();
+    active.warning = Set(warning);
+    active.critical = Set(critical);
+    active.for_seconds = Set(for_seconds);
+    active.enabled = Set(patch.enabled.unwrap_or(rule.enabled));
+    active.updated_at = Set(super::now());
+    let updated = active.update(&txn).await?;
+    audit::record(
+        &txn,
+        caller,
+        Event::new("alert_rule.update", "alert_rule", id).details(json!({
+            "metric": updated.metric, "warning": updated.warning, "critical": updated.critical,
+            "for_seconds": updated.for_seconds, "enabled": updated.enabled,
+        })),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// The rule that applies to a site's metric: the site's own, else its plan's, else the global
+/// one (enabled rules only).
+pub fn rule_for<'a>(
+    rules: &'a [alert_rules::Model],
+    metric: &str,
+    site_id: Uuid,
+    plan_id: Option<&str>,
+) -> Option<&'a alert_rules::Model> {
+    let of = |scope: &str| {
+        rules.iter().find(|r| {
+            r.metric == metric
+                && r.scope == scope
+                && match scope {
+                    "site" => r.site_id == Some(site_id),
+                    "plan" => plan_id.is_some() && r.plan_id.as_deref() == plan_id,
+                    _ => true,
+                }
+        })
+    };
+    of("site").or_else(|| of("plan")).or_else(|| of("global"))
+}
+
+// ----- readings -----
+
+/// What the evaluation knows of one site now. `None`: no recent data.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Reading {
+    pub cpu_percent: Option<f64>,
+    /// Memory in use, in percent of the container's limit.
+    pub memory_percent: Option<f64>,
+    /// Seconds since the first of the current run of failed uptime checks (0 when the last
+    /// check passed).
+    pub down_seconds: Option<f64>,
+    /// The failed uptime checks in a row up to the last one.
+    pub failed_checks: i64,
+}
+
+impl Reading {
+    pub fn value(&self, metric: &str) -> Option<f64> {
+        match metric {
+            "cpu" => self.cpu_percent,
+            "memory" => self.memory_percent,
+            "down" => self.down_seconds,
+            _ => None,
+        }
+    }
+}
+
+/// The sites alerts watch: every site whose owner wants it running (whatever Berth last
+/// observed: a container that crashed or cannot start is exactly what the down alert is for),
+/// as (site, customer).
+pub async fn watched_sites(db: &impl ConnectionTrait) -> Result<Vec<(Uuid, Uuid)>> {
+    use crate::entities::sites;
+    use crate::types::{DesiredState, SiteStatus};
+    Ok(sites::Entity::find()
+        .filter(sites::Column::DesiredState.eq(DesiredState::Running))
+        .filter(sites::Column::Status.ne(SiteStatus::Deleting))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s.customer_id))
+        .collect())
+}
+
+/// The latest sample and the current run of failed uptime checks of every site with recent
+/// data: two grouped queries, plus one per site whose last check failed or is stale.
+///
+/// A site is down since its first failed check after the last passing one; when no check
+/// failed but none passed for longer than a round (`check_every`, plus the check's timeout),
+/// the checks stopped reaching it (it is no longer running) and it is down since one round
+/// after the last passing check.
+pub async fn readings(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    check_every: chrono::Duration,
+) -> Result<HashMap<Uuid, Reading>> {
+    let backend = db.get_database_backend();
+    let now_ms = now.timestamp_millis();
+    let mut out: HashMap<Uuid, Reading> = HashMap::new();
+    let sql = "SELECT s.site_id, s.cpu_percent, s.memory_bytes, s.memory_limit_bytes FROM site_samples s \
+               JOIN (SELECT site_id, MAX(at_ms) AS at_ms FROM site_samples WHERE at_ms >= $1 GROUP BY site_id) l \
+               ON s.site_id = l.site_id AND s.at_ms = l.at_ms WHERE s.at_ms >= $2";
+    let rows = db
+        .query_all(Statement::from_sql_and_values(
+            backend,
+            placeholders(backend, sql),
+            [(now_ms - SAMPLE_FRESH_MS).into(), (now_ms - SAMPLE_FRESH_MS).into()],
+        ))
+        .await?;
+    for row in rows {
+        let site: Uuid = row.try_get("", "site_id")?;
+        let memory: i64 = row.try_get("", "memory_bytes")?;
+        let limit: i64 = row.try_get("", "memory_limit_bytes")?;
+        let reading = out.entry(site).or_default();
+        reading.cpu_percent = row.try_get("", "cpu_percent")?;
+        reading.memory_percent = (limit > 0).then(|| memory as f64 * 100.0 / limit as f64);
+    }
+    let since_ms = now_ms - LOOKBACK_MS;
+    let sql = "SELECT site_id, MAX(at_ms) AS last_at, MAX(CASE WHEN up THEN at_ms ELSE NULL END) AS last_up_at \
+               FROM site_checks WHERE at_ms >= $1 GROUP BY site_id";
+    let rows =
+        db.query_all(Statement::from_sql_and_values(backend, placeholders(backend, sql), [since_ms.into()])).await?;
+    for row in rows {
+        let site: Uuid = row.try_get("", "site_id")?;
+        let last_at: i64 = row.try_get("", "last_at")?;
+        let last_up: Option<i64> = row.try_get("", "last_up_at")?;
+        let reading = out.entry(site).or_default();
+        let round_ms = check_every.num_milliseconds() + CHECK_SLACK_MS;
+        if last_up == Some(last_at) {
+            // The last check passed; if it is stale, the checks no longer reach the site.
+            let overdue = now_ms - last_at - round_ms;
+            reading.down_seconds = Some(if overdue > 0 {
+                (now_ms - last_at - check_every.num_milliseconds()) as f64 / 1000.0
+            } else {
+                0.0
+            });
+            continue;
+        }
+        let sql = "SELECT MIN(at_ms) AS first_at, COUNT(*) AS n FROM site_checks WHERE site_id = $1 AND at_ms > $2";
+        let after = last_up.unwrap_or(since_ms - 1);
+        let Some(run) = db
+            .query_one(Statement::from_sql_and_values(backend, placeholders(backend, sql), [site.into(), after.into()]))
+            .await?
+        else {
+            continue;
+        };
+        let first: Option<i64> = run.try_get("", "first_at")?;
+        reading.failed_checks = run.try_get("", "n")?;
+        reading.down_seconds = first.map(|f| (now_ms - f).max(0) as f64 / 1000.0);
+    }
+    Ok(out)
+}
+
+// ----- alerts -----
+
+/// Every alert row, for the evaluation.
+pub async fn all_alerts(db: &impl ConnectionTrait) -> Result<Vec<alerts::Model>> {
+    Ok(alerts::Entity::find().all(db).await?)
+}
+
+/// The caller's alerts (customers: their own sites'), newest first, optionally of one state.
+pub async fn list_alerts(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    state: Option<&str>,
+    page: Page,
+) -> Result<Paged<alerts::Model>> {
+    let mut q = alerts::Entity::find().scoped(caller);
+    if let Some(state) = state {
+        if Phase::parse(state).is_none() {
+            return Err(Error::invalid("state", "must be one of ok, pending, firing, resolved"));
+        }
+        q = q.filter(alerts::Column::State.eq(state));
+    }
+    super::page::fetch(db, q, alerts::Column::Id, page, |a| a.id).await
+}
+
+/// The status the state machine remembers of a stored alert.
+pub fn status_of(alert: &alerts::Model) -> Status {
+    Status {
+        phase: Phase::parse(&alert.state).unwrap_or(Phase::Ok),
+        severity: alert.severity.as_deref().and_then(Severity::parse),
+        pending_since: alert.pending_since,
+        clear_since: alert.clear_since,
+        fired_at: alert.fired_at,
+        resolved_at: alert.resolved_at,
+    }
+}
+
+/// One alert after an evaluation.
+#[derive(Debug, Clone)]
+pub struct Evaluated {
+    pub site_id: Uuid,
+    pub customer_id: Uuid,
+    pub metric: &'static str,
+    pub rule_id: Uuid,
+    pub value: Option<f64>,
+    pub previous: Option<alerts::Model>,
+    pub next: Status,
+    pub transition: Option<Transition>,
+    /// The timeline line of a transition ("down for 62 s, warning at 60").
+    pub detail: String,
+    pub now: DateTime<Utc>,
+}
+
+/// Stores an evaluated alert. On `Fired` it opens an incident (with its `fired` event) and
+/// enqueues one notification per enabled channel of the site's customer and of the admins; on
+/// `Resolved` it resolves the incident and enqueues the resolved notices — all in one
+/// transaction. Returns the incident touched, if any.
+pub async fn record<C: ConnectionTrait + TransactionTrait>(db: &C, e: Evaluated) -> Result<Option<Uuid>> {
+    let txn = db.begin().await?;
+    let fingerprint = crate::alerting::fingerprint(e.site_id, e.metric);
+    let alert_id = e.previous.as_ref().map_or_else(Uuid::now_v7, |p| p.id);
+    let mut active = match &e.previous {
+        Some(previous) => alerts::ActiveModel::from(previous.clone()),
+        None => alerts::ActiveModel {
+            id: Set(alert_id),
+            site_id: Set(e.site_id),
+            customer_id: Set(e.customer_id),
+            metric: Set(e.metric.to_owned()),
+            fingerprint: Set(fingerprint.clone()),
+            incident_id: Set(None),
+            ..Default::default()
+        },
+    };
+    active.rule_id = Set(e.rule_id);
+    active.state = Set(e.next.phase.as_str().to_owned());
+    active.severity = Set(e.next.severity.map(|s| s.as_str().to_owned()));
+    active.value = Set(e.value);
+    active.pending_since = Set(e.next.pending_since);
+    active.clear_since = Set(e.next.clear_since);
+    active.fired_at = Set(e.next.fired_at);
+    active.resolved_at = Set(e.next.resolved_at);
+    active.updated_at = Set(e.now);
+    let previous_incident = e.previous.as_ref().and_then(|p| p.incident_id);
+    let mut touched = None;
+    let notify = match e.transition {
+        Some(Transition::Fired(severity)) => {
+            let incident = incidents::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                site_id: Set(e.site_id),
+                customer_id: Set(e.customer_id),
+                alert_id: Set(alert_id),
+                metric: Set(e.metric.to_owned()),
+                severity: Set(severity.as_str().to_owned()),
+                status: Set("open".into()),
+                fingerprint: Set(fingerprint),
+                opened_at: Set(e.now),
+                acknowledged_at: Set(None),
+                acknowledged_by: Set(None),
+                resolved_at: Set(None),
+            }
+            .insert(&txn)
+            .await?;
+            add_event(&txn, incident.id, "fired", &e.detail, e.now).await?;
+            active.incident_id = Set(Some(incident.id));
+            touched = Some((incident.id, "fired"));
+            touched
+        }
+        Some(Transition::Resolved) => {
+            if let Some(id) = previous_incident {
+                if let Some(incident) = incidents::Entity::find_by_id(id).one(&txn).await? {
+                    let mut inc: incidents::ActiveModel = incident.into();
+                    inc.status = Set("resolved".into());
+                    inc.resolved_at = Set(Some(e.now));
+                    inc.update(&txn).await?;
+                    add_event(&txn, id, "resolved", &e.detail, e.now).await?;
+                    touched = Some((id, "resolved"));
+                }
+            }
+            touched
+        }
+        None => None,
+    };
+    if e.previous.is_some() {
+        active.update(&txn).await?;
+    } else {
+        active.insert(&txn).await?;
+    }
+    if let Some((incident_id, transition)) = notify {
+        for channel in channels_for(&txn, e.customer_id).await? {
+            let job = NotifyAlert { incident_id, channel_id: channel.id, transition: transition.to_owned() };
+            crate::jobs::enqueue_with(
+                &txn,
+                &job,
+                crate::jobs::Options { customer_id: channel.customer_id, ..Default::default() },
+            )
+            .await?;
+        }
+    }
+    txn.commit().await?;
+    Ok(touched.map(|(id, _)| id))
+}
+
+// ----- incidents -----
+
+/// Appends a line to an incident's timeline.
+pub async fn add_event(
+    db: &impl ConnectionTrait,
+    incident_id: Uuid,
+    kind: &str,
+    detail: &str,
+    at: DateTime<Utc>,
+) -> Result<incident_events::Model> {
+    Ok(incident_events::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        incident_id: Set(incident_id),
+        at: Set(at),
+        kind: Set(kind.to_owned()),
+        detail: Set(detail.chars().take(1000).collect()),
+    }
+    .insert(db)
+    .await?)
+}
+
+/// The caller's incidents, newest first, optionally of one status.
+pub async fn list_incidents(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    status: Option<&str>,
+    page: Page,
+) -> Result<Paged<incidents::Model>> {
+    let mut q = incidents::Entity::find().scoped(caller);
+    if let Some(status) = status {
+        if !["open", "acknowledged", "resolved"].contains(&status) {
+            return Err(Error::invalid("status", "must be one of open, acknowledged, resolved"));
+        }
+        q = q.filter(incidents::Column::Status.eq(status));
+    }
+    super::page::fetch(db, q, incidents::Column::Id, page, |i| i.id).await
+}
+
+/// One incident with its timeline, oldest event first. Another tenant's is not found.
+pub async fn incident(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<(incidents::Model, Vec<incident_events::Model>)> {
+    let incident =
+        incidents::Entity::find_by_id(id).scoped(caller).one(db).await?.ok_or(Error::NotFound("incident"))?;
+    let events = incident_events::Entity::find()
+        .filter(incident_events::Column::IncidentId.eq(id))
+        .order_by_asc(incident_events::Column::At)
+        .order_by_asc(incident_events::Column::Id)
+        .all(db)
+        .await?;
+    Ok((incident, events))
+}
+
+/// Marks an open incident acknowledged by the caller (a no-op on one already acknowledged or
+/// resolved), with a timeline line and an audit entry.
+pub async fn acknowledge<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<incidents::Model> {
+    let txn = db.begin().await?;
+    let incident =
+        incidents::Entity::find_by_id(id).scoped(caller).one(&txn).await?.ok_or(Error::NotFound("incident"))?;
+    if incident.status != "open" {
+        return Ok(incident);
+    }
+    let now = super::now();
+    let mut active: incidents::ActiveModel = incident.clone().into();
+    active.status = Set("acknowledged".into());
+    active.acknowledged_at = Set(Some(now));
+    active.acknowledged_by = Set(Some(caller.actor.clone()));
+    let updated = active.update(&txn).await?;
+    add_event(&txn, id, "acknowledged", &format!("acknowledged by {}", caller.actor), now).await?;
+    audit::record(
+        &txn,
+        caller,
+        Event::new("incident.acknowledge", "incident", id).customer(Some(incident.customer_id)),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// An incident by id, for Berth's own jobs.
+pub async fn incident_by_id(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<incidents::Model>> {
+    Ok(incidents::Entity::find_by_id(id).one(db).await?)
+}
+
+/// Whether an incident's timeline already has a line of `kind`.
+pub async fn has_event(db: &impl ConnectionTrait, incident_id: Uuid, kind: &str) -> Result<bool> {
+    Ok(incident_events::Entity::find()
+        .filter(incident_events::Column::IncidentId.eq(incident_id))
+        .filter(incident_events::Column::Kind.eq(kind))
+        .one(db)
+        .await?
+        .is_some())
+}
+
+// ----- channels -----
+
+/// A channel to create.
+#[derive(Debug, Clone)]
+pub struct NewChannel {
+    /// Admins: the customer it belongs to, `None` for an admin channel. Customers: ignored
+    /// (always their own).
+    pub customer_id: Option<Uuid>,
+    pub kind: String,
+    pub target: String,
+    pub enabled: bool,
+    pub allow_private: bool,
+}
+
+/// Creates a notification channel. An e-mail target must be an address; a webhook target an
+/// http(s) URL whose host does not resolve to a loopback, private, link-local or site network
+/// address, unless an administrator set `allow_private`.
+pub async fn create_channel<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    caller: &Caller,
+    new: NewChannel,
+    site_subnets: &[IpNet],
+) -> Result<notification_channels::Model> {
+    let mut fields = Fields::new();
+    let customer_id = match caller.own_customer() {
+        Some(own) => Some(own),
+        None => new.customer_id,
+    };
+    if new.allow_private && !caller.is_admin() {
+        fields.check::<()>("allow_private", Err("only an administrator may allow private addresses".into()));
+    }
+    let target = match new.kind.as_str() {
+        "email" => fields.check("target", validate::email(&new.target)),
+        "webhook" => {
+            let checked = crate::net::check_webhook_url(&new.target, new.allow_private, site_subnets).await;
+            fields.check("target", checked.map(|t| t.url.to_string()))
+        }
+        _ => {
+            fields.check::<()>("kind", Err("must be email or webhook".into()));
+            None
+        }
+    };
+    fields.finish()?;
+    let txn = db.begin().await?;
+    if let (Some(c), true) = (customer_id, caller.is_admin()) {
+        access::customers(caller)
+            .filter(crate::entities::customers::Column::Id.eq(c))
+            .one(&txn)
+            .await?
+            .ok_or(Error::NotFound("customer"))?;
+    }
+    let model = notification_channels::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        customer_id: Set(customer_id),
+        kind: Set(new.kind.clone()),
+        target: Set(target.unwrap_or_default()),
+        enabled: Set(new.enabled),
+        allow_private: Set(new.allow_private),
+        created_at: Set(super::now()),
+    }
+    .insert(&txn)
+    .await?;
+    audit::record(
+        &txn,
+        caller,
+        Event::new("notification_channel.create", "notification_channel", model.id)
+            .customer(customer_id)
+            .details(json!({"kind": model.kind, "target": model.target, "allow_private": model.allow_private})),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(model)
+}
+
+/// The caller's channels (admins: all of them).
+pub async fn list_channels(db: &impl ConnectionTrait, caller: &Caller) -> Result<Vec<notification_channels::Model>> {
+    Ok(notification_channels::Entity::find()
+        .scoped(caller)
+        .order_by_asc(notification_channels::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// Deletes one of the caller's channels; another tenant's is not found.
+pub async fn delete_channel<C: ConnectionTrait + TransactionTrait>(db: &C, caller: &Caller, id: Uuid) -> Result<()> {
+    let txn = db.begin().await?;
+    let channel = notification_channels::Entity::find_by_id(id)
+        .scoped(caller)
+        .one(&txn)
+        .await?
+        .ok_or(Error::NotFound("notification channel"))?;
+    notification_channels::Entity::delete_by_id(id).exec(&txn).await?;
+    audit::record(
+        &txn,
+        caller,
+        Event::new("notification_channel.delete", "notification_channel", id)
+            .customer(channel.customer_id)
+            .details(json!({"kind": channel.kind, "target": channel.target})),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The enabled channels a customer's incidents go to: the customer's own and the admins'.
+pub async fn channels_for(db: &impl ConnectionTrait, customer_id: Uuid) -> Result<Vec<notification_channels::Model>> {
+    Ok(notification_channels::Entity::find()
+        .filter(notification_channels::Column::Enabled.eq(true))
+        .filter(
+            Condition::any()
+                .add(notification_channels::Column::CustomerId.eq(customer_id))
+                .add(notification_channels::Column::CustomerId.is_null()),
+        )
+        .all(db)
+        .await?)
+}
+
+/// A channel by id, for Berth's own jobs.
+pub async fn channel_by_id(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<notification_channels::Model>> {
+    Ok(notification_channels::Entity::find_by_id(id).one(db).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(metric: &str, scope: &str, plan: Option<&str>, site: Option<Uuid>) -> alert_rules::Model {
+        alert_rules::Model {
+            id: Uuid::now_v7(),
+            metric: metric.into(),
+            scope: scope.into(),
+            plan_id: plan.map(Into::into),
+            site_id: site,
+            warning: 1.0,
+            critical: 2.0,
+            for_seconds: 0,
+            enabled: true,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn the_most_specific_rule_applies() {
+        let (site, other) = (Uuid::now_v7(), Uuid::now_v7());
+        let rules = vec![
+            rule("cpu", "global", None, None),
+            rule("cpu", "plan", Some("business"), None),
+            rule("cpu", "site", None, Some(site)),
+            rule("down", "global", None, None),
+        ];
+        assert_eq!(rule_for(&rules, "cpu", site, Some("business")).map(|r| r.id), Some(rules[2].id));
+        assert_eq!(rule_for(&rules, "cpu", other, Some("business")).map(|r| r.id), Some(rules[1].id));
+        assert_eq!(rule_for(&rules, "cpu", other, Some("starter")).map(|r| r.id), Some(rules[0].id));
+        assert_eq!(rule_for(&rules, "down", site, Some("business")).map(|r| r.id), Some(rules[3].id));
+        assert!(rule_for(&rules, "memory", site, None).is_none());
+    }
+}
