@@ -235,7 +235,8 @@ pub async fn run_worker(
             let listener =
                 TcpListener::bind(addr).await.map_err(|e| anyhow!("cannot listen for metrics on {addr}: {e}"))?;
             tracing::info!(addr = %listener.local_addr()?, "Worker metrics on /metrics");
-            let app = crate::http::metrics::router(services.metrics.clone());
+            let token = services.config.metrics.token.as_ref().map(|t| t.expose().to_owned());
+            let app = crate::http::metrics::router(services.metrics.clone(), token);
             // The same limits as the API's listener: a silent client cannot hold this port either.
             let limits = services.config.server.http;
             Some(tokio::spawn(

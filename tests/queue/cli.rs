@@ -61,14 +61,19 @@ async fn a_job_enqueued_by_hand_runs_in_the_servers_workers() {
     assert_eq!(count, 1);
 }
 
-/// `berth worker` serves the process's one registry on BERTH_WORKER_METRICS_LISTEN: the job it
-/// ran shows in the queue's metrics there.
+/// `berth worker` serves the process's one registry on BERTH_WORKER_METRICS_LISTEN, guarded by
+/// BERTH_METRICS_TOKEN like the server's: the job it ran shows in the queue's metrics there.
 #[tokio::test]
 async fn berth_worker_serves_its_metrics_when_asked() {
     let app = TestApp::spawn().await;
     let port = crate::support::services::free_port();
     let listen = format!("127.0.0.1:{port}");
-    let worker = super::ChildWorker::spawn_with(&app, 30, &[("BERTH_WORKER_METRICS_LISTEN", &listen)]);
+    const TOKEN: &str = "worker-metrics-token-0123456789";
+    let worker = super::ChildWorker::spawn_with(
+        &app,
+        30,
+        &[("BERTH_WORKER_METRICS_LISTEN", &listen), ("BERTH_METRICS_TOKEN", TOKEN)],
+    );
     let out = berth(&app, &["job", "enqueue", "demo.noop"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     eventually(Duration::from_secs(30), "the worker to run the job", || async {
@@ -77,8 +82,14 @@ async fn berth_worker_serves_its_metrics_when_asked() {
     })
     .await;
     let http = reqwest::Client::new();
+    // Guarded like the server's: without the token, 401.
+    let refused = eventually(Duration::from_secs(10), "the worker's /metrics to answer", || async {
+        http.get(format!("http://{listen}/metrics")).send().await.ok()
+    })
+    .await;
+    assert_eq!(refused.status(), reqwest::StatusCode::UNAUTHORIZED);
     let metrics = eventually(Duration::from_secs(10), "the worker's /metrics", || async {
-        let res = http.get(format!("http://{listen}/metrics")).send().await.ok()?;
+        let res = http.get(format!("http://{listen}/metrics")).bearer_auth(TOKEN).send().await.ok()?;
         let text = res.text().await.ok()?;
         text.contains("berth_job_duration_seconds_count{kind=\"demo.noop\",outcome=\"done\"} 1").then_some(text)
     })

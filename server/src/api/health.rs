@@ -90,71 +90,10 @@ async fn metrics(
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: axum::http::HeaderMap,
 ) -> Response {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    match metrics_access(state.config.metrics.token.as_ref().map(|t| t.expose()), bearer, peer.ip()) {
-        Access::Allowed => {}
-        Access::BadToken => {
-            return crate::http::error::problem_response(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "Unauthorized",
-                "send Authorization: Bearer <BERTH_METRICS_TOKEN>".into(),
-                vec![],
-                None,
-            )
-        }
-        Access::NotLoopback => {
-            return crate::http::error::problem_response(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "Forbidden",
-                "metrics are served to loopback clients only until BERTH_METRICS_TOKEN is set".into(),
-                vec![],
-                None,
-            )
-        }
+    let token = state.config.metrics.token.as_ref().map(|t| t.expose());
+    if let Some(refused) = crate::http::metrics::refusal(token, &headers, peer.ip()) {
+        return refused;
     }
     let text = state.metrics.render();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
-}
-
-#[derive(Debug, PartialEq, Eq)]
-enum Access {
-    Allowed,
-    BadToken,
-    NotLoopback,
-}
-
-/// Who may read `/metrics`: with a token configured, whoever sends it (compared in constant
-/// time); without one, loopback clients only. The peer address is the socket's, never a header.
-fn metrics_access(token: Option<&str>, bearer: Option<&str>, peer: std::net::IpAddr) -> Access {
-    match (token, bearer) {
-        (Some(token), Some(sent)) if berth_core::crypto::secure_eq(token.as_bytes(), sent.as_bytes()) => {
-            Access::Allowed
-        }
-        (Some(_), _) => Access::BadToken,
-        (None, _) if peer.is_loopback() => Access::Allowed,
-        (None, _) => Access::NotLoopback,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{metrics_access, Access};
-
-    #[test]
-    fn metrics_need_the_token_or_a_loopback_peer() {
-        let lo = "127.0.0.1".parse().expect("ip");
-        let far = "10.213.0.5".parse().expect("ip");
-        let token = Some("0123456789abcdef0123");
-        assert_eq!(metrics_access(None, None, lo), Access::Allowed);
-        assert_eq!(metrics_access(None, None, far), Access::NotLoopback);
-        assert_eq!(metrics_access(token, None, lo), Access::BadToken);
-        assert_eq!(metrics_access(token, Some("wrong"), far), Access::BadToken);
-        assert_eq!(metrics_access(token, Some("0123456789abcdef0123"), far), Access::Allowed);
-    }
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
 
 use crate::state::AppState;
@@ -61,15 +61,71 @@ pub fn render(registry: &Registry) -> String {
     String::from_utf8(buf).unwrap_or_default()
 }
 
-/// The `/metrics` endpoint alone, for `berth worker` (`BERTH_WORKER_METRICS_LISTEN`).
-pub fn router(registry: Registry) -> axum::Router {
+/// The `/metrics` endpoint alone, for `berth worker` (`BERTH_WORKER_METRICS_LISTEN`), guarded
+/// like the server's (`token` is `BERTH_METRICS_TOKEN`).
+pub fn router(registry: Registry, token: Option<String>) -> axum::Router {
     axum::Router::new().route(
         "/metrics",
-        axum::routing::get(move || {
-            let text = render(&registry);
-            async move { ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text) }
-        }),
+        axum::routing::get(
+            move |axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+                  headers: axum::http::HeaderMap| {
+                let answer = match refusal(token.as_deref(), &headers, peer.ip()) {
+                    Some(refused) => refused,
+                    None => {
+                        let text = render(&registry);
+                        ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+                    }
+                };
+                async move { answer }
+            },
+        ),
     )
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Access {
+    Allowed,
+    BadToken,
+    NotLoopback,
+}
+
+/// Who may read `/metrics`: with a token configured, whoever sends it (compared in constant
+/// time); without one, loopback clients only. The peer address is the socket's, never a header.
+fn access(token: Option<&str>, bearer: Option<&str>, peer: std::net::IpAddr) -> Access {
+    match (token, bearer) {
+        (Some(token), Some(sent)) if berth_core::crypto::secure_eq(token.as_bytes(), sent.as_bytes()) => {
+            Access::Allowed
+        }
+        (Some(_), _) => Access::BadToken,
+        (None, _) if peer.is_loopback() => Access::Allowed,
+        (None, _) => Access::NotLoopback,
+    }
+}
+
+/// The problem+json answer that refuses a `/metrics` request, or `None` when it may be served.
+pub fn refusal(token: Option<&str>, headers: &axum::http::HeaderMap, peer: std::net::IpAddr) -> Option<Response> {
+    use axum::http::StatusCode;
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let (status, slug, title, detail) = match access(token, bearer, peer) {
+        Access::Allowed => return None,
+        Access::BadToken => (
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Unauthorized",
+            "send Authorization: Bearer <BERTH_METRICS_TOKEN>",
+        ),
+        Access::NotLoopback => (
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Forbidden",
+            "metrics are served to loopback clients only until BERTH_METRICS_TOKEN is set",
+        ),
+    };
+    Some(crate::http::error::problem_response(status, slug, title, detail.into(), vec![], None))
 }
 
 /// Middleware: labels by the route template (`/api/v1/sites/{id}`), never the raw path, so
@@ -84,4 +140,21 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
     state.metrics.http_requests.with_label_values(&labels).inc();
     state.metrics.http_duration.with_label_values(&labels).observe(started.elapsed().as_secs_f64());
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{access, Access};
+
+    #[test]
+    fn metrics_need_the_token_or_a_loopback_peer() {
+        let lo = "127.0.0.1".parse().expect("ip");
+        let far = "10.213.0.5".parse().expect("ip");
+        let token = Some("0123456789abcdef0123");
+        assert_eq!(access(None, None, lo), Access::Allowed);
+        assert_eq!(access(None, None, far), Access::NotLoopback);
+        assert_eq!(access(token, None, lo), Access::BadToken);
+        assert_eq!(access(token, Some("wrong"), far), Access::BadToken);
+        assert_eq!(access(token, Some("0123456789abcdef0123"), far), Access::Allowed);
+    }
 }
