@@ -92,7 +92,14 @@ impl Ops {
 
     /// The last `tail` lines of the site's container output, oldest first.
     pub async fn site_logs(&self, caller: &Caller, id: Uuid, tail: u32) -> Result<Vec<LogLine>> {
-        let name = self.container_of(caller, id).await?;
+        let site = sites::get(&self.db, &self.keys, caller, id).await?;
+        self.logs_of(&site, tail).await
+    }
+
+    /// [`Ops::site_logs`] of a site the caller already read through its scope (a [`Site`] only
+    /// comes from a scoped store read), so a page that shows the site reads it once.
+    pub async fn logs_of(&self, site: &Site, tail: u32) -> Result<Vec<LogLine>> {
+        let name = self.container_of(site).await?;
         let rt = self.runtime()?;
         let read = async {
             let mut stream = rt.engine.logs(&name, tail.clamp(1, MAX_LOG_LINES), false);
@@ -113,13 +120,13 @@ impl Ops {
         id: Uuid,
         tail: u32,
     ) -> Result<BoxStream<'static, berth_runtime::Result<LogLine>>> {
-        let name = self.container_of(caller, id).await?;
+        let site = sites::get(&self.db, &self.keys, caller, id).await?;
+        let name = self.container_of(&site).await?;
         Ok(self.runtime()?.engine.logs(&name, tail.clamp(1, MAX_LOG_LINES), true))
     }
 
-    /// The name of the site's existing container, after the caller's scope let it see the site.
-    async fn container_of(&self, caller: &Caller, id: Uuid) -> Result<String> {
-        let site = sites::get(&self.db, &self.keys, caller, id).await?;
+    /// The name of the site's existing container.
+    async fn container_of(&self, site: &Site) -> Result<String> {
         let rt = self.runtime()?;
         let name = rt.container_name(site.model.id);
         match within(READ_TIMEOUT, rt.engine.inspect(&name)).await? {

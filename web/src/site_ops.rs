@@ -43,7 +43,7 @@ pub async fn operations(state: &WebState, ctx: &PageCtx, site: &Site) -> Result<
     } else if site.model.container_id.is_none() {
         Logs::NoContainer
     } else {
-        match state.ops.site_logs(&ctx.caller, site.model.id, LOG_TAIL).await {
+        match state.ops.logs_of(site, LOG_TAIL).await {
             Ok(lines) => {
                 Logs::Lines(lines.iter().map(|l| l.line.trim_end_matches(['\r', '\n'])).collect::<Vec<_>>().join("\n"))
             }
