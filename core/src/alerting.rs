@@ -8,15 +8,23 @@
 //!    ▲               │ clear                      │  ▲ breach again within the hold:
 //!    └───────────────┘                            └──┘ still firing, nothing sent
 //! ```
-//! A rule with `for = 0` fires on the first breach. Only `fired` and `resolved` notify, once
-//! each: a firing alert whose value moves, or that flaps inside the hold, pages nobody again.
+//! A rule with `for = 0` fires on the first breach. `fired` and `resolved` notify, once each;
+//! a firing alert that reaches critical after firing as a warning notifies once more
+//! (`escalated`), however often it moves between warning and critical afterwards. A firing
+//! alert whose value moves otherwise, or that flaps inside the hold, pages nobody again.
 
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 /// The metrics a rule can watch.
-pub const METRICS: [&str; 3] = ["cpu", "memory", "down"];
+pub const METRICS: [&str; 6] = ["cpu", "memory", "down", "restarts", "certificate", "disk"];
+
+/// Whether a lower value is the worse one (days until a certificate expires): the metric
+/// breaches when it is at or *below* its thresholds, and critical is the lower threshold.
+pub fn lower_is_worse(metric: &str) -> bool {
+    metric == "certificate"
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
@@ -37,6 +45,16 @@ impl Severity {
             "warning" => Some(Severity::Warning),
             "critical" => Some(Severity::Critical),
             _ => None,
+        }
+    }
+
+    /// The severity `value` of `metric` reaches against the thresholds (inclusive), if any;
+    /// see [`lower_is_worse`].
+    pub fn of_metric(metric: &str, value: f64, warning: f64, critical: f64) -> Option<Self> {
+        if lower_is_worse(metric) {
+            Self::of(-value, -warning, -critical)
+        } else {
+            Self::of(value, warning, critical)
         }
     }
 
@@ -91,6 +109,8 @@ pub struct Status {
     pub clear_since: Option<DateTime<Utc>>,
     pub fired_at: Option<DateTime<Utc>>,
     pub resolved_at: Option<DateTime<Utc>>,
+    /// While firing: the severity the last notification told.
+    pub notified: Option<Severity>,
 }
 
 impl Status {
@@ -103,6 +123,7 @@ impl Status {
             clear_since: None,
             fired_at: None,
             resolved_at: None,
+            notified: None,
         }
     }
 }
@@ -111,7 +132,20 @@ impl Status {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transition {
     Fired(Severity),
+    /// A firing warning reached critical (once per firing).
+    Escalated,
     Resolved,
+}
+
+impl Transition {
+    /// The word notifications and the timeline use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transition::Fired(_) => "fired",
+            Transition::Escalated => "escalated",
+            Transition::Resolved => "resolved",
+        }
+    }
 }
 
 /// The timing of a rule.
@@ -157,7 +191,19 @@ pub fn step(
         (Phase::Firing, Some(severity)) => {
             next.severity = Some(severity);
             next.clear_since = None;
-            (next, None)
+            match prev.notified {
+                Some(Severity::Warning) if severity == Severity::Critical => {
+                    next.notified = Some(Severity::Critical);
+                    (next, Some(Transition::Escalated))
+                }
+                // An alert stored before escalations were remembered: what it says now is
+                // what was told.
+                None => {
+                    next.notified = Some(severity);
+                    (next, None)
+                }
+                _ => (next, None),
+            }
         }
         (Phase::Firing, None) => {
             let since = *next.clear_since.get_or_insert(now);
@@ -167,6 +213,7 @@ pub fn step(
                 next.severity = None;
                 next.pending_since = None;
                 next.clear_since = None;
+                next.notified = None;
                 return (next, Some(Transition::Resolved));
             }
             (next, None)
@@ -177,6 +224,7 @@ pub fn step(
 
 fn fire(mut next: Status, severity: Severity, now: DateTime<Utc>) -> (Status, Option<Transition>) {
     next.phase = Phase::Firing;
+    next.notified = Some(severity);
     next.fired_at = Some(now);
     next.resolved_at = None;
     next.clear_since = None;
@@ -239,7 +287,8 @@ mod tests {
     fn firing_does_not_repeat_and_flapping_inside_the_hold_pages_nobody() {
         let inputs = [(0, W), (60, W), (75, C), (90, W), (100, None), (110, W), (120, None), (140, C), (150, None)];
         let (status, t) = run(&inputs, TIMING);
-        assert_eq!(t, vec![(60, Transition::Fired(Severity::Warning))]);
+        // One escalation to critical, however often it moves between warning and critical.
+        assert_eq!(t, vec![(60, Transition::Fired(Severity::Warning)), (75, Transition::Escalated)]);
         assert_eq!(status.phase, Phase::Firing);
         assert_eq!(status.clear_since, Some(at(150)));
         // Clear long enough: one resolved, then nothing more while it stays clear.
@@ -262,6 +311,41 @@ mod tests {
                 (4, Transition::Fired(Severity::Warning))
             ]
         );
+    }
+
+    #[test]
+    fn a_critical_firing_never_escalates_and_a_new_firing_may_escalate_again() {
+        let timing = Timing { for_duration: Duration::zero(), hold: Duration::zero() };
+        let (_, t) = run(&[(0, C), (1, W), (2, C), (3, None), (4, W), (5, C), (6, W), (7, C)], timing);
+        assert_eq!(
+            t,
+            vec![
+                (0, Transition::Fired(Severity::Critical)),
+                (3, Transition::Resolved),
+                (4, Transition::Fired(Severity::Warning)),
+                (5, Transition::Escalated)
+            ]
+        );
+        // An alert stored before escalations were remembered does not escalate on its next step.
+        let legacy = Status {
+            phase: Phase::Firing,
+            severity: W,
+            pending_since: Some(at(0)),
+            clear_since: None,
+            fired_at: Some(at(0)),
+            resolved_at: None,
+            notified: None,
+        };
+        let (next, t) = step(&legacy, C, at(1), timing);
+        assert_eq!((t, next.notified), (None, C));
+    }
+
+    #[test]
+    fn days_left_breach_at_or_below_their_thresholds() {
+        assert_eq!(Severity::of_metric("certificate", 30.0, 14.0, 3.0), None);
+        assert_eq!(Severity::of_metric("certificate", 14.0, 14.0, 3.0), W);
+        assert_eq!(Severity::of_metric("certificate", 2.5, 14.0, 3.0), C);
+        assert_eq!(Severity::of_metric("disk", 85.0, 80.0, 90.0), W);
     }
 
     #[test]

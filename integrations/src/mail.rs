@@ -189,6 +189,8 @@ pub fn welcome(w: Welcome<'_>) -> Result<Mail, MailError> {
 pub struct AlertNotice<'a> {
     pub to: &'a str,
     pub resolved: bool,
+    /// A firing warning reached critical.
+    pub escalated: bool,
     /// `warning` or `critical` (for a firing).
     pub severity: &'a str,
     /// One line: "shop.example is down".
@@ -219,8 +221,57 @@ pub fn alert(n: AlertNotice<'_>) -> Result<Mail, MailError> {
     let html = AlertHtml { mail: &n }.render().map_err(|e| MailError::Template(e.to_string()))?;
     let subject = if n.resolved {
         format!("[Resolved] {}", n.summary)
+    } else if n.escalated {
+        format!("[{}] {} (escalated from warning)", n.severity.to_uppercase(), n.summary)
     } else {
         format!("[{}] {}", n.severity.to_uppercase(), n.summary)
+    };
+    Ok(Mail { to: n.to.to_owned(), subject, text, html, message_id: n.message_id })
+}
+
+/// One site of a grouped alert notice.
+#[derive(Debug, Clone)]
+pub struct GroupLine {
+    pub site_name: String,
+    /// `warning` or `critical`.
+    pub severity: String,
+    pub summary: String,
+    pub incident_url: String,
+}
+
+/// Many sites that fired (or resolved) in the same evaluation round, in one message.
+#[derive(Debug, Clone)]
+pub struct AlertGroupNotice<'a> {
+    pub to: &'a str,
+    pub resolved: bool,
+    /// The highest severity among the lines (for a firing).
+    pub severity: &'a str,
+    /// RFC 3339.
+    pub at: &'a str,
+    pub lines: &'a [GroupLine],
+    pub message_id: String,
+}
+
+#[derive(Template)]
+#[template(path = "alert_group.txt")]
+struct AlertGroupText<'a> {
+    mail: &'a AlertGroupNotice<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "alert_group.html")]
+struct AlertGroupHtml<'a> {
+    mail: &'a AlertGroupNotice<'a>,
+}
+
+pub fn alert_group(n: AlertGroupNotice<'_>) -> Result<Mail, MailError> {
+    let text = AlertGroupText { mail: &n }.render().map_err(|e| MailError::Template(e.to_string()))?;
+    let html = AlertGroupHtml { mail: &n }.render().map_err(|e| MailError::Template(e.to_string()))?;
+    let count = n.lines.len();
+    let subject = if n.resolved {
+        format!("[Resolved] {count} sites")
+    } else {
+        format!("[{}] {count} sites need attention", n.severity.to_uppercase())
     };
     Ok(Mail { to: n.to.to_owned(), subject, text, html, message_id: n.message_id })
 }

@@ -124,6 +124,14 @@ impl CertStore {
         }
     }
 
+    /// When the stored certificate of `host` (its leaf, the first in the chain) stops being
+    /// valid; `None` when there is none or it cannot be read.
+    pub async fn not_after(&self, host: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+        let (chain, _) = self.paths(host);
+        let pem = tokio::fs::read(chain).await.ok()?;
+        not_after(&pem)
+    }
+
     /// Writes the key first and the issuer marker last, so a crash mid-way leaves no marker and
     /// the next attempt starts over.
     pub async fn save(&self, host: &str, cert: &Certificate) -> Result<(), TlsError> {
@@ -159,8 +167,37 @@ async fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     .map_err(std::io::Error::other)?
 }
 
+/// The end of the validity of the first certificate in a PEM chain.
+pub fn not_after(chain_pem: &[u8]) -> Option<chrono::DateTime<chrono::Utc>> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(chain_pem).ok()?;
+    let cert = pem.parse_x509().ok()?;
+    chrono::DateTime::from_timestamp(cert.validity().not_after.timestamp(), 0)
+}
+
 /// A certificate for `hosts` signed by its own key: the fallback when ACME is off.
 pub fn self_signed(hosts: &[String]) -> Result<Certificate, TlsError> {
+    self_signed_until(hosts, None)
+}
+
+/// Like [`self_signed`], valid until `not_after` when given (rcgen's default otherwise).
+pub fn self_signed_until(
+    hosts: &[String],
+    not_after: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<Certificate, TlsError> {
+    let Some(until) = not_after else { return self_signed_default(hosts) };
+    let generate = |e: rcgen::Error| TlsError::Generate(e.to_string());
+    let mut params = rcgen::CertificateParams::new(hosts.to_vec()).map_err(generate)?;
+    let seconds = |t: chrono::DateTime<chrono::Utc>| {
+        rcgen::date_time_ymd(1970, 1, 1) + std::time::Duration::from_secs(u64::try_from(t.timestamp()).unwrap_or(0))
+    };
+    params.not_before = seconds(chrono::Utc::now() - chrono::Duration::days(1));
+    params.not_after = seconds(until);
+    let key = rcgen::KeyPair::generate().map_err(generate)?;
+    let cert = params.self_signed(&key).map_err(generate)?;
+    Ok(Certificate { chain_pem: cert.pem(), key_pem: key.serialize_pem(), issuer: Issuer::SelfSigned })
+}
+
+fn self_signed_default(hosts: &[String]) -> Result<Certificate, TlsError> {
     let certified =
         rcgen::generate_simple_self_signed(hosts.to_vec()).map_err(|e| TlsError::Generate(e.to_string()))?;
     Ok(Certificate {
@@ -286,5 +323,14 @@ mod tests {
         store.remove("abc-DEF_123").await.expect("removed");
         store.remove("abc-DEF_123").await.expect("removing twice is fine");
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn the_expiry_of_a_stored_certificate_is_read_back() {
+        let until = chrono::Utc::now() + chrono::Duration::days(2);
+        let cert = self_signed_until(&["short.example".to_owned()], Some(until)).expect("certificate");
+        let read = not_after(cert.chain_pem.as_bytes()).expect("parsed");
+        assert!((read - until).num_seconds().abs() <= 1, "{read} vs {until}");
+        assert!(not_after(b"not a certificate").is_none());
     }
 }

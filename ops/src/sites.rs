@@ -24,6 +24,15 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most lines of output one read returns.
 pub const MAX_LOG_LINES: u32 = 10_000;
 
+/// What [`Ops::recover_site`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovery {
+    /// The container ran (or hung, or was paused): it was restarted.
+    Restarted,
+    /// The container was not running: it was started.
+    Started,
+}
+
 /// How a deletion went on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Deletion {
@@ -76,6 +85,35 @@ impl Ops {
         sites::record_action(&self.db, caller, &site.model, "site.restart").await?;
         self.reconcile_soon();
         Ok(site)
+    }
+
+    /// Brings back a site its owner wants running but that does not serve (the alerts'
+    /// remediation): a container that runs, is paused or hangs is restarted; one that is not
+    /// running (stopped behind Berth's back, or crashed) is started. Starting is what the
+    /// reconciler would do too, and both are idempotent (starting a running container changes
+    /// nothing), so the two never undo each other; nothing here stops a container the
+    /// reconciler just started. Audited as `site.restart`. Refused (`NotRunning`) for a site its
+    /// owner stopped, and (`NoContainer`) before it has a container.
+    pub async fn recover_site(&self, caller: &Caller, id: Uuid) -> Result<Recovery> {
+        let site = sites::get(&self.db, &self.keys, caller, id).await?;
+        let rt = self.runtime()?;
+        if site.model.desired_state != DesiredState::Running || site.model.status == SiteStatus::Deleting {
+            return Err(Error::NotRunning(site.model.status.to_value()));
+        }
+        let name = rt.container_name(id);
+        let Some(detail) = within(READ_TIMEOUT, rt.engine.inspect(&name)).await? else {
+            return Err(Error::NoContainer);
+        };
+        let recovery = if detail.running || detail.state == "paused" {
+            within(RESTART_TIMEOUT, rt.engine.restart(&name)).await?;
+            Recovery::Restarted
+        } else {
+            within(RESTART_TIMEOUT, rt.engine.start(&name)).await?;
+            Recovery::Started
+        };
+        sites::record_action(&self.db, caller, &site.model, "site.restart").await?;
+        self.reconcile_soon();
+        Ok(recovery)
     }
 
     /// Deletes a site: it leaves the ingress at once; the reconciler removes its container (and,

@@ -10,6 +10,7 @@
 //!   loops over every site with it).
 
 pub mod converge;
+pub mod disk;
 pub mod docker;
 pub mod engine;
 pub mod error;

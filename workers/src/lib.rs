@@ -14,9 +14,9 @@ pub mod scheduler;
 
 use std::sync::Arc;
 
-use berth_core::jobs::alerts::{EvaluateAlerts, NotifyAlert, RemediateSite};
+use berth_core::jobs::alerts::{EvaluateAlerts, NotifyAlert, NotifyAlertGroup, RemediateSite};
 use berth_core::jobs::housekeeping::{PurgePasswordLinks, Retention};
-use berth_core::jobs::metrics::{CheckUptime, CollectMetrics, RollupMetrics};
+use berth_core::jobs::metrics::{CheckUptime, CollectMetrics, MeasureDisk, RollupMetrics};
 use tokio::sync::watch;
 
 pub use env::Env;
@@ -31,8 +31,10 @@ pub fn registry() -> Registry {
         .register::<CollectMetrics>()
         .register::<CheckUptime>()
         .register::<RollupMetrics>()
+        .register::<MeasureDisk>()
         .register::<EvaluateAlerts>()
         .register::<NotifyAlert>()
+        .register::<NotifyAlertGroup>()
         .register::<RemediateSite>();
     #[cfg(feature = "testing")]
     let registry = {
@@ -69,6 +71,15 @@ pub fn builtin_schedules(config: &berth_core::config::Config, with_runtime: bool
         let every = format!("*/{} * * * * *", config.metrics.uptime_interval_seconds);
         schedules.push(scheduler::Builtin::new("metrics.uptime", every, &CheckUptime {}));
         schedules.push(scheduler::Builtin::new("metrics.rollup", "5 * * * * *", &RollupMetrics {}));
+        let disk = config.metrics.disk_interval_seconds;
+        // Every N seconds (N divides 60) or every M minutes (M divides 60), checked when the
+        // configuration is read.
+        let every = match disk {
+            ..60 => format!("*/{disk} * * * * *"),
+            3600 => "30 0 * * * *".to_owned(),
+            _ => format!("30 */{} * * * *", disk / 60),
+        };
+        schedules.push(scheduler::Builtin::new("metrics.disk", every, &MeasureDisk {}));
         let every = format!("*/{} * * * * *", config.metrics.alerts_interval_seconds);
         schedules.push(scheduler::Builtin::new("alerts.evaluate", every, &EvaluateAlerts {}));
     }

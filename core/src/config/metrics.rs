@@ -14,6 +14,8 @@ pub const SETTINGS: &[Setting] = &[
     ALERTS_INTERVAL_SECONDS,
     ALERTS_RESOLVE_HOLD_SECONDS,
     ALERTS_RESTART_AFTER_FAILED_CHECKS,
+    ALERTS_GROUP_MIN_SITES,
+    METRICS_DISK_INTERVAL_SECONDS,
 ];
 
 const METRICS_INTERVAL_SECONDS: Setting = Setting {
@@ -81,6 +83,21 @@ const ALERTS_RESTART_AFTER_FAILED_CHECKS: Setting = Setting {
     value: |c| Some(c.metrics.alerts_restart_after_failed_checks.to_string()),
 };
 
+const ALERTS_GROUP_MIN_SITES: Setting = Setting {
+    key: "alerts_group_min_sites",
+    default: "5",
+    mask: Mask::Plain,
+    about: "when at least this many sites fire (or resolve) in one evaluation round, each channel gets one notification listing them",
+    value: |c| Some(c.metrics.alerts_group_min_sites.to_string()),
+};
+const METRICS_DISK_INTERVAL_SECONDS: Setting = Setting {
+    key: "metrics_disk_interval_seconds",
+    default: "300",
+    mask: Mask::Plain,
+    about: "how often the disk use of every running site's volume is measured (divides 60, or a multiple of 60 dividing 3600)",
+    value: |c| Some(c.metrics.disk_interval_seconds.to_string()),
+};
+
 #[derive(Debug, Clone)]
 pub struct MetricsConfig {
     /// Seconds between collections; divides 60, so a cron schedule can fire it.
@@ -97,6 +114,11 @@ pub struct MetricsConfig {
     pub alerts_resolve_hold_seconds: u32,
     /// Remediation: consecutive failed uptime checks before a restart; 0 turns it off.
     pub alerts_restart_after_failed_checks: u32,
+    /// At least this many sites firing (or resolving) in one round are notified as one group.
+    pub alerts_group_min_sites: u32,
+    /// Seconds between disk measurements of the site volumes; divides 60, or is a multiple of
+    /// 60 that divides 3600.
+    pub disk_interval_seconds: u32,
 }
 
 impl MetricsConfig {
@@ -113,6 +135,18 @@ impl MetricsConfig {
         let interval_seconds = divisor_of_60(&METRICS_INTERVAL_SECONDS, 15);
         let uptime_interval_seconds = divisor_of_60(&UPTIME_INTERVAL_SECONDS, 30);
         let alerts_interval_seconds = divisor_of_60(&ALERTS_INTERVAL_SECONDS, 15);
+        let disk_interval_seconds = {
+            let seconds = raw.number(&METRICS_DISK_INTERVAL_SECONDS, 1, 3600) as u32;
+            if (seconds < 60 && 60 % seconds == 0) || (seconds % 60 == 0 && 3600 % seconds == 0) {
+                seconds
+            } else {
+                raw.problem(
+                    &METRICS_DISK_INTERVAL_SECONDS,
+                    "must divide 60, or be a multiple of 60 that divides 3600 (e.g. 300)",
+                );
+                300
+            }
+        };
         let token = raw.get(&METRICS_TOKEN);
         if token.as_ref().is_some_and(|t| t.len() < 16) {
             raw.problem(&METRICS_TOKEN, "must be at least 16 characters");
@@ -127,6 +161,8 @@ impl MetricsConfig {
             alerts_interval_seconds,
             alerts_resolve_hold_seconds: raw.number(&ALERTS_RESOLVE_HOLD_SECONDS, 0, 86_400) as u32,
             alerts_restart_after_failed_checks: raw.number(&ALERTS_RESTART_AFTER_FAILED_CHECKS, 0, 1000) as u32,
+            alerts_group_min_sites: raw.number(&ALERTS_GROUP_MIN_SITES, 2, 100_000) as u32,
+            disk_interval_seconds,
         }
     }
 }

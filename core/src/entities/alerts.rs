@@ -22,6 +22,9 @@ pub struct Model {
     pub fingerprint: String,
     /// The incident opened by the last firing.
     pub incident_id: Option<Uuid>,
+    /// The severity the last notification of this firing told (`warning` or `critical`), so
+    /// an escalation to critical notifies once.
+    pub notified_severity: Option<String>,
     pub updated_at: DateTimeUtc,
 }
 

@@ -30,7 +30,7 @@ impl Job for EvaluateAlerts {
 pub struct NotifyAlert {
     pub incident_id: Uuid,
     pub channel_id: Uuid,
-    /// `fired` or `resolved`.
+    /// `fired`, `escalated` or `resolved`.
     pub transition: String,
 }
 
@@ -40,6 +40,27 @@ impl Job for NotifyAlert {
 
     fn dedup_key(&self) -> Option<String> {
         Some(format!("alerts.notify:{}:{}:{}", self.incident_id, self.channel_id, self.transition))
+    }
+}
+
+/// Tells one channel that many sites fired (or resolved) in the same evaluation round, in
+/// one message instead of one per site (each site still has its own incident).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyAlertGroup {
+    pub channel_id: Uuid,
+    /// `fired` or `resolved`.
+    pub transition: String,
+    pub incident_ids: Vec<Uuid>,
+}
+
+impl Job for NotifyAlertGroup {
+    const NAME: &'static str = "alerts.notify_group";
+    const MAX_ATTEMPTS: i32 = 8;
+
+    fn dedup_key(&self) -> Option<String> {
+        let first = self.incident_ids.iter().min().map(Uuid::to_string).unwrap_or_default();
+        Some(format!("alerts.notify_group:{first}:{}:{}", self.channel_id, self.transition))
     }
 }
 

@@ -53,3 +53,21 @@ impl Job for CheckUptime {
         Some(Self::NAME.into())
     }
 }
+
+/// Measures how much of its plan's `storage_mb` every running site's volume uses (every
+/// `BERTH_METRICS_DISK_INTERVAL_SECONDS`, never on the collection's hot path) and writes the
+/// round in one statement.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeasureDisk {}
+
+impl Job for MeasureDisk {
+    const NAME: &'static str = "metrics.disk";
+    const QUEUE: &'static str = "long";
+    /// A missed round is not retried: the next one comes.
+    const MAX_ATTEMPTS: i32 = 1;
+
+    fn dedup_key(&self) -> Option<String> {
+        Some(Self::NAME.into())
+    }
+}

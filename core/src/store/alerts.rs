@@ -21,7 +21,7 @@ use crate::access::{self, Caller, Scoped};
 use crate::alerting::{Phase, Severity, Status, Transition};
 use crate::entities::{alert_rules, alerts, incident_events, incidents, notification_channels};
 use crate::error::{Error, Fields, Result};
-use crate::jobs::alerts::NotifyAlert;
+use crate::jobs::alerts::{NotifyAlert, NotifyAlertGroup};
 use crate::validate;
 
 /// How far back the evaluation looks for samples and uptime checks; a site down for longer
@@ -31,6 +31,10 @@ const LOOKBACK_MS: i64 = 3_600_000;
 const CHECK_SLACK_MS: i64 = 10_000;
 /// A sample older than this is no reading at all.
 const SAMPLE_FRESH_MS: i64 = 120_000;
+/// The `restarts` value counts the container's restarts within this window.
+pub const RESTART_WINDOW_MS: i64 = 600_000;
+/// A disk measurement older than this is no reading (a few missed 5-minute rounds).
+const DISK_FRESH_MS: i64 = 1_800_000;
 
 // ----- rules -----
 
@@ -72,7 +76,11 @@ pub async fn update_rule<C: ConnectionTrait + TransactionTrait>(
         |v: f64| if v.is_finite() && v >= 0.0 { Ok(()) } else { Err("must be a number of at least 0".to_owned()) };
     fields.check("warning", finite(warning));
     fields.check("critical", finite(critical));
-    if warning.is_finite() && critical.is_finite() && critical < warning {
+    if crate::alerting::lower_is_worse(&rule.metric) {
+        if warning.is_finite() && critical.is_finite() && critical > warning {
+            fields.check::<()>("critical", Err("must be at most the warning threshold".into()));
+        }
+    } else if warning.is_finite() && critical.is_finite() && critical < warning {
         fields.check::<()>("critical", Err("must be at least the warning threshold".into()));
     }
     if !(0..=86_400).contains(&for_seconds) {
@@ -132,8 +140,16 @@ pub struct Reading {
     /// Seconds since the first of the current run of failed uptime checks (0 when the last
     /// check passed).
     pub down_seconds: Option<f64>,
-    /// The failed uptime checks in a row up to the last one.
+    /// The failed uptime checks in a row up to the last one (when the checks stopped reaching
+    /// the site: the rounds since its last passing check).
     pub failed_checks: i64,
+    /// How often the container restarted within the last 10 minutes.
+    pub restarts: Option<f64>,
+    /// Days until the first of the site's certificates expires (negative once expired); set by
+    /// the evaluation job, which reads the stored certificates.
+    pub certificate_days: Option<f64>,
+    /// The site volume's use, in percent of the plan's `storage_mb`.
+    pub disk_percent: Option<f64>,
 }
 
 impl Reading {
@@ -142,6 +158,9 @@ impl Reading {
             "cpu" => self.cpu_percent,
             "memory" => self.memory_percent,
             "down" => self.down_seconds,
+            "restarts" => self.restarts,
+            "certificate" => self.certificate_days,
+            "disk" => self.disk_percent,
             _ => None,
         }
     }
@@ -163,6 +182,11 @@ pub async fn watched_sites(db: &impl ConnectionTrait) -> Result<Vec<(Uuid, Uuid)
         .collect())
 }
 
+/// The domains of the watched sites (their certificates are what the `certificate` rule reads).
+pub async fn domains_of(db: &impl ConnectionTrait, site_ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<String>>> {
+    super::sites::domains_of(db, Some(site_ids)).await
+}
+
 /// The latest sample and the current run of failed uptime checks of every site with recent
 /// data: two grouped queries, plus one per site whose last check failed or is stale.
 ///
@@ -178,7 +202,7 @@ pub async fn readings(
     let backend = db.get_database_backend();
     let now_ms = now.timestamp_millis();
     let mut out: HashMap<Uuid, Reading> = HashMap::new();
-    let sql = "SELECT s.site_id, s.cpu_percent, s.memory_bytes, s.memory_limit_bytes FROM site_samples s \
+    let sql = "SELECT s.site_id, s.cpu_percent, s.memory_bytes, s.memory_limit_bytes, s.restarts FROM site_samples s \
                JOIN (SELECT site_id, MAX(at_ms) AS at_ms FROM site_samples WHERE at_ms >= $1 GROUP BY site_id) l \
                ON s.site_id = l.site_id AND s.at_ms = l.at_ms WHERE s.at_ms >= $2";
     let rows = db
@@ -192,9 +216,44 @@ pub async fn readings(
         let site: Uuid = row.try_get("", "site_id")?;
         let memory: i64 = row.try_get("", "memory_bytes")?;
         let limit: i64 = row.try_get("", "memory_limit_bytes")?;
+        let restarts: i64 = row.try_get("", "restarts")?;
         let reading = out.entry(site).or_default();
         reading.cpu_percent = row.try_get("", "cpu_percent")?;
         reading.memory_percent = (limit > 0).then(|| memory as f64 * 100.0 / limit as f64);
+        // Until the window's low mark is read below: no restart seen.
+        reading.restarts = Some(restarts as f64);
+    }
+    // Restarts within the window: the latest count minus the lowest in the window (a new
+    // container starts again from 0, which this reads as no restart rather than a negative).
+    let sql = "SELECT site_id, MIN(restarts) AS low FROM site_samples WHERE at_ms >= $1 GROUP BY site_id";
+    let rows = db
+        .query_all(Statement::from_sql_and_values(
+            backend,
+            placeholders(backend, sql),
+            [(now_ms - RESTART_WINDOW_MS).into()],
+        ))
+        .await?;
+    for row in rows {
+        let site: Uuid = row.try_get("", "site_id")?;
+        let low: i64 = row.try_get("", "low")?;
+        if let Some(reading) = out.get_mut(&site) {
+            reading.restarts = reading.restarts.map(|latest| (latest - low as f64).max(0.0));
+        }
+    }
+    // The latest disk measurement of each site against its plan's quota.
+    let sql = "SELECT d.site_id, d.bytes, d.limit_bytes FROM site_disk_usage d \
+               JOIN (SELECT site_id, MAX(at_ms) AS at_ms FROM site_disk_usage WHERE at_ms >= $1 GROUP BY site_id) l \
+               ON d.site_id = l.site_id AND d.at_ms = l.at_ms";
+    let rows = db
+        .query_all(Statement::from_sql_and_values(backend, placeholders(backend, sql), [(now_ms - DISK_FRESH_MS).into()]))
+        .await?;
+    for row in rows {
+        let site: Uuid = row.try_get("", "site_id")?;
+        let bytes: i64 = row.try_get("", "bytes")?;
+        let limit: i64 = row.try_get("", "limit_bytes")?;
+        if limit > 0 {
+            out.entry(site).or_default().disk_percent = Some(bytes as f64 * 100.0 / limit as f64);
+        }
     }
     let since_ms = now_ms - LOOKBACK_MS;
     let sql = "SELECT site_id, MAX(at_ms) AS last_at, MAX(CASE WHEN up THEN at_ms ELSE NULL END) AS last_up_at \
@@ -215,6 +274,9 @@ pub async fn readings(
             } else {
                 0.0
             });
+            // The rounds missed since the last passing check count as failed checks.
+            let every = check_every.num_milliseconds().max(1);
+            reading.failed_checks = if overdue > 0 { (now_ms - last_at) / every - 1 } else { 0 };
             continue;
         }
         let sql = "SELECT MIN(at_ms) AS first_at, COUNT(*) AS n FROM site_checks WHERE site_id = $1 AND at_ms > $2";
@@ -228,6 +290,12 @@ pub async fn readings(
         let first: Option<i64> = run.try_get("", "first_at")?;
         reading.failed_checks = run.try_get("", "n")?;
         reading.down_seconds = first.map(|f| (now_ms - f).max(0) as f64 / 1000.0);
+        // The checks stopped reaching the site after it failed (the reconciler no longer
+        // sees it running): every round since the first failure counts as failed.
+        if let (Some(first), true) = (first, now_ms - last_at > round_ms) {
+            let rounds = (now_ms - first) / check_every.num_milliseconds().max(1);
+            reading.failed_checks = reading.failed_checks.max(rounds);
+        }
     }
     Ok(out)
 }
@@ -265,6 +333,7 @@ pub fn status_of(alert: &alerts::Model) -> Status {
         clear_since: alert.clear_since,
         fired_at: alert.fired_at,
         resolved_at: alert.resolved_at,
+        notified: alert.notified_severity.as_deref().and_then(Severity::parse),
     }
 }
 
@@ -284,12 +353,77 @@ pub struct Evaluated {
     pub now: DateTime<Utc>,
 }
 
-/// Stores an evaluated alert. On `Fired` it opens an incident (with its `fired` event) and
-/// enqueues one notification per enabled channel of the site's customer and of the admins; on
-/// `Resolved` it resolves the incident and enqueues the resolved notices — all in one
-/// transaction. Returns the incident touched, if any.
+/// Stores an evaluated alert; see [`record_round`].
 pub async fn record<C: ConnectionTrait + TransactionTrait>(db: &C, e: Evaluated) -> Result<Option<Uuid>> {
+    let touched = record_round(db, vec![e], usize::MAX).await?;
+    Ok(touched.into_iter().next().map(|t| t.incident_id))
+}
+
+/// An incident an evaluation round opened, escalated or resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Touched {
+    pub site_id: Uuid,
+    pub metric: &'static str,
+    pub incident_id: Uuid,
+    /// `fired`, `escalated` or `resolved`.
+    pub transition: &'static str,
+}
+
+/// Stores the alerts an evaluation round changed, in **one** transaction. On `Fired` an
+/// incident opens (with its `fired` event), on `Escalated` it becomes critical, on `Resolved` it
+/// resolves; each such transition is notified to every enabled channel of the site's customer
+/// and of the admins. When at least `group_min` alerts fired in the round (or at least that
+/// many resolved), a channel that would get more than one of those notifications gets one
+/// grouped notification (`alerts.notify_group`) listing them instead.
+pub async fn record_round<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    round: Vec<Evaluated>,
+    group_min: usize,
+) -> Result<Vec<Touched>> {
     let txn = db.begin().await?;
+    let mut touched = Vec::new();
+    for e in round {
+        let customer_id = e.customer_id;
+        if let Some(t) = record_one(&txn, e).await? {
+            touched.push((t, customer_id));
+        }
+    }
+    let count = |kind: &str| touched.iter().filter(|(t, _)| t.transition == kind).count();
+    let grouped = |kind: &str| kind != "escalated" && count(kind) >= group_min.max(2);
+    // Per channel and transition: the incidents it is told about.
+    let mut per_channel: HashMap<(Uuid, &'static str), (Option<Uuid>, Vec<Uuid>)> = HashMap::new();
+    let mut channels: HashMap<Uuid, Vec<notification_channels::Model>> = HashMap::new();
+    for (t, customer_id) in &touched {
+        if !channels.contains_key(customer_id) {
+            channels.insert(*customer_id, channels_for(&txn, *customer_id).await?);
+        }
+        for channel in channels.get(customer_id).into_iter().flatten() {
+            let entry = per_channel.entry((channel.id, t.transition)).or_insert((channel.customer_id, Vec::new()));
+            entry.1.push(t.incident_id);
+        }
+    }
+    let mut keys: Vec<_> = per_channel.keys().copied().collect();
+    keys.sort();
+    for key in keys {
+        let (channel_id, transition) = key;
+        let Some((owner, incidents)) = per_channel.remove(&key) else { continue };
+        let options = crate::jobs::Options { customer_id: owner, ..Default::default() };
+        if grouped(transition) && incidents.len() > 1 {
+            let job = NotifyAlertGroup { channel_id, transition: transition.to_owned(), incident_ids: incidents };
+            crate::jobs::enqueue_with(&txn, &job, options).await?;
+            continue;
+        }
+        for incident_id in incidents {
+            let job = NotifyAlert { incident_id, channel_id, transition: transition.to_owned() };
+            crate::jobs::enqueue_with(&txn, &job, options.clone()).await?;
+        }
+    }
+    txn.commit().await?;
+    Ok(touched.into_iter().map(|(t, _)| t).collect())
+}
+
+/// Stores one evaluated alert and its incident's change within the round's transaction.
+async fn record_one(txn: &impl ConnectionTrait, e: Evaluated) -> Result<Option<Touched>> {
     let fingerprint = crate::alerting::fingerprint(e.site_id, e.metric);
     let alert_id = e.previous.as_ref().map_or_else(Uuid::now_v7, |p| p.id);
     let mut active = match &e.previous {
@@ -312,10 +446,10 @@ pub async fn record<C: ConnectionTrait + TransactionTrait>(db: &C, e: Evaluated)
     active.clear_since = Set(e.next.clear_since);
     active.fired_at = Set(e.next.fired_at);
     active.resolved_at = Set(e.next.resolved_at);
+    active.notified_severity = Set(e.next.notified.map(|s| s.as_str().to_owned()));
     active.updated_at = Set(e.now);
     let previous_incident = e.previous.as_ref().and_then(|p| p.incident_id);
-    let mut touched = None;
-    let notify = match e.transition {
+    let incident_id = match e.transition {
         Some(Transition::Fired(severity)) => {
             let incident = incidents::ActiveModel {
                 id: Set(Uuid::now_v7()),
@@ -331,46 +465,43 @@ pub async fn record<C: ConnectionTrait + TransactionTrait>(db: &C, e: Evaluated)
                 acknowledged_by: Set(None),
                 resolved_at: Set(None),
             }
-            .insert(&txn)
+            .insert(txn)
             .await?;
-            add_event(&txn, incident.id, "fired", &e.detail, e.now).await?;
+            add_event(txn, incident.id, "fired", &e.detail, e.now).await?;
             active.incident_id = Set(Some(incident.id));
-            touched = Some((incident.id, "fired"));
-            touched
+            Some(incident.id)
         }
-        Some(Transition::Resolved) => {
-            if let Some(id) = previous_incident {
-                if let Some(incident) = incidents::Entity::find_by_id(id).one(&txn).await? {
+        Some(transition @ (Transition::Escalated | Transition::Resolved)) => match previous_incident {
+            Some(id) => match incidents::Entity::find_by_id(id).one(txn).await? {
+                Some(incident) => {
                     let mut inc: incidents::ActiveModel = incident.into();
-                    inc.status = Set("resolved".into());
-                    inc.resolved_at = Set(Some(e.now));
-                    inc.update(&txn).await?;
-                    add_event(&txn, id, "resolved", &e.detail, e.now).await?;
-                    touched = Some((id, "resolved"));
+                    if transition == Transition::Resolved {
+                        inc.status = Set("resolved".into());
+                        inc.resolved_at = Set(Some(e.now));
+                    } else {
+                        inc.severity = Set(Severity::Critical.as_str().to_owned());
+                    }
+                    inc.update(txn).await?;
+                    add_event(txn, id, transition.as_str(), &e.detail, e.now).await?;
+                    Some(id)
                 }
-            }
-            touched
-        }
+                None => None,
+            },
+            None => None,
+        },
         None => None,
     };
     if e.previous.is_some() {
-        active.update(&txn).await?;
+        active.update(txn).await?;
     } else {
-        active.insert(&txn).await?;
+        active.insert(txn).await?;
     }
-    if let Some((incident_id, transition)) = notify {
-        for channel in channels_for(&txn, e.customer_id).await? {
-            let job = NotifyAlert { incident_id, channel_id: channel.id, transition: transition.to_owned() };
-            crate::jobs::enqueue_with(
-                &txn,
-                &job,
-                crate::jobs::Options { customer_id: channel.customer_id, ..Default::default() },
-            )
-            .await?;
+    Ok(match (incident_id, e.transition) {
+        (Some(incident_id), Some(t)) => {
+            Some(Touched { site_id: e.site_id, metric: e.metric, incident_id, transition: t.as_str() })
         }
-    }
-    txn.commit().await?;
-    Ok(touched.map(|(id, _)| id))
+        _ => None,
+    })
 }
 
 // ----- incidents -----
@@ -487,8 +618,8 @@ pub struct NewChannel {
     pub allow_private: bool,
 }
 
-/// Creates a notification channel. An e-mail target must be an address; a webhook target an
-/// http(s) URL whose host does not resolve to a loopback, private, link-local or site network
+/// Creates a notification channel. An e-mail target must be an address; a webhook target (kind
+/// `webhook`, `slack` or `discord`: the same URL, three body shapes) an http(s) URL whose host does not resolve to a loopback, private, link-local or site network
 /// address, unless an administrator set `allow_private`.
 pub async fn create_channel<C: ConnectionTrait + TransactionTrait>(
     db: &C,
@@ -506,12 +637,12 @@ pub async fn create_channel<C: ConnectionTrait + TransactionTrait>(
     }
     let target = match new.kind.as_str() {
         "email" => fields.check("target", validate::email(&new.target)),
-        "webhook" => {
+        "webhook" | "slack" | "discord" => {
             let checked = crate::net::check_webhook_url(&new.target, new.allow_private, site_subnets).await;
             fields.check("target", checked.map(|t| t.url.to_string()))
         }
         _ => {
-            fields.check::<()>("kind", Err("must be email or webhook".into()));
+            fields.check::<()>("kind", Err("must be email, webhook, slack or discord".into()));
             None
         }
     };

@@ -139,6 +139,67 @@ async fn insert_rows(
     Ok(db.execute(backend.build(&q)).await?.rows_affected())
 }
 
+/// One measurement of a site volume's disk use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskUsage {
+    pub site_id: Uuid,
+    pub customer_id: Uuid,
+    pub at: DateTime<Utc>,
+    pub bytes: i64,
+    pub files: i64,
+    /// The plan's `storage_mb` in bytes; 0 when the plan has none.
+    pub limit_bytes: i64,
+    /// False when the walk stopped at its file cap (`bytes` then undercounts).
+    pub complete: bool,
+}
+
+/// A running site whose volume is measured, with its plan's storage quota.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskTarget {
+    pub site_id: Uuid,
+    pub customer_id: Uuid,
+    /// The plan's `storage_mb` in bytes.
+    pub limit_bytes: i64,
+}
+
+/// Every running site with its plan's storage quota: what one disk round measures.
+pub async fn disk_targets(db: &impl ConnectionTrait) -> Result<Vec<DiskTarget>> {
+    use crate::entities::{customers, plans};
+    let sites = sites::Entity::find()
+        .filter(sites::Column::Status.eq(SiteStatus::Running))
+        .filter(sites::Column::ContainerId.is_not_null())
+        .all(db)
+        .await?;
+    let plan_of: HashMap<Uuid, String> =
+        customers::Entity::find().all(db).await?.into_iter().map(|c| (c.id, c.plan_id)).collect();
+    let storage: HashMap<String, i64> =
+        plans::Entity::find().all(db).await?.into_iter().map(|p| (p.id, i64::from(p.storage_mb))).collect();
+    Ok(sites
+        .into_iter()
+        .map(|s| {
+            let mb = plan_of.get(&s.customer_id).and_then(|p| storage.get(p)).copied().unwrap_or(0);
+            DiskTarget { site_id: s.id, customer_id: s.customer_id, limit_bytes: mb.max(0) * 1024 * 1024 }
+        })
+        .collect())
+}
+
+/// Writes a round of disk measurements in one statement.
+pub async fn insert_disk_usage(db: &impl ConnectionTrait, rows: &[DiskUsage]) -> Result<u64> {
+    let columns = ["site_id", "customer_id", "at_ms", "bytes", "files", "limit_bytes", "complete"];
+    let values = rows.iter().map(|d| {
+        vec![
+            d.site_id.into(),
+            d.customer_id.into(),
+            d.at.timestamp_millis().into(),
+            d.bytes.into(),
+            d.files.into(),
+            d.limit_bytes.into(),
+            d.complete.into(),
+        ]
+    });
+    insert_rows(db, "site_disk_usage", &columns, values).await
+}
+
 /// One uptime check of a site through the ingress.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Check {
@@ -274,8 +335,9 @@ pub async fn prune(db: &impl ConnectionTrait, now: DateTime<Utc>, config: &Metri
     }
     let minute_cutoff = now_ms - i64::from(config.minute_days) * DAY_MS;
     db.execute_unprepared(&format!("DELETE FROM site_metrics_1m WHERE bucket_ms < {minute_cutoff}")).await?;
-    // Uptime checks are kept as long as the 1-minute buckets.
+    // Uptime checks and disk measurements are kept as long as the 1-minute buckets.
     db.execute_unprepared(&format!("DELETE FROM site_checks WHERE at_ms < {minute_cutoff}")).await?;
+    db.execute_unprepared(&format!("DELETE FROM site_disk_usage WHERE at_ms < {minute_cutoff}")).await?;
     let hour_cutoff = now_ms - i64::from(config.hour_days) * DAY_MS;
     db.execute_unprepared(&format!("DELETE FROM site_metrics_1h WHERE bucket_ms < {hour_cutoff}")).await?;
     Ok(())
@@ -303,10 +365,14 @@ pub enum Series {
     Up,
     /// How long the uptime check took, in milliseconds.
     ResponseMs,
+    /// The site volume's measured use.
+    DiskBytes,
+    /// The plan's storage quota (`storage_mb`) at the time of each measurement.
+    DiskLimitBytes,
 }
 
 impl Series {
-    pub const ALL: [Series; 10] = [
+    pub const ALL: [Series; 12] = [
         Self::CpuPercent,
         Self::MemoryBytes,
         Self::MemoryLimitBytes,
@@ -317,6 +383,8 @@ impl Series {
         Self::Pids,
         Self::Up,
         Self::ResponseMs,
+        Self::DiskBytes,
+        Self::DiskLimitBytes,
     ];
 
     pub fn name(self) -> &'static str {
@@ -331,6 +399,8 @@ impl Series {
             Self::Pids => "pids",
             Self::Up => "up",
             Self::ResponseMs => "response_ms",
+            Self::DiskBytes => "disk_bytes",
+            Self::DiskLimitBytes => "disk_limit_bytes",
         }
     }
 
@@ -499,12 +569,33 @@ pub async fn site_series(
         response.push((at, row.try_get::<i64>("", "latency_ms")? as f64));
     }
     let uptime_percent = (!up.is_empty()).then(|| up.iter().map(|(_, v)| v).sum::<f64>() * 100.0 / up.len() as f64);
+    // Disk measurements too (every few minutes).
+    let sql = "SELECT at_ms, bytes, limit_bytes FROM site_disk_usage WHERE site_id = $1 AND at_ms >= $2 AND at_ms < $3 \
+               ORDER BY at_ms";
+    let rows = db
+        .query_all(Statement::from_sql_and_values(
+            backend,
+            placeholders(backend, sql),
+            [site_id.into(), from_ms.into(), to_ms.into()],
+        ))
+        .await?;
+    let (mut disk, mut disk_limit) = (Vec::with_capacity(rows.len()), Vec::with_capacity(rows.len()));
+    for row in rows {
+        let at: i64 = row.try_get("", "at_ms")?;
+        disk.push((at, row.try_get::<i64>("", "bytes")? as f64));
+        disk_limit.push((at, row.try_get::<i64>("", "limit_bytes")? as f64));
+    }
     let bucket_ms = match resolution {
         Resolution::Raw => None,
         Resolution::Minute => Some(MINUTE_MS),
         Resolution::Hour => Some(HOUR_MS),
     };
-    for (series, values) in [(Series::Up, up), (Series::ResponseMs, response)] {
+    for (series, values) in [
+        (Series::Up, up),
+        (Series::ResponseMs, response),
+        (Series::DiskBytes, disk),
+        (Series::DiskLimitBytes, disk_limit),
+    ] {
         let values = match bucket_ms {
             Some(ms) => downsample(&values, ms),
             None => values,

@@ -225,7 +225,7 @@ pub struct ChannelDto {
     pub id: Uuid,
     /// `null`: an administrators' channel (every customer's incidents).
     pub customer_id: Option<Uuid>,
-    /// `email` or `webhook`.
+    /// `email`, `webhook`, `slack` or `discord` (the last three: a URL, posted JSON of that shape).
     pub kind: String,
     pub target: String,
     pub enabled: bool,
@@ -250,7 +250,7 @@ impl From<notification_channels::Model> for ChannelDto {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateChannel {
-    /// `email` or `webhook`.
+    /// `email`, `webhook`, `slack` or `discord` (the last three: a URL, posted JSON of that shape).
     pub kind: String,
     /// An e-mail address, or an http(s) URL that does not resolve to a loopback, private,
     /// link-local or site network address.
@@ -308,8 +308,10 @@ async fn delete_channel(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RuleDto {
     pub id: Uuid,
-    /// `cpu` (% of one core), `memory` (% of the limit) or `down` (seconds without a passing
-    /// uptime check).
+    /// `cpu` (% of one core), `memory` (% of the limit), `down` (seconds without a passing
+    /// uptime check), `restarts` (container restarts in the last 10 minutes), `certificate`
+    /// (days until the site's certificate expires: lower is worse, critical ≤ warning) or
+    /// `disk` (% of the plan's storage used by the site's volume).
     pub metric: String,
     /// `global`, `plan` or `site`; the most specific enabled rule applies.
     pub scope: String,

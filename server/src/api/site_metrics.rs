@@ -34,7 +34,7 @@ pub struct MetricsQuery {
     /// Comma-separated series names; default all: cpu_percent, memory_bytes, memory_limit_bytes,
     /// network_rx_bytes_per_second, network_tx_bytes_per_second, block_read_bytes_per_second,
     /// block_write_bytes_per_second, pids, up (1/0 per uptime check, averaged per bucket),
-    /// response_ms.
+    /// response_ms, disk_bytes, disk_limit_bytes (the volume's use and the plan's storage).
     pub series: Option<String>,
 }
 

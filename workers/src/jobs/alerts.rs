@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use berth_core::access::Caller;
 use berth_core::alerting::{self, Phase, Severity, Status, Timing, Transition};
 use berth_core::entities::{alert_rules, alerts, customers, incidents, notification_channels, sites};
-use berth_core::jobs::alerts::{EvaluateAlerts, NotifyAlert, RemediateSite};
+use berth_core::jobs::alerts::{EvaluateAlerts, NotifyAlert, NotifyAlertGroup, RemediateSite};
 use berth_core::store::alerts::{self as store, Evaluated, Reading};
 use chrono::{Duration, Utc};
 use sea_orm::EntityTrait;
@@ -30,7 +30,8 @@ impl RunJob for EvaluateAlerts {
         let watched = store::watched_sites(db).await?;
         let rules = store::enabled_rules(db).await?;
         let check_every = Duration::seconds(i64::from(env.config.metrics.uptime_interval_seconds));
-        let readings = store::readings(db, now, check_every).await?;
+        let mut readings = store::readings(db, now, check_every).await?;
+        certificate_days(env, db, &watched, &mut readings, now).await?;
         let plans: HashMap<Uuid, String> =
             customers::Entity::find().all(db).await?.into_iter().map(|c| (c.id, c.plan_id)).collect();
         let mut existing: HashMap<(Uuid, String), alerts::Model> =
@@ -38,6 +39,9 @@ impl RunJob for EvaluateAlerts {
         let hold = Duration::seconds(i64::from(env.config.metrics.alerts_resolve_hold_seconds));
         let restart_after = i64::from(env.config.metrics.alerts_restart_after_failed_checks);
         let no_reading = Reading::default();
+        let mut round = Vec::new();
+        // Down alerts firing after this round: (site, incident if already open, failed checks).
+        let mut down_firing: Vec<(Uuid, Option<Uuid>, i64)> = Vec::new();
         for &(site_id, customer_id) in &watched {
             let reading = readings.get(&site_id).unwrap_or(&no_reading);
             for metric in alerting::METRICS {
@@ -47,7 +51,7 @@ impl RunJob for EvaluateAlerts {
                 let value = reading.value(metric);
                 let (breach, timing, rule_id) = match (rule, value) {
                     (Some(rule), Some(value)) => (
-                        Severity::of(value, rule.warning, rule.critical),
+                        Severity::of_metric(metric, value, rule.warning, rule.critical),
                         Timing { for_duration: Duration::seconds(i64::from(rule.for_seconds)), hold },
                         rule.id,
                     ),
@@ -59,17 +63,13 @@ impl RunJob for EvaluateAlerts {
                         None => continue,
                     },
                 };
-                let incident =
-                    evaluate(ctx, site_id, customer_id, metric, rule, value, previous, breach, timing, rule_id, now)
-                        .await?;
-                // Remediation: one restart per incident of a site that keeps failing its checks.
-                if let (Some(incident_id), "down", true) = (incident, metric, restart_after > 0) {
-                    if reading.failed_checks >= restart_after
-                        && !store::has_event(db, incident_id, "remediated").await?
-                    {
-                        let job = RemediateSite { incident_id, site_id, failed_checks: reading.failed_checks };
-                        berth_core::jobs::enqueue(db, &job).await?;
-                    }
+                let step = Step { site_id, customer_id, metric, rule, value, breach, timing, rule_id, now };
+                let (firing, evaluated) = plan_step(step, previous);
+                if let Some(e) = evaluated {
+                    round.push(e);
+                }
+                if let (Some(incident), "down") = (firing, metric) {
+                    down_firing.push((site_id, incident, reading.failed_checks));
                 }
             }
         }
@@ -79,69 +79,110 @@ impl RunJob for EvaluateAlerts {
             if matches!(Phase::parse(&previous.state), Some(Phase::Pending | Phase::Firing)) {
                 let timing = Timing { for_duration: Duration::zero(), hold };
                 let metric = alerting::METRICS.into_iter().find(|m| *m == previous.metric).unwrap_or("down");
-                let (site, customer, rule_id) = (previous.site_id, previous.customer_id, previous.rule_id);
-                evaluate(ctx, site, customer, metric, None, None, Some(previous), None, timing, rule_id, now).await?;
+                let (site_id, customer_id, rule_id) = (previous.site_id, previous.customer_id, previous.rule_id);
+                let step = Step { site_id, customer_id, metric, rule: None, value: None, breach: None, timing, rule_id, now };
+                if let (_, Some(e)) = plan_step(step, Some(previous)) {
+                    round.push(e);
+                }
+            }
+        }
+        let group_min = usize::try_from(env.config.metrics.alerts_group_min_sites).unwrap_or(usize::MAX);
+        let touched = if round.is_empty() { Vec::new() } else { store::record_round(db, round, group_min).await? };
+        for t in &touched {
+            tracing::info!(site.id = %t.site_id, metric = t.metric, transition = t.transition, incident.id = %t.incident_id, "Alert changed");
+        }
+        // Remediation: one restart per incident of a site that keeps failing its checks.
+        if restart_after > 0 {
+            for (site_id, incident, failed_checks) in down_firing {
+                let incident = incident.or_else(|| {
+                    touched
+                        .iter()
+                        .find(|t| t.site_id == site_id && t.metric == "down" && t.transition == "fired")
+                        .map(|t| t.incident_id)
+                });
+                let Some(incident_id) = incident else { continue };
+                if failed_checks >= restart_after && !store::has_event(db, incident_id, "remediated").await? {
+                    let job = RemediateSite { incident_id, site_id, failed_checks };
+                    berth_core::jobs::enqueue(db, &job).await?;
+                }
             }
         }
         Ok(())
     }
 }
 
-/// Steps one alert and stores it when anything changed. Returns the incident of an alert that
-/// is firing after this step.
-#[allow(clippy::too_many_arguments)]
-async fn evaluate(
-    ctx: &JobContext,
+/// Reads the days left of every watched site's stored certificates (the soonest expiry of its
+/// domains) into the readings; a site without a stored certificate has no reading.
+async fn certificate_days(
+    env: &crate::env::Env,
+    db: &sea_orm::DatabaseConnection,
+    watched: &[(Uuid, Uuid)],
+    readings: &mut HashMap<Uuid, Reading>,
+    now: chrono::DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let ids: Vec<Uuid> = watched.iter().map(|(site, _)| *site).collect();
+    for (site, domains) in store::domains_of(db, &ids).await? {
+        let mut soonest: Option<chrono::DateTime<Utc>> = None;
+        for domain in &domains {
+            if let Some(at) = env.certs.not_after(domain).await {
+                soonest = Some(soonest.map_or(at, |s| s.min(at)));
+            }
+        }
+        if let Some(at) = soonest {
+            let days = (at - now).num_seconds() as f64 / 86_400.0;
+            readings.entry(site).or_default().certificate_days = Some(days);
+        }
+    }
+    Ok(())
+}
+
+/// One alert's inputs to the state machine.
+struct Step<'a> {
     site_id: Uuid,
     customer_id: Uuid,
     metric: &'static str,
-    rule: Option<&alert_rules::Model>,
+    rule: Option<&'a alert_rules::Model>,
     value: Option<f64>,
-    previous: Option<alerts::Model>,
     breach: Option<Severity>,
     timing: Timing,
     rule_id: Uuid,
     now: chrono::DateTime<Utc>,
-) -> anyhow::Result<Option<Uuid>> {
+}
+
+/// Steps one alert. Returns whether it fires after this step (with its incident when one is
+/// already open: `Some(None)` for one that fires in this very step) and what to store, if
+/// anything changed.
+fn plan_step(s: Step<'_>, previous: Option<alerts::Model>) -> (Option<Option<Uuid>>, Option<Evaluated>) {
     let before = previous.as_ref().map(store::status_of).unwrap_or_else(Status::ok);
-    let (next, transition) = alerting::step(&before, breach, now, timing);
+    let (next, transition) = alerting::step(&before, s.breach, s.now, s.timing);
     let active = matches!(next.phase, Phase::Pending | Phase::Firing);
-    let value_moved = active && previous.as_ref().is_some_and(|p| p.value != value);
+    let value_moved = active && previous.as_ref().is_some_and(|p| p.value != s.value);
+    let firing = (next.phase == Phase::Firing).then(|| {
+        match transition {
+            Some(Transition::Fired(_)) => None,
+            _ => previous.as_ref().and_then(|p| p.incident_id),
+        }
+    });
     if previous.is_none() && next.phase == Phase::Ok {
-        return Ok(None);
+        return (None, None);
     }
-    let firing_incident = previous.as_ref().and_then(|p| p.incident_id).filter(|_| next.phase == Phase::Firing);
     if transition.is_none() && next == before && !value_moved {
-        return Ok(firing_incident);
+        return (firing, None);
     }
-    let detail = describe(metric, value, rule, transition);
-    let touched = store::record(
-        ctx.db(),
-        Evaluated {
-            site_id,
-            customer_id,
-            metric,
-            rule_id,
-            value,
-            previous,
-            next: next.clone(),
-            transition,
-            detail,
-            now,
-        },
-    )
-    .await?;
-    match transition {
-        Some(Transition::Fired(severity)) => {
-            tracing::info!(site.id = %site_id, metric, severity = severity.as_str(), value, "Alert fired");
-            Ok(touched)
-        }
-        Some(Transition::Resolved) => {
-            tracing::info!(site.id = %site_id, metric, value, "Alert resolved");
-            Ok(None)
-        }
-        None => Ok(firing_incident),
-    }
+    let detail = describe(s.metric, s.value, s.rule, transition);
+    let evaluated = Evaluated {
+        site_id: s.site_id,
+        customer_id: s.customer_id,
+        metric: s.metric,
+        rule_id: s.rule_id,
+        value: s.value,
+        previous,
+        next,
+        transition,
+        detail,
+        now: s.now,
+    };
+    (firing, Some(evaluated))
 }
 
 /// The timeline line of a transition.
@@ -155,18 +196,28 @@ fn describe(
     let threshold = |severity: Severity| {
         rule.map(|r| if severity == Severity::Critical { r.critical } else { r.warning }).unwrap_or(0.0)
     };
-    match (transition, metric) {
-        (Some(Transition::Fired(s)), "down") => {
-            format!("no passing uptime check for {v:.0} s ({} at {:.0} s)", s.as_str(), threshold(s))
+    let severity = match transition {
+        Some(Transition::Fired(s)) => Some(s),
+        Some(Transition::Escalated) => Some(Severity::Critical),
+        _ => None,
+    };
+    match (severity, metric) {
+        (Some(s), "down") => format!("no passing uptime check for {v:.0} s ({} at {:.0} s)", s.as_str(), threshold(s)),
+        (Some(s), "memory") => format!("memory at {v:.1} % of the limit ({} at {:.0} %)", s.as_str(), threshold(s)),
+        (Some(s), "restarts") => {
+            format!("the container restarted {v:.0} times in 10 minutes ({} at {:.0})", s.as_str(), threshold(s))
         }
-        (Some(Transition::Fired(s)), "memory") => {
-            format!("memory at {v:.1} % of the limit ({} at {:.0} %)", s.as_str(), threshold(s))
+        (Some(s), "certificate") => {
+            format!("the certificate expires in {v:.1} days ({} at {:.0} days)", s.as_str(), threshold(s))
         }
-        (Some(Transition::Fired(s)), _) => {
-            format!("CPU at {v:.1} % of one core ({} at {:.0} %)", s.as_str(), threshold(s))
+        (Some(s), "disk") => {
+            format!("the volume uses {v:.1} % of the plan's storage ({} at {:.0} %)", s.as_str(), threshold(s))
         }
-        (_, "down") if value.is_some() => "answering again".into(),
-        (_, _) if value.is_some() => format!("{metric} back to {v:.1} %"),
+        (Some(s), _) => format!("CPU at {v:.1} % of one core ({} at {:.0} %)", s.as_str(), threshold(s)),
+        (None, "down") if value.is_some() => "answering again".into(),
+        (None, "restarts") if value.is_some() => "no restart in the last 10 minutes".into(),
+        (None, "certificate") if value.is_some() => format!("the certificate is valid for {v:.1} more days"),
+        (None, _) if value.is_some() => format!("{metric} back to {v:.1} %"),
         _ => "no longer watched (the site stopped or its rule was switched off)".into(),
     }
 }
@@ -176,8 +227,19 @@ fn summary(site: &str, metric: &str) -> String {
     match metric {
         "down" => format!("{site} is down"),
         "memory" => format!("{site}: memory use is high"),
+        "restarts" => format!("{site}: the container keeps restarting"),
+        "certificate" => format!("{site}: the certificate expires soon"),
+        "disk" => format!("{site}: the volume is nearly full"),
         _ => format!("{site}: CPU use is high"),
     }
+}
+
+async fn site_name(db: &sea_orm::DatabaseConnection, incident: &incidents::Model) -> anyhow::Result<String> {
+    Ok(sites::Entity::find_by_id(incident.site_id)
+        .one(db)
+        .await?
+        .map(|s| s.name)
+        .unwrap_or_else(|| incident.site_id.to_string()))
 }
 
 #[async_trait]
@@ -191,21 +253,92 @@ impl RunJob for NotifyAlert {
         let Some(channel) = store::channel_by_id(db, self.channel_id).await?.filter(|c| c.enabled) else {
             return Ok(());
         };
-        let site_name = sites::Entity::find_by_id(incident.site_id)
-            .one(db)
-            .await?
-            .map(|s| s.name)
-            .unwrap_or_else(|| incident.site_id.to_string());
-        let resolved = self.transition == "resolved";
+        let site_name = site_name(db, &incident).await?;
+        let transition = self.transition.as_str();
+        let resolved = transition == "resolved";
         match channel.kind.as_str() {
-            "email" => send_mail(ctx, &incident, &channel, &site_name, resolved).await?,
-            "webhook" => send_webhook(ctx, &incident, &channel, &site_name, resolved).await?,
+            "email" => send_mail(ctx, &incident, &channel, &site_name, transition).await?,
+            "webhook" | "slack" | "discord" => {
+                let body = webhook_body(ctx, &channel.kind, &[(&incident, site_name.as_str())], transition);
+                post_webhook(ctx, &channel, &body).await?
+            }
             other => anyhow::bail!("unknown channel kind `{other}`"),
         }
-        let what = if resolved { "resolved notice" } else { "alert" };
+        let what = match transition {
+            "resolved" => "resolved notice",
+            "escalated" => "escalation",
+            _ => "alert",
+        };
         let detail = format!("{what} sent by {} to {}", channel.kind, channel.target);
         store::add_event(&env.db, incident.id, "notified", &detail, Utc::now()).await?;
-        tracing::info!(channel.kind = %channel.kind, transition = %self.transition, "Alert notification sent");
+        tracing::info!(channel.kind = %channel.kind, transition, resolved, "Alert notification sent");
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl RunJob for NotifyAlertGroup {
+    #[tracing::instrument(name = "alerts.notify_group", skip_all, fields(channel.id = %self.channel_id, incidents = self.incident_ids.len()), err)]
+    async fn run(&self, ctx: &JobContext) -> anyhow::Result<()> {
+        let env = ctx.env.as_ref();
+        let db = ctx.db();
+        let Some(channel) = store::channel_by_id(db, self.channel_id).await?.filter(|c| c.enabled) else {
+            return Ok(());
+        };
+        let mut incidents = Vec::with_capacity(self.incident_ids.len());
+        for id in &self.incident_ids {
+            if let Some(incident) = store::incident_by_id(db, *id).await? {
+                let name = site_name(db, &incident).await?;
+                incidents.push((incident, name));
+            }
+        }
+        if incidents.is_empty() {
+            return Ok(());
+        }
+        let transition = self.transition.as_str();
+        let resolved = transition == "resolved";
+        match channel.kind.as_str() {
+            "email" => {
+                let lines: Vec<berth_integrations::mail::GroupLine> = incidents
+                    .iter()
+                    .map(|(i, name)| berth_integrations::mail::GroupLine {
+                        site_name: name.clone(),
+                        severity: i.severity.clone(),
+                        summary: summary(name, &i.metric),
+                        incident_url: incident_url(ctx, i),
+                    })
+                    .collect();
+                let severity = if incidents.iter().any(|(i, _)| i.severity == "critical") { "critical" } else { "warning" };
+                let first = incidents.iter().map(|(i, _)| i.id).min().unwrap_or_default();
+                let at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                let mail = berth_integrations::mail::alert_group(berth_integrations::mail::AlertGroupNotice {
+                    to: &channel.target,
+                    resolved,
+                    severity,
+                    at: &at,
+                    lines: &lines,
+                    message_id: format!("<alert-group-{first}-{transition}-{}@berth>", channel.id),
+                })?;
+                env.mailer.send(&mail).await?;
+            }
+            "webhook" | "slack" | "discord" => {
+                let pairs: Vec<(&incidents::Model, &str)> = incidents.iter().map(|(i, n)| (i, n.as_str())).collect();
+                let body = webhook_body(ctx, &channel.kind, &pairs, transition);
+                post_webhook(ctx, &channel, &body).await?
+            }
+            other => anyhow::bail!("unknown channel kind `{other}`"),
+        }
+        let detail = format!(
+            "{} sent by {} to {}, grouped with {} other sites",
+            if resolved { "resolved notice" } else { "alert" },
+            channel.kind,
+            channel.target,
+            incidents.len() - 1
+        );
+        for (incident, _) in &incidents {
+            store::add_event(&env.db, incident.id, "notified", &detail, Utc::now()).await?;
+        }
+        tracing::info!(channel.kind = %channel.kind, transition, sites = incidents.len(), "Grouped alert notification sent");
         Ok(())
     }
 }
@@ -220,15 +353,21 @@ async fn send_mail(
     incident: &incidents::Model,
     channel: &notification_channels::Model,
     site_name: &str,
-    resolved: bool,
+    transition: &str,
 ) -> anyhow::Result<()> {
-    let at = if resolved { incident.resolved_at } else { Some(incident.opened_at) }.unwrap_or_else(Utc::now);
+    let resolved = transition == "resolved";
+    let at = match transition {
+        "resolved" => incident.resolved_at,
+        "escalated" => None,
+        _ => Some(incident.opened_at),
+    }
+    .unwrap_or_else(Utc::now);
     let summary = summary(site_name, &incident.metric);
     let url = incident_url(ctx, incident);
-    let transition = if resolved { "resolved" } else { "fired" };
     let mail = berth_integrations::mail::alert(berth_integrations::mail::AlertNotice {
         to: &channel.target,
         resolved,
+        escalated: transition == "escalated",
         severity: &incident.severity,
         summary: &summary,
         site_name,
@@ -243,38 +382,106 @@ async fn send_mail(
     Ok(())
 }
 
-async fn send_webhook(
+/// The JSON a webhook channel is sent for these incidents (one, or a group): Berth's own shape
+/// for `webhook`, Slack's incoming-webhook shape (`text` plus `blocks`) for `slack`, Discord's
+/// (`content` plus `embeds`) for `discord`.
+fn webhook_body(
     ctx: &JobContext,
-    incident: &incidents::Model,
+    kind: &str,
+    incidents: &[(&incidents::Model, &str)],
+    transition: &str,
+) -> serde_json::Value {
+    let status = match transition {
+        "resolved" => "resolved",
+        _ => "firing",
+    };
+    let label = |i: &incidents::Model| match transition {
+        "resolved" => "RESOLVED".to_owned(),
+        "escalated" => format!("{} (escalated)", i.severity.to_uppercase()),
+        _ => i.severity.to_uppercase(),
+    };
+    let line = |(i, name): &(&incidents::Model, &str)| format!("[{}] {}", label(i), summary(name, &i.metric));
+    let text = match incidents {
+        [one] => line(one),
+        many => format!("{} sites: {}", many.len(), many.iter().map(line).collect::<Vec<_>>().join("; ")),
+    };
+    match kind {
+        "slack" => serde_json::json!({
+            "text": text,
+            "blocks": incidents.iter().map(|pair| {
+                let (i, _) = pair;
+                serde_json::json!({
+                    "type": "section",
+                    "text": {"type": "mrkdwn", "text": format!("*{}*\n<{}|incident> · fingerprint `{}`", line(pair), incident_url(ctx, i), i.fingerprint)},
+                })
+            }).collect::<Vec<_>>(),
+        }),
+        "discord" => serde_json::json!({
+            // Discord limits `content` to 2,000 characters and a message to 10 embeds.
+            "content": text.chars().take(2000).collect::<String>(),
+            "embeds": incidents.iter().take(10).map(|pair| {
+                let (i, _) = pair;
+                serde_json::json!({
+                    "title": line(pair),
+                    "url": incident_url(ctx, i),
+                    "color": match (status, i.severity.as_str()) {
+                        ("resolved", _) => 0x1a7f37,
+                        (_, "critical") => 0xcf222e,
+                        _ => 0xbf8700,
+                    },
+                    "footer": {"text": format!("fingerprint {}", i.fingerprint)},
+                })
+            }).collect::<Vec<_>>(),
+        }),
+        _ => {
+            let one = |(i, name): &(&incidents::Model, &str)| {
+                serde_json::json!({
+                    "fingerprint": i.fingerprint,
+                    "status": status,
+                    "transition": transition,
+                    "severity": i.severity,
+                    "metric": i.metric,
+                    "summary": summary(name, &i.metric),
+                    "incident_id": i.id,
+                    "incident_url": incident_url(ctx, i),
+                    "site": {"id": i.site_id, "name": name},
+                    "customer_id": i.customer_id,
+                    "opened_at": i.opened_at,
+                    "resolved_at": i.resolved_at,
+                })
+            };
+            match incidents {
+                [single] => one(single),
+                many => serde_json::json!({
+                    "status": status,
+                    "transition": transition,
+                    "grouped": true,
+                    "summary": text,
+                    "alerts": many.iter().map(one).collect::<Vec<_>>(),
+                }),
+            }
+        }
+    }
+}
+
+/// POSTs `body` to a webhook channel (any kind): the target is checked again at send time (the
+/// host's address may have changed since creation) and the request connects to exactly the
+/// addresses checked; no redirects, a timeout, any non-2xx an error (retried).
+async fn post_webhook(
+    ctx: &JobContext,
     channel: &notification_channels::Model,
-    site_name: &str,
-    resolved: bool,
+    body: &serde_json::Value,
 ) -> anyhow::Result<()> {
     let subnets = [ctx.env.config.runtime.site_subnets.into()];
-    // Checked again at send time: the host's address may have changed since creation. The
-    // request then connects to exactly the addresses checked.
     let target = berth_core::net::check_webhook_url(&channel.target, channel.allow_private, &subnets)
         .await
         .map_err(|e| anyhow::anyhow!("webhook target refused: {e}"))?;
-    let body = serde_json::json!({
-        "fingerprint": incident.fingerprint,
-        "status": if resolved { "resolved" } else { "firing" },
-        "severity": incident.severity,
-        "metric": incident.metric,
-        "summary": summary(site_name, &incident.metric),
-        "incident_id": incident.id,
-        "incident_url": incident_url(ctx, incident),
-        "site": {"id": incident.site_id, "name": site_name},
-        "customer_id": incident.customer_id,
-        "opened_at": incident.opened_at,
-        "resolved_at": incident.resolved_at,
-    });
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(WEBHOOK_TIMEOUT)
         .resolve_to_addrs(&target.host, &target.addrs)
         .build()?;
-    client.post(target.url).json(&body).send().await?.error_for_status()?;
+    client.post(target.url).json(body).send().await?.error_for_status()?;
     Ok(())
 }
 
@@ -287,8 +494,13 @@ impl RunJob for RemediateSite {
             return Ok(());
         }
         let ops = berth_ops::Ops::new(env.db.clone(), env.keys.clone(), env.runtime.clone());
-        let detail = match ops.restart_site(&Caller::system("alerts"), self.site_id).await {
-            Ok(_) => format!("restarted after {} failed uptime checks", self.failed_checks),
+        let detail = match ops.recover_site(&Caller::system("alerts"), self.site_id).await {
+            Ok(berth_ops::sites::Recovery::Restarted) => {
+                format!("restarted after {} failed uptime checks", self.failed_checks)
+            }
+            Ok(berth_ops::sites::Recovery::Started) => {
+                format!("started the stopped container after {} failed uptime checks", self.failed_checks)
+            }
             Err(e) => format!("restart after {} failed uptime checks failed: {e}", self.failed_checks),
         };
         store::add_event(&env.db, self.incident_id, "remediated", &detail, Utc::now()).await?;

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use berth_core::config::IngressMode;
-use berth_core::jobs::metrics::{CheckUptime, CollectMetrics, RollupMetrics};
+use berth_core::jobs::metrics::{CheckUptime, CollectMetrics, MeasureDisk, RollupMetrics};
 use berth_core::store::metrics::{self as store, Check, Sample, Target};
 use berth_runtime::stats::{CgroupLayout, ContainerStats};
 use chrono::Utc;
@@ -52,6 +52,8 @@ struct SiteGauges {
     restarts: IntGaugeVec,
     up: IntGaugeVec,
     response: GaugeVec,
+    disk: IntGaugeVec,
+    disk_limit: IntGaugeVec,
     cycle_seconds: Histogram,
     errors: IntCounter,
 }
@@ -125,6 +127,22 @@ impl SiteGauges {
                 GaugeVec::new(
                     Opts::new("berth_site_response_seconds", "Duration of the last uptime check through the ingress"),
                     &LABELS,
+                )
+                .expect("valid metric definition"),
+            ),
+            disk: register(
+                r,
+                IntGaugeVec::new(
+                    Opts::new("berth_site_disk_bytes", "Disk use of a site's data volume (measured every few minutes)"),
+                    &["customer", "site"],
+                )
+                .expect("valid metric definition"),
+            ),
+            disk_limit: register(
+                r,
+                IntGaugeVec::new(
+                    Opts::new("berth_site_disk_limit_bytes", "The storage of a site's plan"),
+                    &["customer", "site"],
                 )
                 .expect("valid metric definition"),
             ),
@@ -326,6 +344,72 @@ impl RunJob for CheckUptime {
             gauges.up.with_label_values(&labels).set(i64::from(c.up));
             gauges.response.with_label_values(&labels).set(c.latency_ms as f64 / 1000.0);
         }
+        Ok(())
+    }
+}
+
+/// A volume walk stops after this many entries (a site with millions of small files is then
+/// reported as at least what was counted).
+const DISK_MAX_FILES: u64 = 1_000_000;
+/// At most this many volumes are walked at once.
+const DISK_CONCURRENCY: usize = 2;
+
+#[async_trait]
+impl RunJob for MeasureDisk {
+    async fn run(&self, ctx: &JobContext) -> anyhow::Result<()> {
+        let env = ctx.env.as_ref();
+        let Some(rt) = env.runtime.as_ref() else { return Ok(()) };
+        let targets = store::disk_targets(ctx.db()).await?;
+        let measured: Vec<Option<store::DiskUsage>> = futures_util::stream::iter(targets)
+            .map(|t| async move {
+                let volume = rt.names.volume(t.site_id);
+                let mountpoint = match rt.docker.volume_mountpoint(&volume).await {
+                    Ok(Some(path)) => path,
+                    Ok(None) => return None,
+                    Err(e) => {
+                        tracing::debug!(site.id = %t.site_id, error = %e, "Cannot inspect a site volume");
+                        return None;
+                    }
+                };
+                let walked =
+                    tokio::task::spawn_blocking(move || berth_runtime::disk::walk(&mountpoint, DISK_MAX_FILES)).await;
+                match walked {
+                    Ok(Ok(usage)) => Some(store::DiskUsage {
+                        site_id: t.site_id,
+                        customer_id: t.customer_id,
+                        at: Utc::now(),
+                        bytes: i64::try_from(usage.bytes).unwrap_or(i64::MAX),
+                        files: i64::try_from(usage.files).unwrap_or(i64::MAX),
+                        limit_bytes: t.limit_bytes,
+                        complete: usage.complete,
+                    }),
+                    Ok(Err(e)) => {
+                        tracing::warn!(site.id = %t.site_id, error = %e, "Cannot measure a site volume (is Berth on the Docker host, with read access to its volumes?)");
+                        None
+                    }
+                    Err(e) => {
+                        tracing::warn!(site.id = %t.site_id, error = %e, "The volume walk failed");
+                        None
+                    }
+                }
+            })
+            .buffer_unordered(DISK_CONCURRENCY)
+            .collect()
+            .await;
+        let rows: Vec<store::DiskUsage> = measured.into_iter().flatten().collect();
+        let gauges = &env.collector.gauges;
+        gauges.disk.reset();
+        gauges.disk_limit.reset();
+        for d in &rows {
+            let (customer, site) = (d.customer_id.to_string(), d.site_id.to_string());
+            let labels = [customer.as_str(), site.as_str()];
+            gauges.disk.with_label_values(&labels).set(d.bytes);
+            gauges.disk_limit.with_label_values(&labels).set(d.limit_bytes);
+            if d.limit_bytes > 0 && d.bytes > d.limit_bytes {
+                tracing::warn!(site.id = %d.site_id, bytes = d.bytes, limit_bytes = d.limit_bytes, "A site volume holds more than its plan's storage");
+            }
+        }
+        store::insert_disk_usage(ctx.db(), &rows).await?;
         Ok(())
     }
 }
