@@ -237,6 +237,9 @@ max_connections = 500
 fsync = off
 synchronous_commit = off
 full_page_writes = off
+# The batching test counts the statements of a collection cycle (tests/monitoring/collect.rs).
+shared_preload_libraries = 'pg_stat_statements'
+pg_stat_statements.track = all
 EOF
 
 PG_STARTED=1

@@ -13,7 +13,7 @@ use crate::support::services::SmtpSink;
 use crate::support::{Client, TestApp};
 
 /// Polls `path` until `done` holds for the answer, failing after `within`.
-async fn wait_json(client: &Client, path: &str, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
+pub(super) async fn wait_json(client: &Client, path: &str, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + within;
     loop {
         let res = client.get(path).await;
@@ -26,7 +26,7 @@ async fn wait_json(client: &Client, path: &str, within: Duration, done: impl Fn(
 }
 
 /// The recent checks, the alerts and the alert jobs, for a failure message.
-async fn diagnose(app: &TestApp) -> String {
+pub(super) async fn diagnose(app: &TestApp) -> String {
     use sea_orm::{ConnectionTrait, Statement};
     let mut out = String::new();
     for sql in [
@@ -60,7 +60,7 @@ async fn diagnose(app: &TestApp) -> String {
 }
 
 /// A webhook receiver on loopback that keeps every JSON body it is sent.
-async fn webhook_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+pub(super) async fn webhook_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let store = seen.clone();
     let app = axum::Router::new().route(
@@ -79,7 +79,7 @@ async fn webhook_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Valu
     (url, seen)
 }
 
-fn kinds(incident: &Value) -> Vec<String> {
+pub(super) fn kinds(incident: &Value) -> Vec<String> {
     incident["events"]
         .as_array()
         .expect("events")

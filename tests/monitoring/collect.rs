@@ -99,3 +99,104 @@ fn urlencode_rfc3339(offset_seconds: i64) -> String {
     let at = chrono::Utc::now() + chrono::Duration::seconds(offset_seconds);
     at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true).replace(':', "%3A").replace('+', "%2B")
 }
+
+/// What PostgreSQL itself counted of the samples' INSERTs in this test's database
+/// (`pg_stat_statements`, preloaded by scripts/test.sh): (statements, rows).
+async fn sample_inserts(app: &TestApp) -> (i64, i64) {
+    let row = app
+        .db
+        .query_one(Statement::from_string(
+            app.db.get_database_backend(),
+            "SELECT CAST(COALESCE(SUM(calls), 0) AS BIGINT) AS calls, CAST(COALESCE(SUM(rows), 0) AS BIGINT) AS n \
+             FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+             AND query LIKE 'INSERT INTO \"site_samples\" %'"
+                .to_owned(),
+        ))
+        .await
+        .expect("pg_stat_statements (scripts/test.sh preloads it)")
+        .expect("a row");
+    (row.try_get("", "calls").expect("calls"), row.try_get("", "n").expect("rows"))
+}
+
+/// The stored samples: (cycles, rows).
+async fn stored_samples(app: &TestApp) -> (i64, i64) {
+    let row = app
+        .db
+        .query_one(Statement::from_string(
+            app.db.get_database_backend(),
+            "SELECT COUNT(DISTINCT at_ms) AS cycles, COUNT(*) AS n FROM site_samples".to_owned(),
+        ))
+        .await
+        .expect("count samples")
+        .expect("a row");
+    (row.try_get("", "cycles").expect("cycles"), row.try_get("", "n").expect("rows"))
+}
+
+/// The statement counts and the stored samples at one instant: read until no insert landed
+/// between the two readings of the statistics.
+async fn consistent(app: &TestApp) -> ((i64, i64), (i64, i64)) {
+    loop {
+        let before = sample_inserts(app).await;
+        let stored = stored_samples(app).await;
+        if sample_inserts(app).await == before {
+            return (before, stored);
+        }
+    }
+}
+
+/// "One round trip per cycle, never per container", counted by PostgreSQL rather than by
+/// Berth: with three running sites, every collection cycle is exactly one INSERT statement that
+/// wrote three rows. (Neither `xact_commit` nor `n_tup_ins` would do: the queue, the scheduler
+/// and the reconciler write to the same database all the time, and `n_tup_ins` counts rows,
+/// not statements.)
+#[tokio::test]
+async fn one_collection_cycle_is_one_insert_statement_for_all_its_sites() {
+    let app = TestApp::spawn_runtime_with(&[("BERTH_METRICS_INTERVAL_SECONDS", "1")]).await;
+    app.db
+        .execute(Statement::from_string(
+            app.db.get_database_backend(),
+            "CREATE EXTENSION IF NOT EXISTS pg_stat_statements".to_owned(),
+        ))
+        .await
+        .expect("pg_stat_statements is preloaded by scripts/test.sh");
+    let admin = app.admin().await;
+    let customer = app.customer(&admin, "batch@example.com", "business").await;
+    for n in 1..=3 {
+        app.running_site(&admin, &customer, &format!("batch{n}"), &format!("batch{n}.metrics.test")).await;
+    }
+    // From the first cycle that saw all three sites on.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let (stats0, stored0) = loop {
+        let (stats, stored) = consistent(&app).await;
+        let last = app
+            .db
+            .query_one(Statement::from_string(
+                app.db.get_database_backend(),
+                "SELECT COUNT(*) AS n FROM site_samples WHERE at_ms = (SELECT MAX(at_ms) FROM site_samples)".to_owned(),
+            ))
+            .await
+            .expect("query")
+            .map(|r| r.try_get::<i64>("", "n").expect("n"))
+            .unwrap_or(0);
+        if last == 3 && consistent(&app).await == (stats, stored) {
+            break (stats, stored);
+        }
+        assert!(std::time::Instant::now() < deadline, "the three sites were never sampled together");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let (stats, stored) = loop {
+        let (stats, stored) = consistent(&app).await;
+        if stored.0 - stored0.0 >= 4 {
+            break (stats, stored);
+        }
+        assert!(std::time::Instant::now() < deadline, "fewer than 4 cycles in 30 s: {stored0:?} → {stored:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let (statements, rows) = (stats.0 - stats0.0, stats.1 - stats0.1);
+    let (cycles, samples) = (stored.0 - stored0.0, stored.1 - stored0.1);
+    assert_eq!(statements, cycles, "one INSERT per cycle ({cycles} cycles, {statements} statements)");
+    assert_eq!(rows, samples, "the INSERTs wrote exactly the stored samples");
+    assert_eq!(samples, 3 * cycles, "each cycle wrote all three sites");
+    app.finish().await;
+}

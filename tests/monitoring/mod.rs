@@ -4,8 +4,11 @@
 
 mod alerts;
 mod collect;
+mod grouping;
 mod prometheus;
+mod remediation;
 mod rollup;
+mod rules;
 
 use std::time::{Duration, Instant};
 

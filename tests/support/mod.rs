@@ -273,8 +273,9 @@ pub async fn signed_signup(base: &str, secret: &str, body: &Value) -> Res {
 }
 
 /// Job kinds the built-in schedules enqueue every few seconds while a runtime runs.
-pub const PERIODIC_KINDS: [&str; 4] = [
+pub const PERIODIC_KINDS: [&str; 5] = [
     <berth_core::jobs::metrics::CollectMetrics as berth_core::jobs::Job>::NAME,
+    <berth_core::jobs::metrics::MeasureDisk as berth_core::jobs::Job>::NAME,
     <berth_core::jobs::alerts::EvaluateAlerts as berth_core::jobs::Job>::NAME,
     <berth_core::jobs::metrics::CheckUptime as berth_core::jobs::Job>::NAME,
     <berth_core::jobs::metrics::RollupMetrics as berth_core::jobs::Job>::NAME,
