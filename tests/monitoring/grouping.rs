@@ -49,7 +49,9 @@ async fn five_sites_down_in_one_round_send_one_mail_listing_them() {
     for name in &names {
         engine().client().pause_container(name).await.expect("docker pause");
     }
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    // Long enough for every site's checks to be overdue (a round plus the check's 10 s timeout
+    // since its last passing check): from then on each reads as down for seconds already.
+    tokio::time::sleep(Duration::from_secs(14)).await;
     assert!(sink.messages().is_empty());
     set_rule(&admin, "down", json!({"enabled": true, "warning": 2, "critical": 600})).await;
 
