@@ -26,8 +26,9 @@ async fn exercise(db: &DatabaseConnection) {
     Migrator::down(db, None).await.expect("down");
     Migrator::up(db, None).await.expect("up again");
     assert_eq!(plan_count(db).await, 3);
-    // The default global alert rules: CPU, memory, down.
-    assert_eq!(count(db, "alert_rules").await, 3);
+    // The default global alert rules: CPU, memory, down (m0008); restarts, certificate, disk
+    // (m0013).
+    assert_eq!(count(db, "alert_rules").await, 6);
     // The audit log is append-only on this backend too.
     let backend = db.get_database_backend();
     db.execute(Statement::from_string(

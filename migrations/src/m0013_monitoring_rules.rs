@@ -105,8 +105,6 @@ impl MigrationTrait for Migration {
             db.execute_unprepared(&format!("DELETE FROM alert_rules WHERE id = '{rule_id}'")).await?;
         }
         db.execute_unprepared("DROP TABLE IF EXISTS site_disk_usage").await?;
-        manager
-            .alter_table(Table::alter().table(Alerts::Table).drop_column(Alerts::NotifiedSeverity).to_owned())
-            .await
+        manager.alter_table(Table::alter().table(Alerts::Table).drop_column(Alerts::NotifiedSeverity).to_owned()).await
     }
 }

@@ -33,7 +33,6 @@ impl DockerEngine {
     }
 }
 
-
 /// is not checked: a volume has none) and adds up what it holds, stopping after `max_files`
 /// entries. Blocking: call it from `spawn_blocking`.
 pub fn walk(root: &Path, max_files: u64) -> std::io::Result<Usage> {

@@ -28,6 +28,14 @@ async fn webhook_channels_to_internal_addresses_are_refused_and_channels_are_ten
         res.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
         assert_eq!(res.error_fields(), ["target"], "{target}: {}", res.text);
     }
+    // Slack and Discord channels are webhooks too, under the same rules.
+    for kind in ["slack", "discord"] {
+        for target in ["http://127.0.0.1:9/hook", "http://10.0.0.5/hook"] {
+            let res = owner.post("/api/v1/notification-channels", &json!({"kind": kind, "target": target})).await;
+            res.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+            assert_eq!(res.error_fields(), ["target"], "{kind} {target}: {}", res.text);
+        }
+    }
     // Only an administrator may let a webhook reach private addresses.
     let res = owner
         .post(
@@ -74,13 +82,13 @@ async fn webhook_channels_to_internal_addresses_are_refused_and_channels_are_ten
     owner.get("/api/v1/incidents/nope").await.assert_problem(StatusCode::NOT_FOUND, "not-found");
     owner.get("/api/v1/incidents?status=sleeping").await.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
 
-    // Rules: the three global defaults, admins only, validated.
+    // Rules: the six global defaults, admins only, validated.
     owner.get("/api/v1/alert-rules").await.assert_problem(StatusCode::FORBIDDEN, "forbidden");
     let rules = admin.get("/api/v1/alert-rules").await;
     let mut metrics: Vec<&str> =
         rules.body.as_array().expect("rules").iter().map(|r| r["metric"].as_str().expect("metric")).collect();
     metrics.sort_unstable();
-    assert_eq!(metrics, ["cpu", "down", "memory"]);
+    assert_eq!(metrics, ["certificate", "cpu", "disk", "down", "memory", "restarts"]);
     let cpu = rules.body.as_array().expect("rules").iter().find(|r| r["metric"] == "cpu").expect("cpu").clone();
     assert_eq!(
         (cpu["warning"].as_f64(), cpu["critical"].as_f64(), cpu["for_seconds"].as_i64()),
@@ -96,5 +104,13 @@ async fn webhook_channels_to_internal_addresses_are_refused_and_channels_are_ten
     let res = admin.patch(&path, &json!({"for_seconds": 60, "enabled": false})).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text);
     assert_eq!((res.body["for_seconds"].as_i64(), res.body["enabled"].as_bool()), (Some(60), Some(false)));
+    // Days until a certificate expires: lower is worse, so critical may not exceed warning.
+    let cert = rules.body.as_array().expect("rules").iter().find(|r| r["metric"] == "certificate").expect("seeded");
+    let path = format!("/api/v1/alert-rules/{}", cert["id"].as_str().expect("id"));
+    let res = admin.patch(&path, &json!({"warning": 7, "critical": 10})).await;
+    res.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    assert_eq!(res.error_fields(), ["critical"], "{}", res.text);
+    let res = admin.patch(&path, &json!({"warning": 21, "critical": 7})).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text);
     app.stop().await;
 }

@@ -24,7 +24,8 @@ async fn five_sites_down_in_one_round_send_one_mail_listing_them() {
     ])
     .await;
     let admin = app.admin().await;
-    let res = admin.post("/api/v1/notification-channels", &json!({"kind": "email", "target": "noc@hosting.example"})).await;
+    let res =
+        admin.post("/api/v1/notification-channels", &json!({"kind": "email", "target": "noc@hosting.example"})).await;
     assert_eq!(res.status, reqwest::StatusCode::CREATED, "{}", res.text);
     let customer = app.customer(&admin, "fleet@example.com", "pro").await;
     let mut sites = Vec::new();

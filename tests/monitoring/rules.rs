@@ -84,7 +84,8 @@ async fn a_busy_loop_fires_the_cpu_alert_mails_once_and_resolves_when_it_stops()
     let app = TestApp::spawn_runtime_with(&vars).await;
     let admin = app.admin().await;
     let customer = app.customer(&admin, "busy@example.com", "business").await;
-    let res = admin.post("/api/v1/notification-channels", &json!({"kind": "email", "target": "ops@hosting.example"})).await;
+    let res =
+        admin.post("/api/v1/notification-channels", &json!({"kind": "email", "target": "ops@hosting.example"})).await;
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
     let site = app.running_site(&admin, &customer, "busy", "busy.alerts.test").await;
     let id = site["id"].as_str().expect("id").to_owned();
@@ -111,8 +112,10 @@ async fn a_busy_loop_fires_the_cpu_alert_mails_once_and_resolves_when_it_stops()
     let (code, out) = app.exec(&name, &["/bin/busybox", "touch", "/tmp/stop-spinning"]).await;
     assert_eq!(code, 0, "{out}");
     let incident_id = alert["incident_id"].as_str().expect("incident").to_owned();
-    wait_json(&admin, &format!("/api/v1/incidents/{incident_id}"), Duration::from_secs(60), |b| b["status"] == "resolved")
-        .await;
+    wait_json(&admin, &format!("/api/v1/incidents/{incident_id}"), Duration::from_secs(60), |b| {
+        b["status"] == "resolved"
+    })
+    .await;
     let mails = sink.wait_for(2).await;
     assert_eq!(mails.len(), 2, "{mails:?}");
     assert!(mails.iter().any(|m| m.contains("Subject: [Resolved] busy: CPU use is high")), "{mails:?}");
@@ -129,11 +132,18 @@ async fn a_container_restarted_twice_behind_berths_back_fires_the_restarts_alert
     let id = site["id"].as_str().expect("id").to_owned();
     let rules = admin.get("/api/v1/alert-rules").await.body;
     let rule = rules.as_array().expect("rules").iter().find(|r| r["metric"] == "restarts").expect("seeded").clone();
-    assert_eq!((rule["warning"].as_f64(), rule["critical"].as_f64(), rule["for_seconds"].as_i64()), (Some(1.0), Some(3.0), Some(0)));
+    assert_eq!(
+        (rule["warning"].as_f64(), rule["critical"].as_f64(), rule["for_seconds"].as_i64()),
+        (Some(1.0), Some(3.0), Some(0))
+    );
     // Sampled with no restart yet: nothing fires.
-    super::wait_metrics(&app, &admin, &format!("/api/v1/sites/{id}/metrics?series=pids"), Duration::from_secs(30), |b| {
-        super::values(b, "pids").len() >= 2
-    })
+    super::wait_metrics(
+        &app,
+        &admin,
+        &format!("/api/v1/sites/{id}/metrics?series=pids"),
+        Duration::from_secs(30),
+        |b| super::values(b, "pids").len() >= 2,
+    )
     .await;
     assert_eq!(admin.get("/api/v1/alerts?state=firing").await.body["items"], json!([]));
 
@@ -221,7 +231,10 @@ async fn a_certificate_close_to_expiry_fires_and_slack_and_discord_channels_get_
     assert_eq!(discord["content"], "[WARNING] expiring: the certificate expires soon", "{discord}");
     let embed = &discord["embeds"][0];
     assert_eq!(embed["title"], discord["content"], "{discord}");
-    assert!(embed["url"].as_str().is_some_and(|u| u.ends_with(alert["incident_id"].as_str().expect("id"))), "{discord}");
+    assert!(
+        embed["url"].as_str().is_some_and(|u| u.ends_with(alert["incident_id"].as_str().expect("id"))),
+        "{discord}"
+    );
     assert_eq!(embed["footer"]["text"], format!("fingerprint {}", alert["fingerprint"].as_str().expect("fp")));
     assert!(discord.get("text").is_none(), "{discord}");
     let path = format!("/api/v1/incidents/{}", alert["incident_id"].as_str().expect("id"));
@@ -249,7 +262,8 @@ async fn a_volume_filling_past_the_plans_storage_warns_then_escalates_once() {
     let admin = app.admin().await;
     let customer = app.customer(&admin, "disk@example.com", "starter").await;
     let owner = app.customer_user(&admin, &customer, "owner@disk.example").await;
-    let res = owner.post("/api/v1/notification-channels", &json!({"kind": "email", "target": "owner@disk.example"})).await;
+    let res =
+        owner.post("/api/v1/notification-channels", &json!({"kind": "email", "target": "owner@disk.example"})).await;
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
     let site = app.running_site(&admin, &customer, "hoarder", "hoarder.alerts.test").await;
     let id = site["id"].as_str().expect("id").to_owned();

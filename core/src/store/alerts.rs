@@ -245,7 +245,11 @@ pub async fn readings(
                JOIN (SELECT site_id, MAX(at_ms) AS at_ms FROM site_disk_usage WHERE at_ms >= $1 GROUP BY site_id) l \
                ON d.site_id = l.site_id AND d.at_ms = l.at_ms";
     let rows = db
-        .query_all(Statement::from_sql_and_values(backend, placeholders(backend, sql), [(now_ms - DISK_FRESH_MS).into()]))
+        .query_all(Statement::from_sql_and_values(
+            backend,
+            placeholders(backend, sql),
+            [(now_ms - DISK_FRESH_MS).into()],
+        ))
         .await?;
     for row in rows {
         let site: Uuid = row.try_get("", "site_id")?;

@@ -570,7 +570,8 @@ pub async fn site_series(
     }
     let uptime_percent = (!up.is_empty()).then(|| up.iter().map(|(_, v)| v).sum::<f64>() * 100.0 / up.len() as f64);
     // Disk measurements too (every few minutes).
-    let sql = "SELECT at_ms, bytes, limit_bytes FROM site_disk_usage WHERE site_id = $1 AND at_ms >= $2 AND at_ms < $3 \
+    let sql =
+        "SELECT at_ms, bytes, limit_bytes FROM site_disk_usage WHERE site_id = $1 AND at_ms >= $2 AND at_ms < $3 \
                ORDER BY at_ms";
     let rows = db
         .query_all(Statement::from_sql_and_values(

@@ -80,7 +80,8 @@ impl RunJob for EvaluateAlerts {
                 let timing = Timing { for_duration: Duration::zero(), hold };
                 let metric = alerting::METRICS.into_iter().find(|m| *m == previous.metric).unwrap_or("down");
                 let (site_id, customer_id, rule_id) = (previous.site_id, previous.customer_id, previous.rule_id);
-                let step = Step { site_id, customer_id, metric, rule: None, value: None, breach: None, timing, rule_id, now };
+                let step =
+                    Step { site_id, customer_id, metric, rule: None, value: None, breach: None, timing, rule_id, now };
                 if let (_, Some(e)) = plan_step(step, Some(previous)) {
                     round.push(e);
                 }
@@ -157,11 +158,9 @@ fn plan_step(s: Step<'_>, previous: Option<alerts::Model>) -> (Option<Option<Uui
     let (next, transition) = alerting::step(&before, s.breach, s.now, s.timing);
     let active = matches!(next.phase, Phase::Pending | Phase::Firing);
     let value_moved = active && previous.as_ref().is_some_and(|p| p.value != s.value);
-    let firing = (next.phase == Phase::Firing).then(|| {
-        match transition {
-            Some(Transition::Fired(_)) => None,
-            _ => previous.as_ref().and_then(|p| p.incident_id),
-        }
+    let firing = (next.phase == Phase::Firing).then(|| match transition {
+        Some(Transition::Fired(_)) => None,
+        _ => previous.as_ref().and_then(|p| p.incident_id),
     });
     if previous.is_none() && next.phase == Phase::Ok {
         return (None, None);
@@ -308,7 +307,8 @@ impl RunJob for NotifyAlertGroup {
                         incident_url: incident_url(ctx, i),
                     })
                     .collect();
-                let severity = if incidents.iter().any(|(i, _)| i.severity == "critical") { "critical" } else { "warning" };
+                let severity =
+                    if incidents.iter().any(|(i, _)| i.severity == "critical") { "critical" } else { "warning" };
                 let first = incidents.iter().map(|(i, _)| i.id).min().unwrap_or_default();
                 let at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
                 let mail = berth_integrations::mail::alert_group(berth_integrations::mail::AlertGroupNotice {
