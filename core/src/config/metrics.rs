@@ -137,7 +137,7 @@ impl MetricsConfig {
         let alerts_interval_seconds = divisor_of_60(&ALERTS_INTERVAL_SECONDS, 15);
         let disk_interval_seconds = {
             let seconds = raw.number(&METRICS_DISK_INTERVAL_SECONDS, 1, 3600) as u32;
-            if (seconds < 60 && 60 % seconds == 0) || (seconds % 60 == 0 && 3600 % seconds == 0) {
+            if (seconds < 60 && 60 % seconds == 0) || (seconds.is_multiple_of(60) && 3600 % seconds == 0) {
                 seconds
             } else {
                 raw.problem(

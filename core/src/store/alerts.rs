@@ -394,8 +394,9 @@ pub async fn record_round<C: ConnectionTrait + TransactionTrait>(
     }
     let count = |kind: &str| touched.iter().filter(|(t, _)| t.transition == kind).count();
     let grouped = |kind: &str| kind != "escalated" && count(kind) >= group_min.max(2);
-    // Per channel and transition: the incidents it is told about.
-    let mut per_channel: HashMap<(Uuid, &'static str), (Option<Uuid>, Vec<Uuid>)> = HashMap::new();
+    // Per channel and transition: the channel's owner and the incidents it is told about.
+    type Told = (Option<Uuid>, Vec<Uuid>);
+    let mut per_channel: HashMap<(Uuid, &'static str), Told> = HashMap::new();
     let mut channels: HashMap<Uuid, Vec<notification_channels::Model>> = HashMap::new();
     for (t, customer_id) in &touched {
         if !channels.contains_key(customer_id) {

@@ -447,6 +447,13 @@ pub struct SiteSeries {
     pub series: Vec<(Series, Vec<(i64, f64)>)>,
 }
 
+/// Whether the caller may read the site's metrics: another tenant's site is not found. (The
+/// API checks it before answering from its cache.)
+pub async fn check_site(db: &impl ConnectionTrait, caller: &Caller, site_id: Uuid) -> Result<()> {
+    access::sites(caller).filter(sites::Column::Id.eq(site_id)).one(db).await?.ok_or(Error::NotFound("site"))?;
+    Ok(())
+}
+
 /// The series of one site between `from` and `to`, at the resolution the span calls for,
 /// averaged into `step`-second buckets when a step is given. Scoped: another tenant's site is
 /// not found.

@@ -20,6 +20,9 @@ use crate::state::AppState;
 const MAX_SPAN_DAYS: i64 = 400;
 /// The most points one series may have when a step is given.
 const MAX_POINTS: i64 = 5_000;
+/// How long an answer from the rollups stays in Redis (the business's "metrics aggregations:
+/// 5 minutes").
+const CACHE_SECONDS: u64 = 300;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -38,14 +41,14 @@ pub struct MetricsQuery {
     pub series: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Point {
     /// The sample's (or bucket's start) time.
     pub t: DateTime<Utc>,
     pub v: f64,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct SiteMetrics {
     pub site_id: Uuid,
     pub from: DateTime<Utc>,
@@ -85,8 +88,8 @@ pub async fn metrics(
     ApiPath(id): ApiPath<Uuid>,
     ApiQuery(q): ApiQuery<MetricsQuery>,
 ) -> ApiResult<Json<SiteMetrics>> {
-    let to = q.to.unwrap_or_else(Utc::now);
-    let from = q.from.unwrap_or(to - Duration::hours(1));
+    let mut to = q.to.unwrap_or_else(Utc::now);
+    let mut from = q.from.unwrap_or(to - Duration::hours(1));
     if from >= to {
         return Err(ApiError::invalid("from", "must be before `to`"));
     }
@@ -105,6 +108,36 @@ pub async fn metrics(
         }
     }
     let wanted = parse_series(q.series.as_deref())?;
+    // Ranges read from the rollups (beyond 6 hours) are cached in Redis when it is configured:
+    // their buckets change once a minute at most, so the range is floored to the minute and the
+    // answer kept for 5 minutes. The caller's access is checked first, every time.
+    let cache = match (&state.redis, metrics::Resolution::for_span(to - from)) {
+        (Some(redis), metrics::Resolution::Minute | metrics::Resolution::Hour) => {
+            metrics::check_site(&state.db, &auth.caller, id).await?;
+            let floor = |t: DateTime<Utc>| DateTime::from_timestamp(t.timestamp().div_euclid(60) * 60, 0).unwrap_or(t);
+            (from, to) = (floor(from), floor(to));
+            let names: Vec<&str> = wanted.iter().map(|s| s.name()).collect();
+            let key = format!(
+                "{}metrics:site:{id}:v1:{}:{}:{}:{}",
+                state.config.server.redis_prefix,
+                from.timestamp(),
+                to.timestamp(),
+                q.step.unwrap_or(0),
+                names.join(",")
+            );
+            let mut conn = redis.clone();
+            match redis::cmd("GET").arg(&key).query_async::<Option<String>>(&mut conn).await {
+                Ok(Some(cached)) => match serde_json::from_str::<SiteMetrics>(&cached) {
+                    Ok(answer) => return Ok(Json(answer)),
+                    Err(e) => tracing::warn!(%key, error = %e, "Ignoring an unreadable cached metrics answer"),
+                },
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "Cannot read the metrics cache; answering from the database"),
+            }
+            Some((conn, key))
+        }
+        _ => None,
+    };
     let found = metrics::site_series(&state.db, &auth.caller, id, from, to, q.step, &wanted).await?;
     let series = found
         .series
@@ -117,7 +150,7 @@ pub async fn metrics(
             (s.name().to_owned(), points)
         })
         .collect();
-    Ok(Json(SiteMetrics {
+    let answer = SiteMetrics {
         site_id: id,
         from,
         to,
@@ -125,5 +158,22 @@ pub async fn metrics(
         step_seconds: q.step,
         uptime_percent: found.uptime_percent,
         series,
-    }))
+    };
+    if let Some((mut conn, key)) = cache {
+        let stored = match serde_json::to_string(&answer) {
+            Ok(json) => redis::cmd("SET")
+                .arg(&key)
+                .arg(json)
+                .arg("EX")
+                .arg(CACHE_SECONDS)
+                .query_async::<()>(&mut conn)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(error) = stored {
+            tracing::warn!(%key, %error, "Cannot cache a metrics answer");
+        }
+    }
+    Ok(Json(answer))
 }
