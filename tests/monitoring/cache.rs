@@ -32,11 +32,8 @@ async fn rollup_ranges_are_cached_in_redis_for_five_minutes_per_site() {
     let minute = now_ms.div_euclid(60_000) * 60_000;
     minute_row(&app, &site, &mine, minute - 3 * 3_600_000, 10.0).await;
 
-    let day = format!(
-        "/api/v1/sites/{site}/metrics?series=cpu_percent&from={}&to={}",
-        rfc3339(-24 * 3600),
-        rfc3339(120)
-    );
+    let day =
+        format!("/api/v1/sites/{site}/metrics?series=cpu_percent&from={}&to={}", rfc3339(-24 * 3600), rfc3339(120));
     let first = owner.get(&day).await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.text);
     assert_eq!(first.body["resolution"], "1m");
