@@ -28,6 +28,7 @@ async fn exercise(db: &DatabaseConnection) {
     assert_eq!(plan_count(db).await, 3);
     // The default global alert rules: CPU, memory, down.
     assert_eq!(count(db, "alert_rules").await, 3);
+    assert_eq!(count(db, "alert_silences").await, 0, "the silences table exists");
     // The audit log is append-only on this backend too.
     let backend = db.get_database_backend();
     db.execute(Statement::from_string(
