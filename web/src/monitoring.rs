@@ -480,7 +480,8 @@ async fn portal_alerts_page(state: &WebState, ctx: &PageCtx, form: ChannelForm, 
             {channel_form(ctx, &[], form, &errors)}
         </section>
     };
-    Ok((status, crate::layout::page_refreshing(ctx.chrome(), "Alerts", body, Some(60))).into_response())
+    // No self-refresh here: it would throw away what is being typed into the form.
+    Ok((status, page(ctx.chrome(), "Alerts", body)).into_response())
 }
 
 async fn portal_alerts(State(state): State<WebState>, ctx: PageCtx) -> PageResult {

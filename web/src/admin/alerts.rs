@@ -183,6 +183,14 @@ fn scope_text(rule: &alert_rules::Model, sites: &HashMap<Uuid, (String, Uuid)>) 
     }
 }
 
+/// A metric inside a sentence: "the CPU rule", "the memory rule".
+fn metric_noun(metric: &str) -> String {
+    match metric {
+        "cpu" => "CPU".into(),
+        other => other.to_owned(),
+    }
+}
+
 /// The unit of a rule's thresholds.
 fn unit(metric: &str) -> &'static str {
     match metric {
@@ -417,7 +425,7 @@ async fn edit_rule_page_with(
             </div>
         </form>
     };
-    let title = format!("Edit the {} rule", metric_label(&rule.metric).to_lowercase());
+    let title = format!("Edit the {} rule", metric_noun(&rule.metric));
     Ok((status, page(ctx.chrome(), &title, body)).into_response())
 }
 
@@ -460,7 +468,7 @@ async fn confirm_delete_rule(State(state): State<WebState>, ctx: PageCtx, Path(i
     let rules = store::alerts::rules(&state.db, &ctx.caller).await?;
     let rule = rules.into_iter().find(|r| r.id == id).ok_or(crate::error::PageError::NotFound)?;
     let body = confirm_body(Confirm {
-        question: format!("Delete this {} rule of the {}?", metric_label(&rule.metric).to_lowercase(), rule.scope),
+        question: format!("Delete this {} rule of the {}?", metric_noun(&rule.metric), rule.scope),
         detail: Some("The plan's or the global rule applies again.".into()),
         action: format!("/admin/alerts/rules/{id}/delete"),
         button: "Delete rule",

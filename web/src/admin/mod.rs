@@ -217,7 +217,7 @@ async fn monitoring_panels(state: &WebState, ctx: &PageCtx) -> Result<impl IntoV
     };
     let no_samples = by_cpu.is_empty();
     Ok(view! {
-        <div class="cards" id="monitoring">
+        <div class="cards cards--monitoring" id="monitoring">
             <section class="panel" aria-labelledby="d-alerts">
                 <h2 id="d-alerts"><a href="/admin/alerts">"Alerts"</a></h2>
                 <ul class="counts">
@@ -236,7 +236,7 @@ async fn monitoring_panels(state: &WebState, ctx: &PageCtx) -> Result<impl IntoV
             {(!no_samples).then(|| top("Top sites by CPU", "d-top-cpu", by_cpu, TopBy::Cpu))}
             {(!no_samples).then(|| top("Top sites by memory", "d-top-memory", by_memory, TopBy::Memory))}
         </div>
-        <section aria-labelledby="d-firing-list">
+        <section aria-labelledby="d-firing-list" class="dashboard-firing">
             <h2 id="d-firing-list">"Firing alerts"</h2>
             {firing_view}
         </section>
