@@ -459,7 +459,7 @@ async fn portal_alerts_page(state: &WebState, ctx: &PageCtx, form: ChannelForm, 
     .items;
     let mut current = open;
     current.extend(acked);
-    current.sort_by(|a, b| b.opened_at.cmp(&a.opened_at));
+    current.sort_by_key(|i| std::cmp::Reverse(i.opened_at));
     let sites = store::alerts::site_names(&state.db, &ctx.caller, current.iter().map(|i| i.site_id)).await?;
     let incidents = if current.is_empty() {
         empty_state("No open incidents: your sites are fine.", None).into_any()
