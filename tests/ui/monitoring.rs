@@ -187,6 +187,14 @@ async fn admin_monitoring(js: Js) {
     b.wait_for_text("Memory rule added for the plan.").await;
     assert_eq!(admin.get("/api/v1/alert-rules").await.body.as_array().map(Vec::len), Some(4));
     b.snap("rules").await;
+    // Only the plan's rule can be deleted, after a confirmation.
+    let deletes = b.client.find_all(Locator::LinkText("Delete")).await.expect("links");
+    assert_eq!(deletes.len(), 1, "global rules have no Delete");
+    deletes[0].clone().click().await.expect("click");
+    b.wait_for_text("The plan's or the global rule applies again.").await;
+    b.press("Delete rule").await;
+    b.wait_for_text("Rule deleted.").await;
+    assert_eq!(admin.get("/api/v1/alert-rules").await.body.as_array().map(Vec::len), Some(3));
 
     // Channels: a loopback webhook is refused with a readable message; an e-mail is added and
     // its test arrives.
@@ -210,6 +218,11 @@ async fn admin_monitoring(js: Js) {
     assert_eq!(mails.len(), 1, "{mails:?}");
     assert!(mails[0].contains("Subject: [TEST] Test notification from Berth"), "{}", mails[0]);
     b.snap("channels").await;
+    b.follow_link("Delete").await;
+    b.wait_for_text("Delete the channel noc@hosting.example?").await;
+    b.press("Delete channel").await;
+    b.wait_for_text("Channel deleted.").await;
+    assert_eq!(admin.get("/api/v1/notification-channels").await.body, json!([]));
 
     // Silences: the end is required; a 4-hour silence of the site, then expired.
     b.follow_link("Silences").await;
