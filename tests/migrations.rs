@@ -29,6 +29,7 @@ async fn exercise(db: &DatabaseConnection) {
     // The default global alert rules: CPU, memory, down (m0008); restarts, certificate, disk
     // (m0013).
     assert_eq!(count(db, "alert_rules").await, 6);
+    assert_eq!(count(db, "alert_silences").await, 0, "the silences table exists");
     // The audit log is append-only on this backend too.
     let backend = db.get_database_backend();
     db.execute(Statement::from_string(

@@ -114,3 +114,112 @@ async fn webhook_channels_to_internal_addresses_are_refused_and_channels_are_ten
     assert_eq!(res.status, StatusCode::OK, "{}", res.text);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn plan_and_site_rules_are_added_and_removed_and_global_ones_stay() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let customer = app.customer(&admin, "rules@example.com", "business").await;
+    let owner = app.customer_user(&admin, &customer, "owner@rules.example").await;
+    let site = admin
+        .post("/api/v1/sites", &json!({"customer_id": customer, "name": "ruled", "domains": ["ruled.example"]}))
+        .await;
+    assert_eq!(site.status, StatusCode::CREATED, "{}", site.text);
+    let site_id = site.str("id");
+
+    let plan_rule = json!({"metric": "cpu", "scope": "plan", "plan_id": "business", "warning": 50, "critical": 60, "for_seconds": 120});
+    owner.post("/api/v1/alert-rules", &plan_rule).await.assert_problem(StatusCode::FORBIDDEN, "forbidden");
+    let res = admin.post("/api/v1/alert-rules", &plan_rule).await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
+    assert_eq!((res.body["scope"].as_str(), res.body["plan_id"].as_str()), (Some("plan"), Some("business")));
+    assert_eq!(res.body["enabled"], true);
+    let plan_rule_id = res.str("id");
+    // One rule per metric and plan: a second is a conflict.
+    admin.post("/api/v1/alert-rules", &plan_rule).await.assert_problem(StatusCode::CONFLICT, "conflict");
+    // Every field is checked, each error named.
+    let res = admin
+        .post(
+            "/api/v1/alert-rules",
+            &json!({"metric": "disk-ish", "scope": "site", "warning": 9, "critical": 3, "for_seconds": 100000}),
+        )
+        .await;
+    res.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    let mut fields = res.error_fields();
+    fields.sort();
+    assert_eq!(fields, ["critical", "for_seconds", "metric", "site_id"], "{}", res.text);
+    let res = admin
+        .post(
+            "/api/v1/alert-rules",
+            &json!({"metric": "down", "scope": "global", "warning": 1, "critical": 2, "for_seconds": 0}),
+        )
+        .await;
+    assert_eq!(res.error_fields(), ["scope"], "{}", res.text);
+    let res = admin
+        .post("/api/v1/alert-rules", &json!({"metric": "down", "scope": "plan", "plan_id": "gold-ish", "warning": 1, "critical": 2, "for_seconds": 0}))
+        .await;
+    assert_eq!(res.error_fields(), ["plan_id"], "{}", res.text);
+    let res = admin
+        .post(
+            "/api/v1/alert-rules",
+            &json!({"metric": "memory", "scope": "site", "site_id": site_id, "warning": 85, "critical": 99, "for_seconds": 60, "enabled": false}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
+    assert_eq!((res.body["site_id"].as_str(), res.body["enabled"].as_bool()), (Some(site_id.as_str()), Some(false)));
+    assert_eq!(admin.get("/api/v1/alert-rules").await.body.as_array().map(Vec::len), Some(5));
+
+    // Global rules are edited, never deleted; overrides are deleted (audited).
+    let rules = admin.get("/api/v1/alert-rules").await;
+    let global = rules.body.as_array().expect("rules").iter().find(|r| r["scope"] == "global").expect("global").clone();
+    admin
+        .delete(&format!("/api/v1/alert-rules/{}", global["id"].as_str().expect("id")))
+        .await
+        .assert_problem(StatusCode::CONFLICT, "conflict");
+    owner
+        .delete(&format!("/api/v1/alert-rules/{plan_rule_id}"))
+        .await
+        .assert_problem(StatusCode::FORBIDDEN, "forbidden");
+    assert_eq!(admin.delete(&format!("/api/v1/alert-rules/{plan_rule_id}")).await.status, StatusCode::NO_CONTENT);
+    admin
+        .delete(&format!("/api/v1/alert-rules/{plan_rule_id}"))
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "not-found");
+    assert_eq!(admin.get("/api/v1/alert-rules").await.body.as_array().map(Vec::len), Some(4));
+    let audit = admin.get("/api/v1/audit?action=alert_rule.delete").await;
+    assert!(audit.text.contains(&plan_rule_id), "{}", audit.text);
+    let audit = admin.get("/api/v1/audit?action=alert_rule.create").await;
+    assert_eq!(audit.body["items"].as_array().map(Vec::len), Some(2), "{}", audit.text);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_channel_test_goes_through_the_real_mailer_and_only_for_its_owner() {
+    let sink = crate::support::services::SmtpSink::start().await;
+    let app = TestApp::spawn_with_workers(&[("BERTH_SMTP_URL", &sink.url)]).await;
+    let admin = app.admin().await;
+    let mine = app.customer(&admin, "tested@example.com", "business").await;
+    let theirs = app.customer(&admin, "untested@example.com", "business").await;
+    let owner = app.customer_user(&admin, &mine, "owner@tested.example").await;
+    let other = app.customer_user(&admin, &theirs, "other@untested.example").await;
+    let res =
+        owner.post("/api/v1/notification-channels", &json!({"kind": "email", "target": "ops@tested.example"})).await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
+    let channel = res.str("id");
+
+    other
+        .post(&format!("/api/v1/notification-channels/{channel}/test"), &json!({}))
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "not-found");
+    let res = owner.post(&format!("/api/v1/notification-channels/{channel}/test"), &json!({})).await;
+    assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text);
+    assert_eq!(res.body["id"], channel.as_str());
+    let mails = sink.wait_for(1).await;
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(mails[0].contains("Subject: [TEST] Test notification from Berth"), "{}", mails[0]);
+    assert!(mails[0].contains("To: ops@tested.example"), "{}", mails[0]);
+    let audit = admin.get("/api/v1/audit?action=notification_channel.test").await;
+    assert!(audit.text.contains(&channel), "{}", audit.text);
+    app.wait_for_idle_queue().await;
+    assert_eq!(sink.messages().len(), 1, "one test, one message");
+    app.stop().await;
+}

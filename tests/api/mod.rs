@@ -1,3 +1,4 @@
+mod alert_silences;
 mod alerts;
 mod audit;
 mod auth;

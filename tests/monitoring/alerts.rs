@@ -286,3 +286,88 @@ async fn a_site_the_checks_no_longer_reach_fires_from_its_last_passing_check() {
     app.wait_for_idle_queue().await;
     app.finish().await;
 }
+
+/// A silence holds notifications back but nothing else: the down alert fires, its incident
+/// opens and says `silenced`, and no e-mail arrives. Once the silence is expired, the next
+/// transition (resolved) notifies again.
+#[tokio::test]
+async fn a_silenced_alert_opens_its_incident_without_paging_until_the_silence_expires() {
+    let sink = SmtpSink::start().await;
+    let app = TestApp::spawn_runtime_with(&[
+        ("BERTH_SMTP_URL", &sink.url),
+        ("BERTH_METRICS_INTERVAL_SECONDS", "1"),
+        ("BERTH_UPTIME_INTERVAL_SECONDS", "1"),
+        ("BERTH_ALERTS_INTERVAL_SECONDS", "1"),
+        ("BERTH_ALERTS_RESOLVE_HOLD_SECONDS", "2"),
+    ])
+    .await;
+    let admin = app.admin().await;
+    let customer = app.customer(&admin, "hushed@example.com", "business").await;
+    let owner = app.customer_user(&admin, &customer, "owner@hushed.example").await;
+    let res =
+        owner.post("/api/v1/notification-channels", &json!({"kind": "email", "target": "oncall@hushed.example"})).await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
+    let site = app.running_site(&admin, &customer, "hushed", "hushed.alerts.test").await;
+    let id = site["id"].as_str().expect("id").to_owned();
+    app.wait_ingress("hushed.alerts.test", 200).await;
+    let rules = admin.get("/api/v1/alert-rules").await;
+    let down = rules.body.as_array().expect("rules").iter().find(|r| r["metric"] == "down").expect("down").clone();
+    let res = admin
+        .patch(
+            &format!("/api/v1/alert-rules/{}", down["id"].as_str().expect("id")),
+            &json!({"warning": 2, "critical": 600}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+    // Silence this site's down alerts for an hour.
+    let until = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let res = admin
+        .post(
+            "/api/v1/alert-silences",
+            &json!({"scope": "site", "site_id": id, "metric": "down", "ends_at": until, "reason": "planned maintenance"}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
+    let silence = res.str("id");
+    wait_json(&admin, &format!("/api/v1/sites/{id}/metrics?series=up"), Duration::from_secs(30), |b| {
+        b["series"]["up"].as_array().is_some_and(|a| !a.is_empty())
+    })
+    .await;
+
+    let name = app.scope().names.container(id.parse().expect("uuid"));
+    engine().client().pause_container(&name).await.expect("docker pause");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let incident_id = loop {
+        let res = owner.get("/api/v1/incidents").await;
+        if let Some(first) = res.body["items"].as_array().and_then(|a| a.first()) {
+            break first["id"].as_str().expect("id").to_owned();
+        }
+        assert!(Instant::now() < deadline, "no incident: {}", diagnose(&app).await);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let path = format!("/api/v1/incidents/{incident_id}");
+    let incident = wait_json(&owner, &path, Duration::from_secs(10), |b| kinds(b).len() >= 2).await;
+    assert_eq!(kinds(&incident), ["fired", "silenced"], "{incident}");
+    let detail = incident["events"][1]["detail"].as_str().expect("detail");
+    assert!(detail.contains("planned maintenance") && detail.contains("silenced until"), "{detail}");
+    let firing = owner.get("/api/v1/alerts?state=firing").await;
+    assert_eq!(firing.body["items"].as_array().map(Vec::len), Some(1), "the alert still fires: {}", firing.text);
+    // No notification job was queued: nothing arrives, however long we wait.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(sink.messages().is_empty(), "a silenced alert paged: {:?}", sink.messages());
+
+    // The silence ends; the next transition (resolved) notifies as usual.
+    assert_eq!(admin.delete(&format!("/api/v1/alert-silences/{silence}")).await.status, StatusCode::NO_CONTENT);
+    engine().client().unpause_container(&name).await.expect("docker unpause");
+    let incident = wait_json(&owner, &path, Duration::from_secs(90), |b| {
+        b["status"] == "resolved" && kinds(b).iter().any(|k| k == "notified")
+    })
+    .await;
+    assert_eq!(kinds(&incident), ["fired", "silenced", "resolved", "notified"], "{incident}");
+    let mails = sink.wait_for(1).await;
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(mails[0].contains("Subject: [Resolved] hushed is down"), "{}", mails[0]);
+
+    app.wait_for_idle_queue().await;
+    app.finish().await;
+}

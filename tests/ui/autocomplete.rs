@@ -176,7 +176,11 @@ async fn every_autocomplete_value_on_the_pages_is_valid() {
         (&admin, "/admin/sites/new".into()),
         (&admin, "/admin/sign-in-limits".into()),
         (&admin, "/admin/audit".into()),
+        (&admin, "/admin/alerts/rules".into()),
+        (&admin, "/admin/alerts/channels".into()),
+        (&admin, "/admin/alerts/silences".into()),
         (&user, "/portal".into()),
+        (&user, "/portal/alerts".into()),
         (&user, "/portal/account".into()),
     ];
     let mut seen = 0;

@@ -76,13 +76,18 @@ pub const ADMIN_NAV: &[NavItem] = &[
     NavItem { label: "Sites", href: "/admin/sites" },
     NavItem { label: "Flows", href: "/admin/flows" },
     NavItem { label: "Jobs", href: "/admin/jobs" },
+    NavItem { label: "Alerts", href: "/admin/alerts" },
+    NavItem { label: "Incidents", href: "/admin/incidents" },
     NavItem { label: "Audit log", href: "/admin/audit" },
     NavItem { label: "Sign-in limits", href: "/admin/sign-in-limits" },
     NavItem { label: "Account", href: "/admin/account" },
 ];
 
-pub const PORTAL_NAV: &[NavItem] =
-    &[NavItem { label: "My sites", href: "/portal" }, NavItem { label: "Account", href: "/portal/account" }];
+pub const PORTAL_NAV: &[NavItem] = &[
+    NavItem { label: "My sites", href: "/portal" },
+    NavItem { label: "Alerts", href: "/portal/alerts" },
+    NavItem { label: "Account", href: "/portal/account" },
+];
 
 /// What the header of a signed-in page shows.
 #[derive(Debug, Clone)]
@@ -107,7 +112,14 @@ fn current_entry(area: Area, path: &str) -> Option<&'static str> {
 
 /// Renders a complete HTML document around `body`.
 pub fn document(title: &str, body: impl IntoView + 'static) -> Html<String> {
+    document_refreshing(title, body, None)
+}
+
+/// [`document`] that the browser reloads every `refresh` seconds (a page of live state, such as
+/// the alerts, stays current without JavaScript).
+pub fn document_refreshing(title: &str, body: impl IntoView + 'static, refresh: Option<u32>) -> Html<String> {
     let title = format!("{title} · Berth");
+    let refresh = refresh.map(|s| view! { <meta http-equiv="refresh" content=s.to_string() /> });
     let view = view! {
         <html lang="en">
             <head>
@@ -115,6 +127,7 @@ pub fn document(title: &str, body: impl IntoView + 'static) -> Html<String> {
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <title>{title}</title>
                 <link rel="stylesheet" href=STYLESHEET_PATH />
+                {refresh}
             </head>
             <body>
                 <a class="skip-link" href="#main">"Skip to content"</a>
@@ -149,6 +162,16 @@ pub fn plain_page(title: &str, body: impl IntoView + 'static) -> Html<String> {
 
 /// A page of the admin console or the customer portal.
 pub fn page(chrome: Chrome, title: &str, body: impl IntoView + 'static) -> Html<String> {
+    page_refreshing(chrome, title, body, None)
+}
+
+/// [`page`] that the browser reloads every `refresh` seconds.
+pub fn page_refreshing(
+    chrome: Chrome,
+    title: &str,
+    body: impl IntoView + 'static,
+    refresh: Option<u32>,
+) -> Html<String> {
     let Chrome { area, email, csrf, path, flash } = chrome;
     let current = current_entry(area, &path);
     let nav = area
@@ -160,7 +183,7 @@ pub fn page(chrome: Chrome, title: &str, body: impl IntoView + 'static) -> Html<
         })
         .collect_view();
     let heading = title.to_owned();
-    document(
+    document_refreshing(
         title,
         view! {
             <header class="topbar">
@@ -182,6 +205,7 @@ pub fn page(chrome: Chrome, title: &str, body: impl IntoView + 'static) -> Html<
                 {body}
             </main>
         },
+        refresh,
     )
 }
 

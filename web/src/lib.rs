@@ -14,6 +14,7 @@
 //! - [`error`]: how failures become pages (not found, sign in, try again);
 //! - [`admin`], [`portal`], [`account`], [`public`]: the pages, by area;
 //! - [`site_ops`]: start, stop and restart of a site, for both areas;
+//! - [`monitoring`]: incidents and notification channels, for both areas;
 //! - [`site_usage`]: a site's usage charts, for both areas.
 
 use std::sync::Arc;
@@ -34,6 +35,7 @@ pub mod components;
 pub mod error;
 pub mod forms;
 pub mod layout;
+pub mod monitoring;
 pub mod portal;
 pub mod public;
 pub mod site_ops;
@@ -65,6 +67,7 @@ pub fn router(state: WebState) -> Router {
         .merge(admin::routes())
         .merge(portal::routes())
         .merge(site_ops::routes())
+        .merge(monitoring::routes())
         .fallback(error::not_found_page)
         .with_state(state)
 }

@@ -14,7 +14,7 @@ pub mod scheduler;
 
 use std::sync::Arc;
 
-use berth_core::jobs::alerts::{EvaluateAlerts, NotifyAlert, NotifyAlertGroup, RemediateSite};
+use berth_core::jobs::alerts::{EvaluateAlerts, NotifyAlert, NotifyAlertGroup, RemediateSite, TestNotification};
 use berth_core::jobs::housekeeping::{PurgePasswordLinks, Retention};
 use berth_core::jobs::metrics::{CheckUptime, CollectMetrics, MeasureDisk, RollupMetrics};
 use tokio::sync::watch;
@@ -35,7 +35,8 @@ pub fn registry() -> Registry {
         .register::<EvaluateAlerts>()
         .register::<NotifyAlert>()
         .register::<NotifyAlertGroup>()
-        .register::<RemediateSite>();
+        .register::<RemediateSite>()
+        .register::<TestNotification>();
     #[cfg(feature = "testing")]
     let registry = {
         use berth_core::jobs::demo;

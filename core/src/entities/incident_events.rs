@@ -1,7 +1,7 @@
 use sea_orm::entity::prelude::*;
 
-/// One line of an incident's timeline: `fired`, `notified`, `acknowledged`, `remediated`,
-/// `resolved`.
+/// One line of an incident's timeline: `fired`, `notified`, `silenced`, `acknowledged`,
+/// `remediated`, `resolved`.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "incident_events")]
 pub struct Model {

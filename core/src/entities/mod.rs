@@ -2,6 +2,7 @@
 //! `crate::store`, and the API never serialises these types directly.
 
 pub mod alert_rules;
+pub mod alert_silences;
 pub mod alerts;
 pub mod api_tokens;
 pub mod audit_log;

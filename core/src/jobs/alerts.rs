@@ -82,3 +82,24 @@ impl Job for RemediateSite {
         Some(format!("alerts.remediate:{}", self.site_id))
     }
 }
+
+/// Sends a test notice to one channel ("Send test" in the console, or
+/// `POST /api/v1/notification-channels/{id}/test`), through the mailer or the checked webhook
+/// client that real notifications use. Not tied to an incident.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestNotification {
+    pub channel_id: Uuid,
+    /// Who asked for it, named in the notice.
+    pub requested_by: String,
+}
+
+impl Job for TestNotification {
+    const NAME: &'static str = "alerts.test_notification";
+    const MAX_ATTEMPTS: i32 = 3;
+
+    /// One test in flight per channel: pressing the button twice sends one.
+    fn dedup_key(&self) -> Option<String> {
+        Some(format!("alerts.test_notification:{}", self.channel_id))
+    }
+}

@@ -72,20 +72,7 @@ pub async fn update_rule<C: ConnectionTrait + TransactionTrait>(
     let critical = patch.critical.unwrap_or(rule.critical);
     let for_seconds = patch.for_seconds.unwrap_or(rule.for_seconds);
     let mut fields = Fields::new();
-    let finite =
-        |v: f64| if v.is_finite() && v >= 0.0 { Ok(()) } else { Err("must be a number of at least 0".to_owned()) };
-    fields.check("warning", finite(warning));
-    fields.check("critical", finite(critical));
-    if crate::alerting::lower_is_worse(&rule.metric) {
-        if warning.is_finite() && critical.is_finite() && critical > warning {
-            fields.check::<()>("critical", Err("must be at most the warning threshold".into()));
-        }
-    } else if warning.is_finite() && critical.is_finite() && critical < warning {
-        fields.check::<()>("critical", Err("must be at least the warning threshold".into()));
-    }
-    if !(0..=86_400).contains(&for_seconds) {
-        fields.check::<()>("for_seconds", Err("must be between 0 and 86400".into()));
-    }
+    check_thresholds(&mut fields, &rule.metric, warning, critical, for_seconds);
     fields.finish()?;
     let mut active: alert_rules::ActiveModel = rule.clone().into();
     active.warning = Set(warning);
@@ -105,6 +92,161 @@ pub async fn update_rule<C: ConnectionTrait + TransactionTrait>(
     .await?;
     txn.commit().await?;
     Ok(updated)
+}
+
+/// The checks every rule's thresholds and `for` duration pass.
+fn check_thresholds(fields: &mut Fields, metric: &str, warning: f64, critical: f64, for_seconds: i32) {
+    let finite =
+        |v: f64| if v.is_finite() && v >= 0.0 { Ok(()) } else { Err("must be a number of at least 0".to_owned()) };
+    fields.check("warning", finite(warning));
+    fields.check("critical", finite(critical));
+    // Days until a certificate expires: the lower value is the worse one.
+    if crate::alerting::lower_is_worse(metric) {
+        if warning.is_finite() && critical.is_finite() && critical > warning {
+            fields.check::<()>("critical", Err("must be at most the warning threshold".into()));
+        }
+    } else if warning.is_finite() && critical.is_finite() && critical < warning {
+        fields.check::<()>("critical", Err("must be at least the warning threshold".into()));
+    }
+    if !(0..=86_400).contains(&for_seconds) {
+        fields.check::<()>("for_seconds", Err("must be between 0 and 86400".into()));
+    }
+}
+
+/// A plan's or a site's own rule for one metric, overriding the global one.
+#[derive(Debug, Clone)]
+pub struct NewRule {
+    pub metric: String,
+    /// `plan` or `site` (the global rules are seeded, one per metric).
+    pub scope: String,
+    pub plan_id: Option<String>,
+    pub site_id: Option<Uuid>,
+    pub warning: f64,
+    pub critical: f64,
+    pub for_seconds: i32,
+    pub enabled: bool,
+}
+
+/// Adds a plan- or site-scoped rule (admins only), audited. One rule per metric and scope
+/// target: a second is a conflict.
+pub async fn create_rule<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    caller: &Caller,
+    new: NewRule,
+) -> Result<alert_rules::Model> {
+    use crate::entities::{plans, sites};
+    caller.require_admin()?;
+    let mut fields = Fields::new();
+    if !crate::alerting::METRICS.contains(&new.metric.as_str()) {
+        fields.push("metric", format!("must be one of {}", crate::alerting::METRICS.join(", ")));
+    }
+    let (plan_id, site_id) = match new.scope.as_str() {
+        "plan" => match new.plan_id.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+            Some(p) => (Some(p.to_owned()), None),
+            None => {
+                fields.push("plan_id", "is required for a plan's rule");
+                (None, None)
+            }
+        },
+        "site" => match new.site_id {
+            Some(s) => (None, Some(s)),
+            None => {
+                fields.push("site_id", "is required for a site's rule");
+                (None, None)
+            }
+        },
+        "global" => {
+            fields.push("scope", "global rules exist for every metric already: edit them instead");
+            (None, None)
+        }
+        _ => {
+            fields.push("scope", "must be plan or site");
+            (None, None)
+        }
+    };
+    check_thresholds(&mut fields, &new.metric, new.warning, new.critical, new.for_seconds);
+    fields.finish()?;
+    let txn = db.begin().await?;
+    let mut customer = None;
+    if let Some(p) = &plan_id {
+        if plans::Entity::find_by_id(p.clone()).one(&txn).await?.is_none() {
+            return Err(Error::invalid("plan_id", "no such plan"));
+        }
+    }
+    if let Some(s) = site_id {
+        let site = access::sites(caller)
+            .filter(sites::Column::Id.eq(s))
+            .one(&txn)
+            .await?
+            .ok_or_else(|| Error::invalid("site_id", "no such site"))?;
+        customer = Some(site.customer_id);
+    }
+    let twin = alert_rules::Entity::find()
+        .filter(alert_rules::Column::Metric.eq(new.metric.as_str()))
+        .filter(alert_rules::Column::Scope.eq(new.scope.as_str()))
+        .filter(match (&plan_id, site_id) {
+            (Some(p), _) => alert_rules::Column::PlanId.eq(p.as_str()),
+            (_, Some(s)) => alert_rules::Column::SiteId.eq(s),
+            _ => alert_rules::Column::Scope.eq("global"),
+        })
+        .one(&txn)
+        .await?;
+    if twin.is_some() {
+        return Err(Error::Conflict(format!(
+            "this {} already has its own {} rule: edit that one",
+            new.scope, new.metric
+        )));
+    }
+    let now = super::now();
+    let model = alert_rules::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        metric: Set(new.metric.clone()),
+        scope: Set(new.scope.clone()),
+        plan_id: Set(plan_id),
+        site_id: Set(site_id),
+        warning: Set(new.warning),
+        critical: Set(new.critical),
+        for_seconds: Set(new.for_seconds),
+        enabled: Set(new.enabled),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    audit::record(
+        &txn,
+        caller,
+        Event::new("alert_rule.create", "alert_rule", model.id).customer(customer).details(json!({
+            "metric": model.metric, "scope": model.scope, "plan_id": model.plan_id, "site_id": model.site_id,
+            "warning": model.warning, "critical": model.critical, "for_seconds": model.for_seconds,
+            "enabled": model.enabled,
+        })),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(model)
+}
+
+/// Removes a plan's or a site's rule (admins only), audited; the global rule applies again.
+/// The global rules can be edited or switched off, not deleted (409).
+pub async fn delete_rule<C: ConnectionTrait + TransactionTrait>(db: &C, caller: &Caller, id: Uuid) -> Result<()> {
+    caller.require_admin()?;
+    let txn = db.begin().await?;
+    let rule = alert_rules::Entity::find_by_id(id).one(&txn).await?.ok_or(Error::NotFound("alert rule"))?;
+    if rule.scope == "global" {
+        return Err(Error::Conflict("a global rule can be edited or switched off, not deleted".into()));
+    }
+    alert_rules::Entity::delete_by_id(id).exec(&txn).await?;
+    audit::record(
+        &txn,
+        caller,
+        Event::new("alert_rule.delete", "alert_rule", id).details(json!({
+            "metric": rule.metric, "scope": rule.scope, "plan_id": rule.plan_id, "site_id": rule.site_id,
+        })),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
 }
 
 /// The rule that applies to a site's metric: the site's own, else its plan's, else the global
@@ -371,6 +513,8 @@ pub struct Touched {
     pub incident_id: Uuid,
     /// `fired`, `escalated` or `resolved`.
     pub transition: &'static str,
+    /// A silence covered it: the timeline says so and no channel is told.
+    pub silenced: bool,
 }
 
 /// Stores the alerts an evaluation round changed, in **one** transaction. On `Fired` an
@@ -392,13 +536,13 @@ pub async fn record_round<C: ConnectionTrait + TransactionTrait>(
             touched.push((t, customer_id));
         }
     }
-    let count = |kind: &str| touched.iter().filter(|(t, _)| t.transition == kind).count();
+    let count = |kind: &str| touched.iter().filter(|(t, _)| !t.silenced && t.transition == kind).count();
     let grouped = |kind: &str| kind != "escalated" && count(kind) >= group_min.max(2);
     // Per channel and transition: the channel's owner and the incidents it is told about.
     type Told = (Option<Uuid>, Vec<Uuid>);
     let mut per_channel: HashMap<(Uuid, &'static str), Told> = HashMap::new();
     let mut channels: HashMap<Uuid, Vec<notification_channels::Model>> = HashMap::new();
-    for (t, customer_id) in &touched {
+    for (t, customer_id) in touched.iter().filter(|(t, _)| !t.silenced) {
         if !channels.contains_key(customer_id) {
             channels.insert(*customer_id, channels_for(&txn, *customer_id).await?);
         }
@@ -501,12 +645,14 @@ async fn record_one(txn: &impl ConnectionTrait, e: Evaluated) -> Result<Option<T
     } else {
         active.insert(txn).await?;
     }
-    Ok(match (incident_id, e.transition) {
-        (Some(incident_id), Some(t)) => {
-            Some(Touched { site_id: e.site_id, metric: e.metric, incident_id, transition: t.as_str() })
-        }
-        _ => None,
-    })
+    let Some((incident_id, t)) = incident_id.zip(e.transition) else { return Ok(None) };
+    let transition = t.as_str();
+    // A silence holds the notifications back; the incident records that instead.
+    let silence = super::silences::covering(txn, e.site_id, e.customer_id, e.metric, e.now).await?;
+    if let Some(silence) = &silence {
+        add_event(txn, incident_id, "silenced", &super::silences::timeline_detail(silence, transition), e.now).await?;
+    }
+    Ok(Some(Touched { site_id: e.site_id, metric: e.metric, incident_id, transition, silenced: silence.is_some() }))
 }
 
 // ----- incidents -----
@@ -607,6 +753,29 @@ pub async fn has_event(db: &impl ConnectionTrait, incident_id: Uuid, kind: &str)
         .one(db)
         .await?
         .is_some())
+}
+
+/// The names and customers of the caller's sites among `ids` (one query), for pages that list
+/// alerts and incidents. Sites the caller may not see are left out.
+pub async fn site_names(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    ids: impl IntoIterator<Item = Uuid>,
+) -> Result<HashMap<Uuid, (String, Uuid)>> {
+    use crate::entities::sites;
+    let mut ids: Vec<Uuid> = ids.into_iter().collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(access::sites(caller)
+        .filter(sites::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| (s.id, (s.name, s.customer_id)))
+        .collect())
 }
 
 // ----- channels -----
@@ -711,6 +880,38 @@ pub async fn delete_channel<C: ConnectionTrait + TransactionTrait>(db: &C, calle
     .await?;
     txn.commit().await?;
     Ok(())
+}
+
+/// Queues a test notice to one of the caller's channels (another tenant's is not found),
+/// audited. Pressing twice while one is queued sends one.
+pub async fn test_channel<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<notification_channels::Model> {
+    let txn = db.begin().await?;
+    let channel = notification_channels::Entity::find_by_id(id)
+        .scoped(caller)
+        .one(&txn)
+        .await?
+        .ok_or(Error::NotFound("notification channel"))?;
+    let job = crate::jobs::alerts::TestNotification { channel_id: id, requested_by: caller.actor.clone() };
+    crate::jobs::enqueue_with(
+        &txn,
+        &job,
+        crate::jobs::Options { customer_id: channel.customer_id, ..Default::default() },
+    )
+    .await?;
+    audit::record(
+        &txn,
+        caller,
+        Event::new("notification_channel.test", "notification_channel", id)
+            .customer(channel.customer_id)
+            .details(json!({"kind": channel.kind, "target": channel.target})),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(channel)
 }
 
 /// The enabled channels a customer's incidents go to: the customer's own and the admins'.

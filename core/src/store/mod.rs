@@ -5,12 +5,14 @@
 pub mod alerts;
 pub mod audit;
 pub mod customers;
+pub mod dashboard;
 pub mod flows;
 pub mod jobs;
 pub mod metrics;
 pub mod page;
 pub mod plans;
 pub mod signup;
+pub mod silences;
 pub mod site_state;
 pub mod sites;
 pub mod tokens;

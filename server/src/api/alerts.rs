@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use berth_core::entities::{alert_rules, alerts, incident_events, incidents, notification_channels};
-use berth_core::store::alerts::{self as store, NewChannel, RulePatch};
+use berth_core::store::alerts::{self as store, NewChannel, NewRule, RulePatch};
 use berth_core::store::page::Page;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -27,8 +27,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(acknowledge))
         .routes(routes!(list_channels, create_channel))
         .routes(routes!(delete_channel))
-        .routes(routes!(list_rules))
-        .routes(routes!(update_rule))
+        .routes(routes!(test_channel))
+        .routes(routes!(list_rules, create_rule))
+        .routes(routes!(update_rule, delete_rule))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -146,7 +147,8 @@ impl From<incidents::Model> for IncidentDto {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IncidentEventDto {
     pub at: DateTime<Utc>,
-    /// `fired`, `notified`, `acknowledged`, `remediated` or `resolved`.
+    /// `fired`, `notified`, `silenced` (a silence held the notifications back), `acknowledged`,
+    /// `remediated` or `resolved`.
     pub kind: String,
     pub detail: String,
 }
@@ -305,6 +307,19 @@ async fn delete_channel(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Queues a test notice to one of the caller's channels, through the same delivery path as
+/// real notifications (202: it is sent by a job).
+#[utoipa::path(post, operation_id = "notification_channels_test", path = "/notification-channels/{id}/test", tag = "alerts",
+    params(("id" = Uuid, Path)), responses((status = 202, body = ChannelDto), (status = 404, body = Problem)))]
+async fn test_channel(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<(StatusCode, Json<ChannelDto>)> {
+    let channel = store::test_channel(&state.db, &auth.caller, id).await?;
+    Ok((StatusCode::ACCEPTED, Json(channel.into())))
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RuleDto {
     pub id: Uuid,
@@ -375,4 +390,57 @@ async fn update_rule(
         enabled: body.enabled,
     };
     Ok(Json(store::update_rule(&state.db, &auth.caller, id, patch).await?.into()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRule {
+    /// `cpu`, `memory` or `down`.
+    pub metric: String,
+    /// `plan` or `site`.
+    pub scope: String,
+    /// With scope `plan`.
+    pub plan_id: Option<String>,
+    /// With scope `site`.
+    pub site_id: Option<Uuid>,
+    pub warning: f64,
+    pub critical: f64,
+    pub for_seconds: i32,
+    /// Default true.
+    pub enabled: Option<bool>,
+}
+
+/// Adds a plan's or a site's own rule for a metric (admins); it overrides the global one.
+#[utoipa::path(post, operation_id = "alert_rules_create", path = "/alert-rules", tag = "alerts",
+    request_body = CreateRule,
+    responses((status = 201, body = RuleDto), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn create_rule(
+    State(state): State<AppState>,
+    Admin(auth): Admin,
+    ApiJson(body): ApiJson<CreateRule>,
+) -> ApiResult<(StatusCode, Json<RuleDto>)> {
+    let new = NewRule {
+        metric: body.metric,
+        scope: body.scope,
+        plan_id: body.plan_id,
+        site_id: body.site_id,
+        warning: body.warning,
+        critical: body.critical,
+        for_seconds: body.for_seconds,
+        enabled: body.enabled.unwrap_or(true),
+    };
+    Ok((StatusCode::CREATED, Json(store::create_rule(&state.db, &auth.caller, new).await?.into())))
+}
+
+/// Removes a plan's or a site's rule (admins); the global rules can be edited, not deleted (409).
+#[utoipa::path(delete, operation_id = "alert_rules_delete", path = "/alert-rules/{id}", tag = "alerts",
+    params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn delete_rule(
+    State(state): State<AppState>,
+    Admin(auth): Admin,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<StatusCode> {
+    store::delete_rule(&state.db, &auth.caller, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

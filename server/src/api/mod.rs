@@ -1,6 +1,7 @@
 //! REST API v1. Each resource module ends in `fn routes()`; the OpenAPI document is collected
 //! from the same `routes!` registrations, so a route cannot be served without being documented.
 
+pub mod alert_silences;
 pub mod alerts;
 pub mod audit;
 pub mod auth;
@@ -74,6 +75,7 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(jobs::routes())
         .merge(flows::routes())
         .merge(alerts::routes())
+        .merge(alert_silences::routes())
         .routes(utoipa_axum::routes!(openapi_json))
         .fallback(|| async { ApiError::RouteNotFound });
     let (router, mut doc) =

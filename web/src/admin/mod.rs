@@ -1,12 +1,14 @@
 //! The admin console: every page under `/admin`. [`PageCtx`] has already refused anyone but an
 //! administrator; the store checks again on its own (`Caller::require_admin`).
 
+pub(crate) mod alerts;
 mod audit;
 mod customers;
 mod flows;
+mod host;
 mod jobs;
 mod security;
-mod sites;
+pub(crate) mod sites;
 
 use std::collections::HashMap;
 
@@ -29,6 +31,7 @@ use crate::WebState;
 pub fn routes() -> Router<WebState> {
     Router::new()
         .route("/admin", get(dashboard))
+        .merge(alerts::routes())
         .merge(customers::routes())
         .merge(sites::routes())
         .merge(audit::routes())
@@ -111,7 +114,9 @@ async fn dashboard(State(state): State<WebState>, ctx: PageCtx) -> PageResult {
         flows::runs_table(&runs, &names).into_any()
     };
 
+    let monitoring = monitoring_panels(&state, &ctx).await?;
     let body = view! {
+        {monitoring}
         <div class="cards">
             <section class="panel" aria-labelledby="d-customers">
                 <h2 id="d-customers"><a href="/admin/customers">"Customers"</a> <span class="total">{total_customers}</span></h2>
@@ -138,6 +143,104 @@ async fn dashboard(State(state): State<WebState>, ctx: PageCtx) -> PageResult {
         </section>
     };
     Ok(page(ctx.chrome(), "Dashboard", body).into_response())
+}
+
+/// A figure as "used of total (share)", with a meter; "not available" when unreadable.
+fn usage_row(label: &str, figure: Option<(String, f64)>) -> impl IntoView {
+    let label = label.to_owned();
+    let value = match figure {
+        Some((text, share)) => {
+            let share = share.clamp(0.0, 100.0);
+            view! {
+                <span>{text}</span>
+                <meter min="0" max="100" low="80" high="90" optimum="0" value=format!("{share:.0}")>{format!("{share:.0} %")}</meter>
+            }
+            .into_any()
+        }
+        None => view! { <span class="muted">"not available"</span> }.into_any(),
+    };
+    view! { <li><span>{label}</span><span class="usage">{value}</span></li> }
+}
+
+/// Firing alerts, sites down, the host's CPU, memory and disk, and the busiest sites.
+async fn monitoring_panels(state: &WebState, ctx: &PageCtx) -> Result<impl IntoView, PageError> {
+    use store::dashboard::{firing_counts, top_sites, TopBy};
+    let (firing, down) = firing_counts(&state.db, &ctx.caller).await?;
+    let top_firing =
+        store::alerts::list_alerts(&state.db, &ctx.caller, Some("firing"), Page { cursor: None, limit: Some(5) })
+            .await?
+            .items;
+    let by_cpu = top_sites(&state.db, &ctx.caller, TopBy::Cpu, 5).await?;
+    let by_memory = top_sites(&state.db, &ctx.caller, TopBy::Memory, 5).await?;
+    let sites = store::alerts::site_names(&state.db, &ctx.caller, top_firing.iter().map(|a| a.site_id)).await?;
+    let customers = customer_names(
+        state,
+        ctx,
+        &[],
+        top_firing.iter().map(|a| a.customer_id).collect::<std::collections::BTreeSet<_>>().into_iter(),
+    )
+    .await?;
+    let host = host::Host::read(&state.config.server.data_dir);
+    let load = host.load.map(|(l, cpus)| (format!("load {l:.2} on {cpus} CPUs"), l * 100.0 / cpus as f64));
+    let share = |(used, total): (u64, u64)| {
+        let pct = if total > 0 { used as f64 * 100.0 / total as f64 } else { 0.0 };
+        (format!("{} of {}", host::bytes(used), host::bytes(total)), pct)
+    };
+    let firing_view = if top_firing.is_empty() {
+        view! { <p class="muted">"Nothing is firing."</p> }.into_any()
+    } else {
+        crate::monitoring::alerts_table(crate::layout::Area::Admin, "Firing alerts", &top_firing, &sites, &customers)
+            .into_any()
+    };
+    let top = |title: &'static str, id: &'static str, items: Vec<store::dashboard::TopSite>, by: TopBy| {
+        let rows = items
+            .into_iter()
+            .map(|t| {
+                let figure = match by {
+                    TopBy::Cpu => t.cpu_percent.map_or_else(|| "—".to_owned(), |c| format!("{c:.1} %")),
+                    TopBy::Memory if t.memory_limit_bytes > 0 => format!(
+                        "{} ({:.0} % of the limit)",
+                        host::bytes(u64::try_from(t.memory_bytes).unwrap_or(0)),
+                        t.memory_bytes as f64 * 100.0 / t.memory_limit_bytes as f64
+                    ),
+                    TopBy::Memory => host::bytes(u64::try_from(t.memory_bytes).unwrap_or(0)),
+                };
+                view! { <li><a href=format!("/admin/sites/{}", t.site_id)>{t.name}</a><strong>{figure}</strong></li> }
+            })
+            .collect_view();
+        view! {
+            <section class="panel" aria-labelledby=id>
+                <h2 id=id>{title}</h2>
+                <ul class="counts">{rows}</ul>
+            </section>
+        }
+    };
+    let no_samples = by_cpu.is_empty();
+    Ok(view! {
+        <div class="cards cards--monitoring" id="monitoring">
+            <section class="panel" aria-labelledby="d-alerts">
+                <h2 id="d-alerts"><a href="/admin/alerts">"Alerts"</a></h2>
+                <ul class="counts">
+                    <li><span>"Firing"</span><strong id="d-firing">{firing}</strong></li>
+                    <li><span>"Sites down"</span><strong id="d-down">{down}</strong></li>
+                </ul>
+            </section>
+            <section class="panel" aria-labelledby="d-host">
+                <h2 id="d-host">"This host"</h2>
+                <ul class="counts">
+                    {usage_row("CPU", load)}
+                    {usage_row("Memory", host.memory.map(share))}
+                    {usage_row("Disk (data)", host.disk.map(share))}
+                </ul>
+            </section>
+            {(!no_samples).then(|| top("Top sites by CPU", "d-top-cpu", by_cpu, TopBy::Cpu))}
+            {(!no_samples).then(|| top("Top sites by memory", "d-top-memory", by_memory, TopBy::Memory))}
+        </div>
+        <section aria-labelledby="d-firing-list" class="dashboard-firing">
+            <h2 id="d-firing-list">"Firing alerts"</h2>
+            {firing_view}
+        </section>
+    })
 }
 
 /// The select options of a status filter: "any" first.

@@ -47,7 +47,7 @@ fn detail_href(id: impl std::fmt::Display) -> String {
 
 /// Customers for the "customer" drop-downs. The store caps a page at 200; a host with more
 /// customers opens "New site" from the customer's own page, which preselects it.
-pub(super) async fn customer_choices(
+pub(crate) async fn customer_choices(
     state: &WebState,
     ctx: &PageCtx,
 ) -> Result<Vec<customers::Model>, berth_core::Error> {
@@ -56,7 +56,7 @@ pub(super) async fn customer_choices(
         .items)
 }
 
-pub(super) fn customer_options(customers: &[customers::Model], any: Option<&str>) -> Vec<(String, String)> {
+pub(crate) fn customer_options(customers: &[customers::Model], any: Option<&str>) -> Vec<(String, String)> {
     any.map(|label| (String::new(), label.to_owned()))
         .into_iter()
         .chain(customers.iter().map(|c| (c.id.to_string(), format!("{} ({})", c.company_name, c.email))))

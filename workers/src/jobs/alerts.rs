@@ -467,7 +467,7 @@ fn webhook_body(
 /// POSTs `body` to a webhook channel (any kind): the target is checked again at send time (the
 /// host's address may have changed since creation) and the request connects to exactly the
 /// addresses checked; no redirects, a timeout, any non-2xx an error (retried).
-async fn post_webhook(
+pub(crate) async fn post_webhook(
     ctx: &JobContext,
     channel: &notification_channels::Model,
     body: &serde_json::Value,
