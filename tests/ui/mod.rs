@@ -9,6 +9,7 @@ mod admin;
 mod auth;
 mod autocomplete;
 mod flows;
+mod plans;
 mod portal;
 mod security;
 mod site_ops;

@@ -10,7 +10,6 @@
 //! downtime that spanned several ticks it fires once on catch-up, not once per missed tick. A
 //! schedule seen for the first time starts from the current tick without firing.
 
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -139,7 +138,7 @@ impl Scheduler {
             job_schedules::Entity::find().filter(job_schedules::Column::Enabled.eq(true)).all(&self.db).await?;
         let mut fired = 0;
         for s in schedules {
-            let schedule = match cron::Schedule::from_str(&s.cron) {
+            let schedule = match berth_core::schedule::parse(&s.cron) {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(schedule = %s.name, cron = %s.cron, error = %e, "Schedule has an invalid cron expression; skipped");
@@ -244,6 +243,7 @@ impl Leader {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use std::str::FromStr;
 
     fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 3, 1, h, m, s).single().expect("valid date")

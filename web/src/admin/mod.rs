@@ -5,6 +5,7 @@ mod audit;
 mod customers;
 mod flows;
 mod jobs;
+mod plans;
 mod security;
 mod sites;
 
@@ -34,6 +35,7 @@ pub fn routes() -> Router<WebState> {
         .merge(audit::routes())
         .merge(flows::routes())
         .merge(jobs::routes())
+        .merge(plans::routes())
         .merge(security::routes())
 }
 

@@ -6,3 +6,4 @@ pub mod alerts;
 pub mod demo;
 pub mod housekeeping;
 pub mod metrics;
+pub mod platform_backup;
