@@ -97,7 +97,8 @@ async fn sqlite_backup_then_restore_brings_the_data_back() {
 
     let out = ok(&run(dir.path(), &vars, &["backup-platform"]));
     let backup = written_dir(&out);
-    assert!(backup.starts_with(dir.path().join("data/backups/platform")), "{out}");
+    let platform_dir = std::fs::canonicalize(dir.path().join("data/backups/platform")).expect("platform dir");
+    assert!(backup.starts_with(&platform_dir), "{out}");
     assert!(out.contains("SQLite database"), "{out}");
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(backup.join("manifest.json")).expect("manifest")).expect("json");
@@ -175,7 +176,7 @@ async fn postgres_backup_then_restore_brings_the_data_back() {
 
     let out = ok(&run(dir.path(), &vars, &["backup-platform", "--out", &out_dir.display().to_string()]));
     let backup = written_dir(&out);
-    assert!(backup.starts_with(&out_dir), "{out}");
+    assert!(backup.starts_with(std::fs::canonicalize(&out_dir).expect("out dir")), "{out}");
     assert!(out.contains("PostgreSQL database"), "{out}");
     let data = backup.join("berth.pgdump");
     assert_eq!(&std::fs::read(&data).expect("dump")[..5], b"PGDMP", "pg_dump's custom format");

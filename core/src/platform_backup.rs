@@ -189,6 +189,8 @@ pub async fn backup(db: &DatabaseConnection, config: &Config, keys: &Keys, out_d
     let dir = out_dir.join(&name);
     tokio::fs::rename(&partial, &dir).await.map_err(io("cannot finish backup", &dir))?;
     sync_dir(out_dir);
+    // Named in full wherever it is reported (the default data dir is relative).
+    let dir = tokio::fs::canonicalize(&dir).await.unwrap_or(dir);
     Ok(Written { dir, manifest })
 }
 
