@@ -148,7 +148,7 @@ pub struct Decision<Id> {
 pub fn decide<Id: Clone>(policy: &Policy, backups: &[Backup<Id>], now: DateTime<Utc>) -> Decision<Id> {
     let mut order: Vec<usize> = (0..backups.len()).collect();
     // Newest first; equal times keep their input order, so the decision is deterministic.
-    order.sort_by(|&a, &b| backups[b].at.cmp(&backups[a].at));
+    order.sort_by_key(|&i| std::cmp::Reverse(backups[i].at));
 
     let mut reasons: Vec<Vec<Reason>> = vec![Vec::new(); backups.len()];
     let newest_good = order.iter().copied().find(|&i| backups[i].outcome == Outcome::Good && backups[i].at <= now);

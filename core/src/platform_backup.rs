@@ -592,7 +592,7 @@ pub async fn list(dir: &Path, keys: &Keys) -> Result<Vec<(PathBuf, Manifest)>, E
             out.push((path, manifest));
         }
     }
-    out.sort_by(|a, b| b.1.created_at.cmp(&a.1.created_at));
+    out.sort_by_key(|(_, m)| std::cmp::Reverse(m.created_at));
     Ok(out)
 }
 
