@@ -170,10 +170,13 @@ impl BackupForm {
             keep_yearly: number("keep_yearly", &self.keep_yearly),
         };
         if errors.is_empty() {
-            Ok(settings)
-        } else {
-            Err(errors)
+            return Ok(settings);
         }
+        // Report the store's findings on the other fields too, so one round trip shows all.
+        if let Err(berth_core::Error::Validation(more)) = settings.validate() {
+            errors.extend(more);
+        }
+        Err(errors)
     }
 }
 
