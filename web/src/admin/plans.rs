@@ -199,8 +199,8 @@ fn backup_fields(form: &BackupForm, errors: &FieldErrors, plan_values: Option<&E
     let keeps =
         KEEPS.iter().map(|(name, label)| field(name, label, "0 to 1000.").numeric().render().into_any()).collect_view();
     view! {
-        {field("backup_cron", "Backup schedule", "Five-field cron, UTC: minute hour day month weekday. `0 * * * *` is every hour.").autocomplete("off").render()}
-        {field("backup_verify_cron", "Verified daily backup", "Five-field cron, UTC. `30 3 * * *` is 03:30 every day.").autocomplete("off").render()}
+        {field("backup_cron", "Backup schedule", "Five-field cron, UTC: minute hour day month weekday. 0 * * * * is every hour.").autocomplete("off").render()}
+        {field("backup_verify_cron", "Verified daily backup", "Five-field cron, UTC. 30 3 * * * is 03:30 every day.").autocomplete("off").render()}
         <fieldset class="stack">
             <legend>"Retention: the newest good backup of each of the last …"</legend>
             {keeps}
