@@ -13,6 +13,7 @@
 
 use std::str::FromStr;
 
+use chrono::{DateTime, SubsecRound, Utc};
 pub use cron::Schedule;
 
 /// Parses a five-field (standard) or six/seven-field (`cron` crate) expression.
@@ -27,6 +28,15 @@ pub fn parse(expr: &str) -> Result<Schedule, String> {
         n => return Err(format!("has {n} fields; write five: minute hour day-of-month month day-of-week")),
     };
     Schedule::from_str(&text).map_err(|e| format!("is not a valid cron expression ({e})"))
+}
+
+/// The latest tick of `schedule` at or before `now` (whole seconds).
+pub fn latest_tick(schedule: &Schedule, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let now = now.trunc_subsecs(0);
+    if schedule.includes(now) {
+        return Some(now);
+    }
+    schedule.after(&now).next_back()
 }
 
 /// A backup schedule: five fields, valid, firing at all, and at most once a minute (which the
@@ -79,7 +89,7 @@ fn standard_weekdays(field: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{DateTime, TimeZone, Utc};
+    use chrono::TimeZone;
 
     fn at(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(y, m, d, h, min, 0).single().expect("valid time")

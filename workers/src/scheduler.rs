@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_core::entities::job_schedules;
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
@@ -50,14 +50,9 @@ impl Builtin {
     }
 }
 
-/// The latest tick of `schedule` at or before `now`.
-pub fn latest_tick(schedule: &cron::Schedule, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let now = now.trunc_subsecs(0);
-    if schedule.includes(now) {
-        return Some(now);
-    }
-    schedule.after(&now).next_back()
-}
+/// The latest tick of a schedule at or before now (one definition, shared with the backup
+/// schedules of plans and sites).
+pub use berth_core::schedule::latest_tick;
 
 pub struct Scheduler {
     db: DatabaseConnection,

@@ -5,6 +5,7 @@
 //! Cron expressions are checked with the scheduler's own parser
 //! ([`crate::schedule::validate_backup_cron`]), so what is accepted here is what fires.
 
+use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, QueryFilter, TransactionTrait};
 use serde::Serialize;
 use serde_json::json;
@@ -15,7 +16,7 @@ use crate::access::{self, Caller};
 use crate::backup_retention::Policy;
 use crate::entities::{customers, plans, sites};
 use crate::error::{Error, Fields, Result};
-use crate::schedule::validate_backup_cron;
+use crate::schedule::{latest_tick, parse, validate_backup_cron};
 
 /// The most copies of one kind a policy may keep.
 pub const MAX_KEEP: i32 = 1000;
@@ -117,6 +118,33 @@ impl Effective {
             keep_weekly: n(self.keep_weekly),
             keep_monthly: n(self.keep_monthly),
             keep_yearly: n(self.keep_yearly),
+        }
+    }
+}
+
+/// Which backup a schedule calls for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DueBackup {
+    /// A backup on `backup_cron` (de-duplicated against the previous one).
+    Backup,
+    /// The daily backup on `backup_verify_cron`, verified after it is written.
+    Verified,
+}
+
+impl Effective {
+    /// What a site is due at `now` when its schedules last fired for tick `last`: the newest
+    /// tick of either schedule in `(last, now]`, and which kind. A due verified backup wins
+    /// (after downtime that spanned both, the day still gets its verified copy); like the
+    /// scheduler, missed ticks fire once, not once each. `None`: nothing is due (or an
+    /// expression stored before validation no longer parses).
+    pub fn due(&self, last: DateTime<Utc>, now: DateTime<Utc>) -> Option<(DateTime<Utc>, DueBackup)> {
+        let tick = |expr: &str| parse(expr).ok().and_then(|s| latest_tick(&s, now)).filter(|t| *t > last);
+        let backup = tick(&self.backup_cron);
+        let verified = tick(&self.backup_verify_cron);
+        match (verified, backup) {
+            (Some(v), b) => Some((b.map_or(v, |b| b.max(v)), DueBackup::Verified)),
+            (None, Some(b)) => Some((b, DueBackup::Backup)),
+            (None, None) => None,
         }
     }
 }
@@ -271,5 +299,29 @@ mod tests {
 
         let ok = Settings { backup_cron: Some(" 15  *  * * *".into()), keep_hourly: Some(0), ..Settings::default() };
         assert_eq!(ok.validate().expect("valid").backup_cron.as_deref(), Some("15 * * * *"));
+    }
+
+    fn at(d: u32, h: u32, m: u32) -> DateTime<Utc> {
+        use chrono::TimeZone;
+        Utc.with_ymd_and_hms(2026, 12, d, h, m, 0).single().expect("valid time")
+    }
+
+    #[test]
+    fn the_due_backup_is_the_newest_tick_since_the_last_one() {
+        let e = Effective {
+            backup_cron: "0 * * * *".into(),
+            backup_verify_cron: "30 3 * * *".into(),
+            keep_hourly: 24,
+            keep_daily: 7,
+            keep_weekly: 4,
+            keep_monthly: 12,
+            keep_yearly: 10,
+        };
+        assert_eq!(e.due(at(2, 2, 0), at(2, 2, 59)), None);
+        assert_eq!(e.due(at(2, 2, 0), at(2, 3, 0)), Some((at(2, 3, 0), DueBackup::Backup)));
+        assert_eq!(e.due(at(2, 3, 0), at(2, 3, 30)), Some((at(2, 3, 30), DueBackup::Verified)));
+        assert_eq!(e.due(at(2, 3, 30), at(2, 4, 10)), Some((at(2, 4, 0), DueBackup::Backup)));
+        // Down from 01:00 to 05:10: one run, the verified one, stamped with the newest tick.
+        assert_eq!(e.due(at(2, 1, 0), at(2, 5, 10)), Some((at(2, 5, 0), DueBackup::Verified)));
     }
 }
