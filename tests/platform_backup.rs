@@ -234,6 +234,14 @@ async fn the_scheduled_job_backs_up_and_prunes() {
     let second = platform_backup::backup(&app.db, &app.config, &keys, &platform).await.expect("backup");
     // A folder that is not Berth's is never touched.
     std::fs::create_dir_all(platform.join("notes")).expect("mkdir");
+    // An interrupted backup: a fresh one may still be growing, one a day old is abandoned.
+    let abandoned = platform.join("berth-20261101T024500.000000Z.partial");
+    let growing = platform.join("berth-20261202T024500.000000Z.partial");
+    for dir in [&abandoned, &growing] {
+        std::fs::create_dir_all(dir).expect("mkdir");
+    }
+    let two_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 24 * 3600);
+    std::fs::File::open(&abandoned).and_then(|d| d.set_modified(two_days_ago)).expect("age the folder");
 
     berth_core::jobs::enqueue(&app.db, &BackupPlatform {}).await.expect("enqueue");
     app.wait_for_idle_queue().await;
@@ -245,6 +253,8 @@ async fn the_scheduled_job_backs_up_and_prunes() {
     platform_backup::verify(newest, &keys).await.expect("the job's backup verifies");
     assert!(!first.dir.exists() && !second.dir.exists(), "older copies of the same hour were pruned");
     assert!(platform.join("notes").exists());
+    assert!(!abandoned.exists(), "a day-old interrupted backup is removed");
+    assert!(growing.exists(), "one that may still be written is not");
     let job = strings(&app.db, "SELECT state FROM jobs WHERE kind = 'backup.platform'").await;
     assert_eq!(job, ["done"]);
     app.stop().await;

@@ -596,8 +596,9 @@ pub async fn list(dir: &Path, keys: &Keys) -> Result<Vec<(PathBuf, Manifest)>, E
     Ok(out)
 }
 
-/// Deletes the platform backups in `dir` that GFS retention (`policy`) does not keep. Only
-/// folders whose manifest this key signed are considered; returns the folders deleted.
+/// Deletes the platform backups in `dir` that GFS retention (`policy`) does not keep, and
+/// interrupted ones (`.partial`) a day old. Only folders whose manifest this key signed are
+/// considered for retention; returns the folders deleted.
 pub async fn prune(dir: &Path, keys: &Keys, policy: &Policy, now: DateTime<Utc>) -> Result<Vec<PathBuf>, Error> {
     let found = list(dir, keys).await?;
     let backups: Vec<backup_retention::Backup<PathBuf>> = found
@@ -605,10 +606,32 @@ pub async fn prune(dir: &Path, keys: &Keys, policy: &Policy, now: DateTime<Utc>)
         .map(|(path, m)| backup_retention::Backup { id: path.clone(), at: m.created_at, outcome: Outcome::Good })
         .collect();
     let decision = backup_retention::decide(policy, &backups, now);
-    for path in &decision.delete {
+    let mut deleted = decision.delete;
+    for path in &deleted {
         tokio::fs::remove_dir_all(path).await.map_err(io("cannot delete old backup", path))?;
     }
-    Ok(decision.delete)
+    deleted.extend(remove_abandoned(dir).await?);
+    Ok(deleted)
+}
+
+/// `berth-*.partial` folders untouched for a day: backups interrupted before they completed
+/// (one still being written is touched as it grows, and none takes a day).
+async fn remove_abandoned(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let mut removed = Vec::new();
+    let Ok(mut entries) = tokio::fs::read_dir(dir).await else { return Ok(removed) };
+    while let Some(entry) = entries.next_entry().await.map_err(io("cannot list", dir))? {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !(name.starts_with("berth-") && name.ends_with(".partial")) {
+            continue;
+        }
+        let path = entry.path();
+        let age = entry.metadata().await.ok().and_then(|m| m.modified().ok()).and_then(|t| t.elapsed().ok());
+        if age.is_some_and(|a| a > std::time::Duration::from_secs(24 * 3600)) {
+            tokio::fs::remove_dir_all(&path).await.map_err(io("cannot delete abandoned backup", &path))?;
+            removed.push(path);
+        }
+    }
+    Ok(removed)
 }
 
 /// Creates `dir` and its missing parents, the created ones private (0700); an existing
