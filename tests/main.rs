@@ -8,6 +8,7 @@ mod http;
 mod integrations;
 mod migrations;
 mod monitoring;
+mod platform_backup;
 mod queue;
 mod runtime;
 mod support;

@@ -22,6 +22,20 @@ async fn exercise(db: &DatabaseConnection) {
     Migrator::up(db, None).await.expect("first run");
     Migrator::up(db, None).await.expect("second run is a no-op");
     assert_eq!(plan_count(db).await, 3);
+    // m0011: backup schedules with their defaults; a plan's daily copies start from the days
+    // of backups it promised.
+    let row = db
+        .query_one(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT backup_cron, backup_verify_cron, keep_daily, keep_yearly FROM plans WHERE id = 'pro'".to_owned(),
+        ))
+        .await
+        .expect("query")
+        .expect("row");
+    assert_eq!(row.try_get::<String>("", "backup_cron").expect("cron"), "0 * * * *");
+    assert_eq!(row.try_get::<String>("", "backup_verify_cron").expect("cron"), "30 3 * * *");
+    assert_eq!(row.try_get::<i32>("", "keep_daily").expect("daily"), 30);
+    assert_eq!(row.try_get::<i32>("", "keep_yearly").expect("yearly"), 10);
     assert!(Migrator::get_pending_migrations(db).await.expect("status").is_empty());
     Migrator::down(db, None).await.expect("down");
     Migrator::up(db, None).await.expect("up again");

@@ -49,7 +49,7 @@ pub async fn connect_url(url: &str, config: &Config) -> anyhow::Result<DatabaseC
 }
 
 /// The file of a SQLite URL (`sqlite://path?mode=rwc`, `sqlite:path`); `None` in memory.
-fn sqlite_file(url: &str) -> Option<PathBuf> {
+pub fn sqlite_file(url: &str) -> Option<PathBuf> {
     let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     if path.is_empty() || path == ":memory:" || query.split('&').any(|kv| kv == "mode=memory") {

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod alerting;
 pub mod auth;
+pub mod backup_retention;
 pub mod config;
 pub mod crypto;
 pub mod db;
@@ -13,6 +14,8 @@ pub mod flows;
 pub mod hash_pool;
 pub mod jobs;
 pub mod net;
+pub mod platform_backup;
+pub mod schedule;
 pub mod store;
 pub mod totp;
 pub mod types;

@@ -55,6 +55,21 @@ enum Command {
         #[command(subcommand)]
         command: ImagesCommand,
     },
+    /// Back up Berth's own database (pg_dump or SQLite's VACUUM INTO) with a signed manifest.
+    BackupPlatform {
+        /// The directory that receives the backup's folder [default: $BERTH_BACKUP_DIR/platform].
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Restore Berth's own database from a platform backup (its folder or manifest.json), after
+    /// checking its signature and checksum. Stop every `berth serve` and `berth worker` first.
+    RestorePlatform {
+        /// The backup's folder, its manifest.json or its data file.
+        path: std::path::PathBuf,
+        /// PostgreSQL only: end other sessions of the database instead of refusing.
+        #[arg(long)]
+        force: bool,
+    },
     /// Berth's own nginx (managed ingress), which keeps serving while Berth is stopped.
     Ingress {
         #[command(subcommand)]
@@ -209,6 +224,40 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                     ingress.start().await?;
                     println!("Berth's nginx serves on {}.", ingress.listen());
                 }
+            }
+        }
+        Command::BackupPlatform { out } => {
+            let keys = startup::existing_keys(&config)?;
+            let db = berth_core::db::connect(&config).await?;
+            let out = out.unwrap_or_else(|| config.backup.platform_dir());
+            let written = berth_core::platform_backup::backup(&db, &config, &keys, &out).await;
+            db.close().await.ok();
+            let written = written?;
+            let m = &written.manifest;
+            println!(
+                "Platform backup written to {} ({} database, {} bytes, schema {}).",
+                written.dir.display(),
+                m.database,
+                m.size,
+                m.schema
+            );
+        }
+        Command::RestorePlatform { path, force } => {
+            let keys = startup::existing_keys(&config)?;
+            let known = berth_migrations::names();
+            let restored = berth_core::platform_backup::restore(&config, &keys, &path, &known, force).await?;
+            let m = &restored.manifest;
+            println!(
+                "Restored the {} backup of {} (schema {}).",
+                m.database,
+                m.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                m.schema
+            );
+            if restored.sessions_ended > 0 {
+                println!("Ended {} other session(s) of the database first (--force).", restored.sessions_ended);
+            }
+            if let Some(aside) = &restored.kept_aside {
+                println!("The database file it replaced is kept at {}.", aside.display());
             }
         }
         Command::Migrate => {

@@ -102,6 +102,24 @@ pub async fn connect_redis(url: &str) -> anyhow::Result<ConnectionManager> {
     Ok(conn)
 }
 
+/// The secret key already in force (configured, or the embedded default's file), never a new
+/// one: platform backups are signed with, and restored under, the key they were made with.
+pub fn existing_keys(config: &Config) -> anyhow::Result<Keys> {
+    if let Some(key) = &config.server.secret_key {
+        return Ok(Keys::derive(key.expose().as_bytes()));
+    }
+    let path = config.server.data_dir.join("secret.key");
+    match std::fs::read_to_string(&path) {
+        Ok(text) if text.trim().len() >= 32 => Ok(Keys::derive(text.trim().as_bytes())),
+        Ok(_) => Err(anyhow!("secret key in {} is shorter than 32 characters", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(anyhow!(
+            "no secret key: BERTH_SECRET_KEY is unset and {} does not exist (put back the key this installation ran with)",
+            path.display()
+        )),
+        Err(e) => Err(anyhow!("cannot read secret key {}: {e}", path.display())),
+    }
+}
+
 /// The configured secret key, or on the embedded default one generated once into the data dir.
 fn load_keys(config: &Config) -> anyhow::Result<Keys> {
     if let Some(key) = &config.server.secret_key {

@@ -8,6 +8,7 @@ mod errors;
 mod health;
 mod openapi;
 mod plans;
+mod site_backup_policy;
 mod sites;
 mod tenancy;
 mod tokens;

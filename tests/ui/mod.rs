@@ -10,6 +10,7 @@ mod auth;
 mod autocomplete;
 mod flows;
 mod monitoring;
+mod plans;
 mod portal;
 mod security;
 mod site_ops;

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use berth_core::jobs::alerts::{EvaluateAlerts, NotifyAlert, NotifyAlertGroup, RemediateSite, TestNotification};
 use berth_core::jobs::housekeeping::{PurgePasswordLinks, Retention};
 use berth_core::jobs::metrics::{CheckUptime, CollectMetrics, MeasureDisk, RollupMetrics};
+use berth_core::jobs::platform_backup::BackupPlatform;
 use tokio::sync::watch;
 
 pub use env::Env;
@@ -36,7 +37,8 @@ pub fn registry() -> Registry {
         .register::<NotifyAlert>()
         .register::<NotifyAlertGroup>()
         .register::<RemediateSite>()
-        .register::<TestNotification>();
+        .register::<TestNotification>()
+        .register::<BackupPlatform>();
     #[cfg(feature = "testing")]
     let registry = {
         use berth_core::jobs::demo;
@@ -64,6 +66,8 @@ pub fn builtin_schedules(config: &berth_core::config::Config, with_runtime: bool
     let mut schedules = vec![
         scheduler::Builtin::new("housekeeping.password_links", "0 */10 * * * *", &PurgePasswordLinks {}),
         scheduler::Builtin::new("housekeeping.retention", "0 17 3 * * *", &Retention { days }),
+        // Berth's own database, daily at 02:45 UTC (docs/backups.md).
+        scheduler::Builtin::new("backup.platform", "0 45 2 * * *", &BackupPlatform {}),
     ];
     if with_runtime {
         // Every N seconds (N divides 60, checked when the configuration is read).

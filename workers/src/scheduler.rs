@@ -10,12 +10,11 @@
 //! downtime that spanned several ticks it fires once on catch-up, not once per missed tick. A
 //! schedule seen for the first time starts from the current tick without firing.
 
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use berth_core::entities::job_schedules;
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
@@ -51,14 +50,9 @@ impl Builtin {
     }
 }
 
-/// The latest tick of `schedule` at or before `now`.
-pub fn latest_tick(schedule: &cron::Schedule, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let now = now.trunc_subsecs(0);
-    if schedule.includes(now) {
-        return Some(now);
-    }
-    schedule.after(&now).next_back()
-}
+/// The latest tick of a schedule at or before now (one definition, shared with the backup
+/// schedules of plans and sites).
+pub use berth_core::schedule::latest_tick;
 
 pub struct Scheduler {
     db: DatabaseConnection,
@@ -139,7 +133,7 @@ impl Scheduler {
             job_schedules::Entity::find().filter(job_schedules::Column::Enabled.eq(true)).all(&self.db).await?;
         let mut fired = 0;
         for s in schedules {
-            let schedule = match cron::Schedule::from_str(&s.cron) {
+            let schedule = match berth_core::schedule::parse(&s.cron) {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(schedule = %s.name, cron = %s.cron, error = %e, "Schedule has an invalid cron expression; skipped");
@@ -244,6 +238,7 @@ impl Leader {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use std::str::FromStr;
 
     fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 3, 1, h, m, s).single().expect("valid date")

@@ -39,6 +39,14 @@ pub struct Model {
     pub running_image: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Overrides of the plan's backup schedule and retention; `None`: the plan's.
+    pub backup_cron: Option<String>,
+    pub backup_verify_cron: Option<String>,
+    pub keep_hourly: Option<i32>,
+    pub keep_daily: Option<i32>,
+    pub keep_weekly: Option<i32>,
+    pub keep_monthly: Option<i32>,
+    pub keep_yearly: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

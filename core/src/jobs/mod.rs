@@ -6,7 +6,7 @@
 //! the type name, so renaming the struct cannot orphan queued rows). [`enqueue`] inserts it on
 //! the transaction of the state change that needs it: both commit, or neither does.
 //!
-//! One file per family of jobs: [`alerts`], [`flow`] (the driver of flow runs), [`housekeeping`], [`metrics`], and, in
+//! One file per family of jobs: [`alerts`], [`flow`] (the driver of flow runs), [`housekeeping`], [`metrics`], [`platform_backup`], and, in
 //! builds with the `testing` feature, [`demo`].
 
 pub mod alerts;
@@ -15,6 +15,7 @@ pub mod demo;
 pub mod flow;
 pub mod housekeeping;
 pub mod metrics;
+pub mod platform_backup;
 
 use sea_orm::ConnectionTrait;
 use serde::de::DeserializeOwned;

@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod backup_policy;
 pub mod customers;
 pub mod dashboard;
 pub mod flows;

@@ -12,6 +12,7 @@ pub mod health;
 pub mod jobs;
 pub mod openapi;
 pub mod plans;
+pub mod site_backup_policy;
 pub mod site_logs;
 pub mod site_metrics;
 pub mod sites;

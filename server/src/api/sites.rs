@@ -34,6 +34,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(restart))
         .routes(routes!(super::site_logs::logs))
         .routes(routes!(super::site_metrics::metrics))
+        .routes(routes!(super::site_backup_policy::get, super::site_backup_policy::put))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

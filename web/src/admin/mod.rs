@@ -7,6 +7,7 @@ mod customers;
 mod flows;
 mod host;
 mod jobs;
+mod plans;
 mod security;
 pub(crate) mod sites;
 
@@ -37,6 +38,7 @@ pub fn routes() -> Router<WebState> {
         .merge(audit::routes())
         .merge(flows::routes())
         .merge(jobs::routes())
+        .merge(plans::routes())
         .merge(security::routes())
 }
 

@@ -242,6 +242,7 @@ async fn detail(
     let body = view! {
         <div class="toolbar">
             <a class="button" href=format!("{href}/edit")>"Edit site"</a>
+            <a class="button button--quiet" href=format!("{href}/backup-policy")>"Backup settings"</a>
             <a class="button button--danger-quiet" href=format!("{href}/delete")>"Delete site"</a>
         </div>
         <section class="panel" aria-labelledby="s-settings">

@@ -6,4 +6,5 @@ pub mod alerts;
 pub mod demo;
 pub mod housekeeping;
 pub mod metrics;
+pub mod platform_backup;
 pub mod test_notification;
