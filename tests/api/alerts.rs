@@ -166,7 +166,8 @@ async fn plan_and_site_rules_are_added_and_removed_and_global_ones_stay() {
         .await;
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
     assert_eq!((res.body["site_id"].as_str(), res.body["enabled"].as_bool()), (Some(site_id.as_str()), Some(false)));
-    assert_eq!(admin.get("/api/v1/alert-rules").await.body.as_array().map(Vec::len), Some(5));
+    // Six seeded global rules, plus the plan's and the site's own.
+    assert_eq!(admin.get("/api/v1/alert-rules").await.body.as_array().map(Vec::len), Some(8));
 
     // Global rules are edited, never deleted; overrides are deleted (audited).
     let rules = admin.get("/api/v1/alert-rules").await;
@@ -184,7 +185,7 @@ async fn plan_and_site_rules_are_added_and_removed_and_global_ones_stay() {
         .delete(&format!("/api/v1/alert-rules/{plan_rule_id}"))
         .await
         .assert_problem(StatusCode::NOT_FOUND, "not-found");
-    assert_eq!(admin.get("/api/v1/alert-rules").await.body.as_array().map(Vec::len), Some(4));
+    assert_eq!(admin.get("/api/v1/alert-rules").await.body.as_array().map(Vec::len), Some(7));
     let audit = admin.get("/api/v1/audit?action=alert_rule.delete").await;
     assert!(audit.text.contains(&plan_rule_id), "{}", audit.text);
     let audit = admin.get("/api/v1/audit?action=alert_rule.create").await;
