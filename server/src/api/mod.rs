@@ -4,6 +4,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod auth;
+pub mod backups;
 pub mod customer_users;
 pub mod customers;
 pub mod flows;
@@ -39,6 +40,7 @@ use crate::state::AppState;
         (name = "jobs", description = "Background jobs and their history"),
         (name = "flows", description = "Flow runs with their steps"),
         (name = "alerts", description = "Alerts, incidents, notification channels and alert rules"),
+        (name = "backups", description = "Site backups: back up now, list, download"),
         (name = "health", description = "Probes and metrics"),
     )
 )]
@@ -74,6 +76,7 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(jobs::routes())
         .merge(flows::routes())
         .merge(alerts::routes())
+        .merge(backups::routes())
         .routes(utoipa_axum::routes!(openapi_json))
         .fallback(|| async { ApiError::RouteNotFound });
     let (router, mut doc) =
