@@ -232,7 +232,7 @@ impl Inner {
 
     fn verify(&self, snapshot: &str) -> Result<Manifest> {
         let (repo, snap, node) = self.open_snapshot(snapshot)?;
-        let id = snap.id.to_string();
+        let id = snap.id.to_hex().as_str().to_owned();
         let mut entries = Vec::new();
         let nodes = repo.ls(&node, &LsOptions::default()).map_err(|e| corrupt(&id, &e))?;
         for item in nodes {
@@ -317,7 +317,7 @@ impl Inner {
 
     fn dump_tar(&self, snapshot: &str, out: Box<dyn Write + Send>) -> Result<()> {
         let (repo, snap, node) = self.open_snapshot(snapshot)?;
-        let id = snap.id.to_string();
+        let id = snap.id.to_hex().as_str().to_owned();
         let nodes = repo.ls(&node, &LsOptions::default()).map_err(|e| corrupt(&id, &e))?;
         let mut tar = tarball::Writer::new(out);
         for item in nodes {
@@ -356,7 +356,7 @@ fn info(snap: &SnapshotFile) -> SnapshotInfo {
         .unwrap_or_default();
     let summary = snap.summary.clone().unwrap_or_default();
     SnapshotInfo {
-        id: snap.id.to_string(),
+        id: snap.id.to_hex().as_str().to_owned(),
         time,
         label: snap.label.clone(),
         tags: snap.tags.iter().cloned().collect(),
@@ -478,6 +478,7 @@ mod tests {
         let meta = SnapshotMeta { label: "site-x".into(), tags: vec!["backup:1".into()] };
         let snap = repo.backup(Source::Dir(src.clone()), meta.clone()).await.expect("backup");
         assert!(snap.file_count >= 3, "{snap:?}");
+        assert_eq!(snap.id.len(), 64, "the whole id, as restic shows it");
         assert_eq!(snap.paths, vec![crate::SNAPSHOT_ROOT.to_owned()]);
         assert!(snap.tags.contains(&"backup:1".to_owned()));
         assert_eq!(repo.snapshots().await.expect("list").len(), 1);
