@@ -129,7 +129,11 @@ pub async fn volume_source(runtime: &Runtime, engine_is_local: bool, site_id: Uu
                 if tokio::fs::read_dir(&path).await.is_ok() {
                     return Ok(Source::Dir(path));
                 }
-                tracing::info!(volume, mountpoint, "Volume mountpoint not readable here; reading it through the engine's archive API");
+                tracing::info!(
+                    volume,
+                    mountpoint,
+                    "Volume mountpoint not readable here; reading it through the engine's archive API"
+                );
             }
         }
     }

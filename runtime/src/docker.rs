@@ -10,8 +10,9 @@ use bollard::models::{
     NetworkDisconnectRequest, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
-    CreateContainerOptions, DownloadFromContainerOptionsBuilder, EventsOptions, ListContainersOptions, ListNetworksOptions, ListVolumesOptions, LogsOptions,
-    RemoveContainerOptions, RemoveVolumeOptions, RenameContainerOptions, RestartContainerOptions, StopContainerOptions,
+    CreateContainerOptions, DownloadFromContainerOptionsBuilder, EventsOptions, ListContainersOptions,
+    ListNetworksOptions, ListVolumesOptions, LogsOptions, RemoveContainerOptions, RemoveVolumeOptions,
+    RenameContainerOptions, RestartContainerOptions, StopContainerOptions,
 };
 use bollard::{ClientVersion, Docker};
 use futures_util::stream::{BoxStream, StreamExt};

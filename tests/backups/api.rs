@@ -63,7 +63,10 @@ async fn backups_are_scoped_to_their_customer_and_download_as_tar() {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["content-type"], "application/x-tar");
     let disposition = res.headers()["content-disposition"].to_str().expect("ascii").to_owned();
-    assert!(disposition.starts_with("attachment; filename=\"site-") && disposition.ends_with(".tar\""), "{disposition}");
+    assert!(
+        disposition.starts_with("attachment; filename=\"site-") && disposition.ends_with(".tar\""),
+        "{disposition}"
+    );
     let body = res.bytes().await.expect("body");
     let mut archive = tar::Archive::new(&body[..]);
     let mut files = Vec::new();

@@ -72,7 +72,12 @@ pub async fn back_up(client: &Client, site_id: &str) -> Value {
 
 /// Runs the restic CLI on a customer's repository, with the password Berth derives for it:
 /// (success, stdout, stderr).
-pub fn restic(backups: &Backups, customer: Uuid, s3: Option<&crate::support::services::S3Server>, args: &[&str]) -> (bool, String, String) {
+pub fn restic(
+    backups: &Backups,
+    customer: Uuid,
+    s3: Option<&crate::support::services::S3Server>,
+    args: &[&str],
+) -> (bool, String, String) {
     let mut cmd = std::process::Command::new("restic");
     cmd.args(["--no-cache", "-r", &backups.restic_url(customer)])
         .args(args)
@@ -83,11 +88,19 @@ pub fn restic(backups: &Backups, customer: Uuid, s3: Option<&crate::support::ser
         cmd.env("AWS_ACCESS_KEY_ID", &s3.access_key_id).env("AWS_SECRET_ACCESS_KEY", &s3.secret_access_key);
     }
     let out = cmd.output().expect("restic is installed by scripts/test.sh");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// The snapshot ids restic lists for a repository.
-pub fn restic_snapshot_ids(backups: &Backups, customer: Uuid, s3: Option<&crate::support::services::S3Server>) -> Vec<String> {
+pub fn restic_snapshot_ids(
+    backups: &Backups,
+    customer: Uuid,
+    s3: Option<&crate::support::services::S3Server>,
+) -> Vec<String> {
     let (ok, out, err) = restic(backups, customer, s3, &["snapshots", "--json"]);
     assert!(ok, "restic snapshots failed: {err}");
     let list: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("restic snapshots --json: {e}: {out}"));

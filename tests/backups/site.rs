@@ -39,7 +39,10 @@ async fn a_serving_site_is_backed_up_verified_restored_and_corruption_is_refused
     assert_eq!(first["status"], "succeeded", "{first}");
     assert_eq!(first["verified"], true, "{first}");
     assert_eq!(first["target"], "local");
-    assert!(report.requests > 0 && report.failed.is_empty(), "the site stopped answering during the backup: {report:?}");
+    assert!(
+        report.requests > 0 && report.failed.is_empty(),
+        "the site stopped answering during the backup: {report:?}"
+    );
     let after = app.inspect(&container).await;
     assert_eq!(after.id, before.id, "same container");
     let started = |c: &bollard::models::ContainerInspectResponse| c.state.as_ref().and_then(|s| s.started_at.clone());

@@ -147,7 +147,10 @@ async fn download(
     let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{}\"", download.filename))
         .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
     Ok((
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/x-tar")), (header::CONTENT_DISPOSITION, disposition)],
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/x-tar")),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
         Body::from_stream(download.stream),
     )
         .into_response())
