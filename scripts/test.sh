@@ -8,8 +8,9 @@
 # What it does, in order:
 #   1. installs what the tests need when missing: Debian's postgresql, redis-server,
 #      nginx-light, busybox-static, pdns-server with its sqlite3 backend, pebble, openssl,
-#      chromium with chromium-driver, prometheus (with promtool), and aiosmtpd and
-#      openapi-spec-validator from PyPI; checks that a Docker engine runs;
+#      chromium with chromium-driver, prometheus (with promtool), restic, and aiosmtpd,
+#      openapi-spec-validator and moto[server] (an S3 server) from PyPI; checks that a Docker
+#      engine runs;
 #   2. starts a throwaway PostgreSQL and a throwaway Redis on 127.0.0.1, each on its own
 #      port, with all their files in one temporary directory;
 #   3. exports BERTH_TEST_DATABASE_URL and BERTH_TEST_REDIS_URL for the tests;
@@ -75,6 +76,8 @@ command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 dpkg -s fonts-dejavu-core >/dev/null 2>&1 || missing+=(fonts-dejavu-core)
 # The monitoring tests (tests/monitoring) let Debian's Prometheus scrape Berth and run promtool.
 command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+# The backup tests (tests/backups) read and check Berth's repositories with the stock restic CLI.
+command -v restic >/dev/null 2>&1 || missing+=(restic)
 
 if ((${#missing[@]} > 0)); then
     as_root=()
@@ -101,6 +104,14 @@ if ! python3 -c 'import openapi_spec_validator' >/dev/null 2>&1; then
     log "installing openapi-spec-validator (checks /api/v1/openapi.json)"
     python3 -m pip install --quiet openapi-spec-validator 2>/dev/null \
         || python3 -m pip install --quiet --break-system-packages openapi-spec-validator
+fi
+
+# The S3-compatible server the backup tests store repositories in (moto's server, from PyPI):
+# its listings are what restic's client expects, so `restic check` works against it.
+if ! command -v moto_server >/dev/null 2>&1; then
+    log "installing moto[server] (S3 server for the backup tests)"
+    python3 -m pip install --quiet 'moto[server]' 2>/dev/null \
+        || python3 -m pip install --quiet --break-system-packages 'moto[server]'
 fi
 
 # The Docker engine itself must already run on this machine (it cannot be installed and

@@ -3,6 +3,7 @@
 //! admin console and the portal in a real browser.
 
 mod api;
+mod backups;
 mod cli;
 mod http;
 mod integrations;

@@ -13,6 +13,7 @@ mod m0006_site_metrics;
 mod m0007_totp_last_step;
 mod m0008_alerts;
 mod m0009_site_user_and_running_image;
+mod m0010_backups;
 mod m0011_backup_schedules;
 mod m0012_alert_silences;
 mod m0013_monitoring_rules;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_totp_last_step::Migration),
             Box::new(m0008_alerts::Migration),
             Box::new(m0009_site_user_and_running_image::Migration),
+            Box::new(m0010_backups::Migration),
             Box::new(m0011_backup_schedules::Migration),
             Box::new(m0012_alert_silences::Migration),
             Box::new(m0013_monitoring_rules::Migration),

@@ -61,6 +61,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/alert-silences"),
     ("post", "/api/v1/alert-silences"),
     ("delete", "/api/v1/alert-silences/{id}"),
+    ("get", "/api/v1/sites/{id}/backups"),
+    ("post", "/api/v1/sites/{id}/backups"),
+    ("get", "/api/v1/sites/{id}/backups/{backup_id}/download"),
     ("get", "/api/v1/openapi.json"),
     ("post", "/api/v1/webhooks/signup"),
     ("get", "/healthz"),
@@ -99,7 +102,8 @@ async fn every_route_is_documented_and_every_documented_route_is_served() {
             // Served: the router answers with something other than "no such route".
             let concrete = path
                 .replace("{id}", &uuid::Uuid::now_v7().to_string())
-                .replace("{user_id}", &uuid::Uuid::now_v7().to_string());
+                .replace("{user_id}", &uuid::Uuid::now_v7().to_string())
+                .replace("{backup_id}", &uuid::Uuid::now_v7().to_string());
             let m = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
             let res = admin.request(m, &concrete, None).await;
             assert!(

@@ -177,3 +177,53 @@ impl SmtpSink {
         }
     }
 }
+
+/// An S3-compatible server on loopback: moto's server (PyPI `moto[server]`, installed by
+/// scripts/test.sh), with one bucket made for the test. Its listings are what restic's client
+/// expects (an empty `delimiter=` included), so `restic check` works against it.
+pub struct S3Server {
+    /// `http://127.0.0.1:<port>`
+    pub endpoint: String,
+    pub bucket: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    _child: Child,
+}
+
+impl S3Server {
+    pub async fn start() -> Self {
+        let port = free_port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("moto_server is installed by scripts/test.sh (pip install 'moto[server]')");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let probe = format!("{endpoint}/");
+        wait_until("moto_server", async || reqwest::Client::new().get(&probe).send().await.is_ok()).await;
+        let bucket = format!("berth-test-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        // moto does not check signatures: a bare PUT makes the bucket.
+        let res = reqwest::Client::new().put(format!("{endpoint}/{bucket}")).send().await.expect("create bucket");
+        assert!(res.status().is_success(), "creating bucket {bucket}: {}", res.status());
+        Self {
+            endpoint,
+            bucket,
+            access_key_id: "berth-test".into(),
+            secret_access_key: "berth-test-secret".into(),
+            _child: child,
+        }
+    }
+
+    /// The `BERTH_BACKUP_*` settings that store repositories in this server's bucket.
+    pub fn settings(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("BERTH_BACKUP_TARGET", "s3".into()),
+            ("BERTH_BACKUP_S3_ENDPOINT", self.endpoint.clone()),
+            ("BERTH_BACKUP_S3_BUCKET", self.bucket.clone()),
+            ("BERTH_BACKUP_S3_ACCESS_KEY_ID", self.access_key_id.clone()),
+            ("BERTH_BACKUP_S3_SECRET_ACCESS_KEY", self.secret_access_key.clone()),
+        ]
+    }
+}

@@ -15,6 +15,7 @@ pub mod scheduler;
 use std::sync::Arc;
 
 use berth_core::jobs::alerts::{EvaluateAlerts, NotifyAlert, NotifyAlertGroup, RemediateSite, TestNotification};
+use berth_core::jobs::backup::BackupSite;
 use berth_core::jobs::housekeeping::{PurgePasswordLinks, Retention};
 use berth_core::jobs::metrics::{CheckUptime, CollectMetrics, MeasureDisk, RollupMetrics};
 use berth_core::jobs::platform_backup::BackupPlatform;
@@ -38,7 +39,8 @@ pub fn registry() -> Registry {
         .register::<NotifyAlertGroup>()
         .register::<RemediateSite>()
         .register::<TestNotification>()
-        .register::<BackupPlatform>();
+        .register::<BackupPlatform>()
+        .register::<BackupSite>();
     #[cfg(feature = "testing")]
     let registry = {
         use berth_core::jobs::demo;

@@ -13,7 +13,7 @@
 //! | [`workers`] | `workers` | job queues, leases, retention |
 //! | [`runtime`] | `runtime` | Docker engine, ingress (nginx), customer networks |
 //! | [`metrics`] | `metrics` | site metrics collection and retention, access to `/metrics` |
-//! | [`backup`] | `backup` | where backups are written |
+//! | [`backup`] | `backup` | where backups are stored: site repositories (a local directory or S3) and platform backups |
 //!
 //! Each area declares every one of its settings once, as a [`Setting`] in its `SETTINGS` table:
 //! key, default, masking and a one-line description. The list of known keys (the TOML file's
@@ -51,7 +51,7 @@ use std::str::FromStr;
 use url::Url;
 
 pub use acme::AcmeConfig;
-pub use backup::BackupConfig;
+pub use backup::{BackupConfig, BackupTarget, S3Config};
 pub use dns::{DnsConfig, DnsProviderConfig};
 pub use mail::MailConfig;
 pub use metrics::MetricsConfig;

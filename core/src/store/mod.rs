@@ -5,6 +5,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod backup_policy;
+pub mod backups;
 pub mod customers;
 pub mod dashboard;
 pub mod flows;

@@ -5,6 +5,7 @@ pub mod alert_silences;
 pub mod alerts;
 pub mod audit;
 pub mod auth;
+pub mod backups;
 pub mod customer_users;
 pub mod customers;
 pub mod flows;
@@ -41,6 +42,7 @@ use crate::state::AppState;
         (name = "jobs", description = "Background jobs and their history"),
         (name = "flows", description = "Flow runs with their steps"),
         (name = "alerts", description = "Alerts, incidents, notification channels and alert rules"),
+        (name = "backups", description = "Site backups: back up now, list, download"),
         (name = "health", description = "Probes and metrics"),
     )
 )]
@@ -77,6 +79,7 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(flows::routes())
         .merge(alerts::routes())
         .merge(alert_silences::routes())
+        .merge(backups::routes())
         .routes(utoipa_axum::routes!(openapi_json))
         .fallback(|| async { ApiError::RouteNotFound });
     let (router, mut doc) =

@@ -72,7 +72,7 @@ impl From<berth_ops::Error> for ApiError {
         match e {
             E::Store(e) => ApiError::Core(e),
             E::NoContainer | E::NotRunning(_) => ApiError::Core(CoreError::Conflict(e.to_string())),
-            E::NoRuntime | E::EngineTimeout => ApiError::Unavailable(e.to_string()),
+            E::NoRuntime | E::NoBackups | E::EngineTimeout => ApiError::Unavailable(e.to_string()),
             E::EngineUnavailable(ref detail) => {
                 tracing::error!(error = %detail, "Docker unreachable");
                 ApiError::Unavailable(e.to_string())
