@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod sites;
+pub mod volumes;
 
 use std::sync::Arc;
 

@@ -320,6 +320,14 @@ impl Engine for DockerEngine {
         Ok(res.volumes.unwrap_or_default().into_iter().map(|v| v.name).collect())
     }
 
+    async fn volume_mountpoint(&self, name: &str) -> Result<Option<String>> {
+        match self.docker.inspect_volume(name).await.map_err(RuntimeError::from) {
+            Ok(v) => Ok(Some(v.mountpoint)),
+            Err(RuntimeError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     fn logs(&self, name: &str, tail: u32, follow: bool) -> BoxStream<'static, Result<LogLine>> {
         let options = LogsOptions { follow, stdout: true, stderr: true, tail: tail.to_string(), ..Default::default() };
         self.docker

@@ -131,6 +131,9 @@ pub trait Engine: Send + Sync {
     /// Removes a volume; a missing one is not an error.
     async fn remove_volume(&self, name: &str) -> Result<()>;
     async fn volumes(&self, labels: &[String]) -> Result<Vec<String>>;
+    /// Where a volume's data lies on the engine's host (its `Mountpoint`); `None` when there is
+    /// no such volume.
+    async fn volume_mountpoint(&self, name: &str) -> Result<Option<String>>;
     /// The last `tail` lines of a container's output, then (with `follow`) new lines as they come.
     fn logs(&self, name: &str, tail: u32, follow: bool) -> BoxStream<'static, Result<LogLine>>;
     /// One item per container, network or volume event on objects with these labels.

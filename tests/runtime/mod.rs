@@ -9,6 +9,7 @@ mod lifecycle;
 mod reconcile;
 mod tls;
 mod validation;
+mod volumes;
 
 use crate::support::{runtime::engine, TestApp};
 use berth_runtime::engine::Engine;

@@ -15,7 +15,7 @@ pub mod scheduler;
 use std::sync::Arc;
 
 use berth_core::jobs::alerts::{EvaluateAlerts, NotifyAlert, RemediateSite};
-use berth_core::jobs::housekeeping::{PurgePasswordLinks, Retention};
+use berth_core::jobs::housekeeping::{PurgePasswordLinks, RemoveRetiredVolumes, Retention};
 use berth_core::jobs::metrics::{CheckUptime, CollectMetrics, RollupMetrics};
 use tokio::sync::watch;
 
@@ -28,6 +28,7 @@ pub fn registry() -> Registry {
         .register::<berth_core::jobs::flow::DriveFlow>()
         .register::<PurgePasswordLinks>()
         .register::<Retention>()
+        .register::<RemoveRetiredVolumes>()
         .register::<CollectMetrics>()
         .register::<CheckUptime>()
         .register::<RollupMetrics>()
@@ -71,6 +72,11 @@ pub fn builtin_schedules(config: &berth_core::config::Config, with_runtime: bool
         schedules.push(scheduler::Builtin::new("metrics.rollup", "5 * * * * *", &RollupMetrics {}));
         let every = format!("*/{} * * * * *", config.metrics.alerts_interval_seconds);
         schedules.push(scheduler::Builtin::new("alerts.evaluate", every, &EvaluateAlerts {}));
+        schedules.push(scheduler::Builtin::new(
+            "housekeeping.retired_volumes",
+            "0 41 * * * *",
+            &RemoveRetiredVolumes {},
+        ));
     }
     schedules
 }

@@ -12,6 +12,7 @@ pub mod page;
 pub mod plans;
 pub mod signup;
 pub mod site_state;
+pub mod site_volumes;
 pub mod sites;
 pub mod tokens;
 pub mod users;
