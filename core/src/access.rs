@@ -9,7 +9,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Select};
 use uuid::Uuid;
 
 use crate::entities::{
-    alerts, customers, flow_runs, incidents, jobs, notification_channels, site_volumes, sites, users,
+    alerts, backups, customers, flow_runs, incidents, jobs, notification_channels, site_volumes, sites, users,
 };
 use crate::error::{Error, Result};
 use crate::types::Role;
@@ -121,6 +121,10 @@ impl CustomerOwned for notification_channels::Entity {
     const OWNER: notification_channels::Column = notification_channels::Column::CustomerId;
 }
 
+impl CustomerOwned for backups::Entity {
+    const OWNER: backups::Column = backups::Column::CustomerId;
+}
+
 /// Restricts a query to the rows the caller may see.
 pub trait Scoped {
     fn scoped(self, caller: &Caller) -> Self;
@@ -150,6 +154,10 @@ pub fn customers(caller: &Caller) -> Select<customers::Entity> {
 
 pub fn users(caller: &Caller) -> Select<users::Entity> {
     users::Entity::find().scoped(caller)
+}
+
+pub fn backups(caller: &Caller) -> Select<backups::Entity> {
+    backups::Entity::find().scoped(caller)
 }
 
 pub fn jobs(caller: &Caller) -> Select<jobs::Entity> {

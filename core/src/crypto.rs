@@ -5,6 +5,10 @@
 //!   (`site-env:<id>`), so a sealed value copied onto another row fails to open.
 //! - Bearer tokens and one-time links are 256-bit random values; only their SHA-256 is stored.
 //!   A fast hash is right here (unlike passwords): the input is already full-entropy.
+//! - Backup repositories: each customer's restic-format repository is opened with a password
+//!   derived from `BERTH_SECRET_KEY` (HKDF to a backup key, then HMAC-SHA256 over
+//!   `backup-repo:<customer id>`), so one customer's password never opens another's repository
+//!   and nothing but the secret key needs keeping.
 //! - Passwords use argon2id with the OWASP-recommended m=19456 KiB, t=2, p=1; a hash made with
 //!   other parameters verifies and is flagged for rehashing.
 
@@ -35,6 +39,8 @@ pub struct Keys {
     data: [u8; 32],
     /// Signs values handed to the browser (the sign-in form's CSRF cookie).
     signing: [u8; 32],
+    /// Derives the passwords of backup repositories, one per customer.
+    backup: [u8; 32],
 }
 
 impl std::fmt::Debug for Keys {
@@ -51,7 +57,19 @@ impl Keys {
         hk.expand(b"berth data-at-rest v1", &mut data).expect("HKDF output length is valid");
         let mut signing = [0u8; 32];
         hk.expand(b"berth signing v1", &mut signing).expect("HKDF output length is valid");
-        Self { data, signing }
+        let mut backup = [0u8; 32];
+        hk.expand(b"berth backup repositories v1", &mut backup).expect("HKDF output length is valid");
+        Self { data, signing, backup }
+    }
+
+    /// The password of a customer's backup repository: HMAC-SHA256 under the backup key over
+    /// `backup-repo:<customer id>`, as hex. Stable for a given secret key; another customer's id
+    /// (or another secret key) gives an unrelated password.
+    pub fn backup_repo_password(&self, customer_id: uuid::Uuid) -> String {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.backup).expect("HMAC takes keys of any length");
+        mac.update(format!("backup-repo:{customer_id}").as_bytes());
+        hex::encode(mac.finalize().into_bytes())
     }
 
     /// HMAC-SHA256 of `message` under the signing key, bound to `context`, as hex.
@@ -199,6 +217,18 @@ mod tests {
         let old =
             weak.hash_password(b"correct horse battery", &SaltString::generate(&mut OsRng)).expect("hash").to_string();
         assert_eq!(verify_password("correct horse battery", &old), PasswordCheck::OkNeedsRehash);
+    }
+
+    #[test]
+    fn backup_passwords_are_per_customer_and_per_key() {
+        let keys = Keys::derive(b"0123456789abcdef0123456789abcdef");
+        let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        assert_eq!(keys.backup_repo_password(a), keys.backup_repo_password(a), "stable");
+        assert_eq!(keys.backup_repo_password(a).len(), 64);
+        assert_ne!(keys.backup_repo_password(a), keys.backup_repo_password(b));
+        let other = Keys::derive(b"another key another key another!!");
+        assert_ne!(keys.backup_repo_password(a), other.backup_repo_password(a));
+        assert_ne!(keys.backup_repo_password(a), keys.sign("backup-repo", &a.to_string()));
     }
 
     #[test]

@@ -65,3 +65,39 @@ pub enum DesiredState {
     #[sea_orm(string_value = "stopped")]
     Stopped,
 }
+
+/// Why a backup was taken.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "snake_case")]
+pub enum BackupKind {
+    /// Asked for by a person ("back up now", `POST /api/v1/sites/{id}/backups`).
+    #[sea_orm(string_value = "manual")]
+    Manual,
+    #[sea_orm(string_value = "hourly")]
+    Hourly,
+    #[sea_orm(string_value = "daily")]
+    Daily,
+    /// Taken of the current data before a restore replaces it.
+    #[sea_orm(string_value = "pre_restore")]
+    PreRestore,
+}
+
+/// Where a backup run stands. `succeeded` means the snapshot was written **and** read back.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "lowercase")]
+pub enum BackupStatus {
+    #[sea_orm(string_value = "queued")]
+    Queued,
+    #[sea_orm(string_value = "running")]
+    Running,
+    #[sea_orm(string_value = "succeeded")]
+    Succeeded,
+    #[sea_orm(string_value = "failed")]
+    Failed,
+}

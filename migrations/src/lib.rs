@@ -13,6 +13,7 @@ mod m0006_site_metrics;
 mod m0007_totp_last_step;
 mod m0008_alerts;
 mod m0009_site_user_and_running_image;
+mod m0010_backups;
 mod m0014_site_volumes;
 
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_totp_last_step::Migration),
             Box::new(m0008_alerts::Migration),
             Box::new(m0009_site_user_and_running_image::Migration),
+            Box::new(m0010_backups::Migration),
             Box::new(m0014_site_volumes::Migration),
         ]
     }

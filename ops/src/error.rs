@@ -12,6 +12,8 @@ pub enum Error {
     Store(#[from] berth_core::Error),
     #[error("no container runtime is configured (BERTH_DOCKER_HOST is off)")]
     NoRuntime,
+    #[error("backups are not set up in this process")]
+    NoBackups,
     #[error("the site has no container yet")]
     NoContainer,
     /// The operation needs a running site; the status it has instead.

@@ -6,6 +6,7 @@
 //! Errors are one type, [`Error`]; the server maps it once to problem+json and the web crate
 //! once to a page message.
 
+pub mod backups;
 pub mod error;
 pub mod sites;
 pub mod volumes;
@@ -18,18 +19,27 @@ use sea_orm::DatabaseConnection;
 
 pub use error::{Error, Result};
 
-/// What the operations reach: the database, the keys that open site secrets, and the container
-/// runtime (`None` when `BERTH_DOCKER_HOST` is off).
+/// What the operations reach: the database, the keys that open site secrets, the container
+/// runtime (`None` when `BERTH_DOCKER_HOST` is off) and the backup repositories.
 #[derive(Clone)]
 pub struct Ops {
     pub db: DatabaseConnection,
     pub keys: Arc<Keys>,
     pub runtime: Option<Arc<Runtime>>,
+    /// The customers' backup repositories; `None` until [`Ops::with_backups`] (backup
+    /// operations then answer [`Error::NoBackups`]).
+    pub backups: Option<Arc<berth_backup::Backups>>,
 }
 
 impl Ops {
     pub fn new(db: DatabaseConnection, keys: Arc<Keys>, runtime: Option<Arc<Runtime>>) -> Self {
-        Self { db, keys, runtime }
+        Self { db, keys, runtime, backups: None }
+    }
+
+    /// These operations with the backup repositories to read and write.
+    pub fn with_backups(mut self, backups: Arc<berth_backup::Backups>) -> Self {
+        self.backups = Some(backups);
+        self
     }
 
     /// True when a container runtime runs sites here.

@@ -10,8 +10,9 @@ use bollard::models::{
     NetworkDisconnectRequest, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
-    CreateContainerOptions, EventsOptions, ListContainersOptions, ListNetworksOptions, ListVolumesOptions, LogsOptions,
-    RemoveContainerOptions, RemoveVolumeOptions, RenameContainerOptions, RestartContainerOptions, StopContainerOptions,
+    CreateContainerOptions, DownloadFromContainerOptionsBuilder, EventsOptions, ListContainersOptions,
+    ListNetworksOptions, ListVolumesOptions, LogsOptions, RemoveContainerOptions, RemoveVolumeOptions,
+    RenameContainerOptions, RestartContainerOptions, StopContainerOptions,
 };
 use bollard::{ClientVersion, Docker};
 use futures_util::stream::{BoxStream, StreamExt};
@@ -322,10 +323,32 @@ impl Engine for DockerEngine {
 
     async fn volume_mountpoint(&self, name: &str) -> Result<Option<String>> {
         match self.docker.inspect_volume(name).await.map_err(RuntimeError::from) {
-            Ok(v) => Ok(Some(v.mountpoint)),
+            Ok(v) => Ok(Some(v.mountpoint).filter(|m| !m.is_empty())),
             Err(RuntimeError::NotFound(_)) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    async fn mount_destination(&self, container: &str, volume: &str) -> Result<Option<String>> {
+        let c = match self.docker.inspect_container(container, None).await.map_err(RuntimeError::from) {
+            Ok(c) => c,
+            Err(RuntimeError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        Ok(c.mounts
+            .unwrap_or_default()
+            .into_iter()
+            .find(|m| m.name.as_deref() == Some(volume))
+            .and_then(|m| m.destination)
+            .filter(|d| !d.is_empty()))
+    }
+
+    fn archive(&self, container: &str, path: &str) -> BoxStream<'static, Result<Vec<u8>>> {
+        let options = DownloadFromContainerOptionsBuilder::new().path(path).build();
+        self.docker
+            .download_from_container(container, Some(options))
+            .map(|chunk| chunk.map(|b| b.to_vec()).map_err(RuntimeError::from))
+            .boxed()
     }
 
     fn logs(&self, name: &str, tail: u32, follow: bool) -> BoxStream<'static, Result<LogLine>> {

@@ -131,9 +131,15 @@ pub trait Engine: Send + Sync {
     /// Removes a volume; a missing one is not an error.
     async fn remove_volume(&self, name: &str) -> Result<()>;
     async fn volumes(&self, labels: &[String]) -> Result<Vec<String>>;
-    /// Where a volume's data lies on the engine's host (its `Mountpoint`); `None` when there is
-    /// no such volume.
+    /// The directory on the engine's host that holds a volume's data (Docker's `Mountpoint`);
+    /// `None` when there is no such volume. Only meaningful to a process on that host.
     async fn volume_mountpoint(&self, name: &str) -> Result<Option<String>>;
+    /// Where `volume` is mounted inside `container`; `None` when the container does not exist or
+    /// does not mount it.
+    async fn mount_destination(&self, container: &str, volume: &str) -> Result<Option<String>>;
+    /// `path` inside a container (running or not) as a tar stream: the engine's archive API.
+    /// Entries are named after the last component of `path` (`data/...` for `/data`).
+    fn archive(&self, container: &str, path: &str) -> BoxStream<'static, Result<Vec<u8>>>;
     /// The last `tail` lines of a container's output, then (with `follow`) new lines as they come.
     fn logs(&self, name: &str, tail: u32, follow: bool) -> BoxStream<'static, Result<LogLine>>;
     /// One item per container, network or volume event on objects with these labels.

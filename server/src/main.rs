@@ -60,6 +60,21 @@ enum Command {
         #[command(subcommand)]
         command: IngressCommand,
     },
+    /// Site backups (docs/backups.md).
+    Backup {
+        #[command(subcommand)]
+        command: BackupCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BackupCommand {
+    /// Print `export` lines that point the restic CLI at a customer's repository (its location
+    /// and the password derived from the secret key), for `eval`; keep the output private.
+    Restic {
+        /// The customer whose repository to open.
+        customer: uuid::Uuid,
+    },
 }
 
 #[derive(Subcommand)]
@@ -129,6 +144,7 @@ enum TokenCommand {
 
 fn main() -> ExitCode {
     berth_server::startup::return_freed_memory();
+    berth_server::startup::install_tls_provider();
     let cli = Cli::parse();
     let config = match Config::from_env() {
         Ok(c) => c,
@@ -210,6 +226,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                     println!("Berth's nginx serves on {}.", ingress.listen());
                 }
             }
+        }
+        Command::Backup { command: BackupCommand::Restic { customer } } => {
+            let services = Services::connect(config).await?;
+            let backups = &services.worker_env.backups;
+            let quote = |v: &str| format!("'{}'", v.replace('\'', "'\\''"));
+            println!("export RESTIC_REPOSITORY={}", quote(&backups.restic_url(customer)));
+            println!("export RESTIC_PASSWORD={}", quote(&backups.password(customer)));
         }
         Command::Migrate => {
             let services = Services::connect(config).await?;

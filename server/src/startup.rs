@@ -37,8 +37,16 @@ pub struct Services {
     pub worker_env: Arc<berth_workers::Env>,
 }
 
+/// Makes ring the process's TLS crypto provider (idempotent). Two providers are compiled in
+/// (ring, used by the rest of Berth, and aws-lc-rs, which the backup engine's S3 client brings),
+/// and rustls then refuses to choose one for a client built without naming it.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 impl Services {
     pub async fn connect(config: Config) -> anyhow::Result<Self> {
+        install_tls_provider();
         let db = berth_core::db::connect(&config).await?;
         let redis = match &config.server.redis_url {
             Some(url) => Some(connect_redis(url.expose()).await?),
@@ -75,7 +83,8 @@ impl Services {
             redis: self.redis.clone(),
             limiter: Arc::new(limiter),
             metrics: Metrics::new(&self.metrics),
-            ops: Ops::new(self.db.clone(), self.keys.clone(), self.runtime.clone()),
+            ops: Ops::new(self.db.clone(), self.keys.clone(), self.runtime.clone())
+                .with_backups(self.worker_env.backups.clone()),
         }
     }
 

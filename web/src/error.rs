@@ -64,6 +64,7 @@ pub fn operation_failed(err: berth_ops::Error) -> Result<String, PageError> {
         E::Store(berth_core::Error::Conflict(message)) => format!("{message}."),
         E::Store(other) => return Err(other.into()),
         E::NoRuntime => "No container runtime is configured, so there is no container to act on.".into(),
+        E::NoBackups => "Backups are not set up in this process.".into(),
         E::NoContainer => "The site has no container yet.".into(),
         E::NotRunning(status) => format!("The site is {status}; only a running site can be restarted."),
         E::EngineTimeout => {

@@ -28,6 +28,8 @@ pub struct Env {
     pub metrics: prometheus::Registry,
     /// The site metrics collector's memory between cycles, and its Prometheus series.
     pub collector: crate::jobs::metrics::Collector,
+    /// Each customer's backup repository (local directory or S3, per `BERTH_BACKUP_*`).
+    pub backups: Arc<berth_backup::Backups>,
 }
 
 impl Env {
@@ -42,6 +44,7 @@ impl Env {
         let mailer = mail::from_config(&config).map_err(|e| anyhow::anyhow!("mail is misconfigured: {e}"))?;
         let local_engine = config.runtime.docker_host.as_deref().is_some_and(|h| h.starts_with("unix://"));
         Ok(Self {
+            backups: Arc::new(berth_backup::Backups::new(config.backup.clone(), keys.clone())),
             collector: crate::jobs::metrics::Collector::new(local_engine, &metrics),
             dns: Arc::from(dns::from_config(&config)),
             mailer: Arc::from(mailer),
@@ -64,6 +67,12 @@ impl Env {
             .map_err(|problems| anyhow::anyhow!("the default configuration is invalid: {}", problems.join("; ")))?;
         let keys = Keys::derive(berth_core::crypto::random_token("").as_bytes());
         Self::new(db, Arc::new(config), Arc::new(keys), None, prometheus::Registry::new())
+    }
+
+    /// True when the container engine is on this machine (`unix://`), so a volume's mountpoint
+    /// can be read in place.
+    pub fn engine_is_local(&self) -> bool {
+        self.config.runtime.docker_host.as_deref().is_some_and(|h| h.starts_with("unix://"))
     }
 
     /// Asks the reconciler for a pass now rather than at its next tick (a new site, a stored

@@ -15,6 +15,7 @@ pub mod scheduler;
 use std::sync::Arc;
 
 use berth_core::jobs::alerts::{EvaluateAlerts, NotifyAlert, RemediateSite};
+use berth_core::jobs::backup::BackupSite;
 use berth_core::jobs::housekeeping::{PurgePasswordLinks, RemoveRetiredVolumes, Retention};
 use berth_core::jobs::metrics::{CheckUptime, CollectMetrics, RollupMetrics};
 use tokio::sync::watch;
@@ -34,7 +35,8 @@ pub fn registry() -> Registry {
         .register::<RollupMetrics>()
         .register::<EvaluateAlerts>()
         .register::<NotifyAlert>()
-        .register::<RemediateSite>();
+        .register::<RemediateSite>()
+        .register::<BackupSite>();
     #[cfg(feature = "testing")]
     let registry = {
         use berth_core::jobs::demo;

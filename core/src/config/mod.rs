@@ -13,6 +13,7 @@
 //! | [`workers`] | `workers` | job queues, leases, retention |
 //! | [`runtime`] | `runtime` | Docker engine, ingress (nginx), customer networks |
 //! | [`metrics`] | `metrics` | site metrics collection and retention, access to `/metrics` |
+//! | [`backup`] | `backup` | where site backups are stored: a local directory or S3 |
 //!
 //! Each area declares every one of its settings once, as a [`Setting`] in its `SETTINGS` table:
 //! key, default, masking and a one-line description. The list of known keys (the TOML file's
@@ -29,6 +30,7 @@
 //! (`BERTH_X: message`), so `berth config check` can list them all.
 
 pub mod acme;
+pub mod backup;
 pub mod dns;
 pub mod mail;
 pub mod metrics;
@@ -49,6 +51,7 @@ use std::str::FromStr;
 use url::Url;
 
 pub use acme::AcmeConfig;
+pub use backup::{BackupConfig, BackupTarget, S3Config};
 pub use dns::{DnsConfig, DnsProviderConfig};
 pub use mail::MailConfig;
 pub use metrics::MetricsConfig;
@@ -87,6 +90,7 @@ pub struct Config {
     pub workers: WorkersConfig,
     pub runtime: RuntimeConfig,
     pub metrics: MetricsConfig,
+    pub backup: BackupConfig,
 }
 
 /// One setting, declared once in its area's `SETTINGS` table.
@@ -136,6 +140,7 @@ pub const AREAS: &[&[Setting]] = &[
     workers::SETTINGS,
     runtime::SETTINGS,
     metrics::SETTINGS,
+    backup::SETTINGS,
 ];
 
 /// Every declared setting, in the order `config check` prints them.
@@ -165,11 +170,12 @@ impl Config {
         let workers = WorkersConfig::load(&mut raw);
         let runtime = RuntimeConfig::load(&mut raw, &server.data_dir);
         let metrics = MetricsConfig::load(&mut raw);
+        let backup = BackupConfig::load(&mut raw, &server.data_dir);
         server::check_trusted_proxies(&mut raw, &server.trusted_proxies, runtime.site_subnets);
         if !raw.problems.is_empty() {
             return Err(raw.problems);
         }
-        Ok(Config { server, dns, mail, webhook, acme, workers, runtime, metrics })
+        Ok(Config { server, dns, mail, webhook, acme, workers, runtime, metrics, backup })
     }
 
     /// Where site certificates are stored (`<host>/fullchain.pem`, `privkey.pem`, `issuer`):

@@ -232,3 +232,44 @@ fn public_links_ignore_trailing_slash() {
     assert_eq!(cfg.server.public_link("/set-password?token=x"), "https://panel.example.com/set-password?token=x");
     assert!(cfg.server.cookie_secure());
 }
+
+#[test]
+fn backups_default_to_a_local_directory_and_s3_needs_its_settings() {
+    let cfg = load(&[("BERTH_DATA_DIR", "/var/lib/berth")]).expect("defaults are valid");
+    assert_eq!(cfg.backup.target, BackupTarget::Local);
+    assert_eq!(cfg.backup.dir, Path::new("/var/lib/berth/backups"));
+    assert!(cfg.backup.s3.is_none());
+
+    let problems = load(&[("BERTH_BACKUP_TARGET", "s3")]).expect_err("incomplete");
+    for name in [
+        "BERTH_BACKUP_S3_ENDPOINT",
+        "BERTH_BACKUP_S3_BUCKET",
+        "BERTH_BACKUP_S3_ACCESS_KEY_ID",
+        "BERTH_BACKUP_S3_SECRET_ACCESS_KEY",
+    ] {
+        assert!(problems.iter().any(|p| p.starts_with(name)), "{name}: {problems:?}");
+    }
+    let s3 = [
+        ("BERTH_BACKUP_TARGET", "s3"),
+        ("BERTH_BACKUP_S3_ENDPOINT", "http://127.0.0.1:9000"),
+        ("BERTH_BACKUP_S3_BUCKET", "backups"),
+        ("BERTH_BACKUP_S3_ACCESS_KEY_ID", "key"),
+        ("BERTH_BACKUP_S3_SECRET_ACCESS_KEY", "very-secret"),
+    ];
+    let cfg = load(&s3).expect("complete");
+    assert_eq!(cfg.backup.target, BackupTarget::S3);
+    let bucket = cfg.backup.s3.as_ref().expect("s3");
+    assert_eq!((bucket.region.as_str(), bucket.prefix.as_str()), ("us-east-1", "berth"));
+    assert!(cfg.describe().iter().any(|l| l == "BERTH_BACKUP_S3_SECRET_ACCESS_KEY = ********"), "masked");
+
+    // The first value of a name wins in `load`'s lookup: the bad ones go first.
+    let mut bad = vec![
+        ("BERTH_BACKUP_S3_BUCKET", "Not_A_Bucket"),
+        ("BERTH_BACKUP_S3_ENDPOINT", "ftp://x"),
+        ("BERTH_BACKUP_S3_PREFIX", "a/../b"),
+    ];
+    bad.extend(s3);
+    let problems = load(&bad).expect_err("bad values");
+    assert_eq!(problems.len(), 3, "{problems:?}");
+    assert!(load(&[("BERTH_BACKUP_TARGET", "tape")]).is_err());
+}

@@ -5,6 +5,7 @@ pub mod alert_rules;
 pub mod alerts;
 pub mod api_tokens;
 pub mod audit_log;
+pub mod backups;
 pub mod customers;
 pub mod flow_runs;
 pub mod flow_steps;

@@ -6,10 +6,11 @@
 //! the type name, so renaming the struct cannot orphan queued rows). [`enqueue`] inserts it on
 //! the transaction of the state change that needs it: both commit, or neither does.
 //!
-//! One file per family of jobs: [`alerts`], [`flow`] (the driver of flow runs), [`housekeeping`], [`metrics`], and, in
+//! One file per family of jobs: [`alerts`], [`backup`], [`flow`] (the driver of flow runs), [`housekeeping`], [`metrics`], and, in
 //! builds with the `testing` feature, [`demo`].
 
 pub mod alerts;
+pub mod backup;
 #[cfg(feature = "testing")]
 pub mod demo;
 pub mod flow;

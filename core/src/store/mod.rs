@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod backups;
 pub mod customers;
 pub mod flows;
 pub mod jobs;

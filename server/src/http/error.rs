@@ -75,7 +75,7 @@ impl From<berth_ops::Error> for ApiError {
                 ApiError::Core(CoreError::Conflict(e.to_string()))
             }
             E::Fill(detail) => ApiError::Core(CoreError::Internal(anyhow::anyhow!("filling a volume: {detail}"))),
-            E::NoRuntime | E::EngineTimeout => ApiError::Unavailable(e.to_string()),
+            E::NoRuntime | E::NoBackups | E::EngineTimeout => ApiError::Unavailable(e.to_string()),
             E::EngineUnavailable(ref detail) => {
                 tracing::error!(error = %detail, "Docker unreachable");
                 ApiError::Unavailable(e.to_string())

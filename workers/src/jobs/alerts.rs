@@ -286,7 +286,8 @@ impl RunJob for RemediateSite {
         if store::has_event(&env.db, self.incident_id, "remediated").await? {
             return Ok(());
         }
-        let ops = berth_ops::Ops::new(env.db.clone(), env.keys.clone(), env.runtime.clone());
+        let ops = berth_ops::Ops::new(env.db.clone(), env.keys.clone(), env.runtime.clone())
+            .with_backups(env.backups.clone());
         let detail = match ops.restart_site(&Caller::system("alerts"), self.site_id).await {
             Ok(_) => format!("restarted after {} failed uptime checks", self.failed_checks),
             Err(e) => format!("restart after {} failed uptime checks failed: {e}", self.failed_checks),

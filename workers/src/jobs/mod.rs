@@ -2,6 +2,7 @@
 //! driver lives with the flows, in `crate::flows::driver`).
 
 pub mod alerts;
+pub mod backup;
 #[cfg(feature = "testing")]
 pub mod demo;
 pub mod housekeeping;
