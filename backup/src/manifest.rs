@@ -82,16 +82,17 @@ fn walk(dir: &Path, prefix: &str, out: &mut Vec<Entry>) -> Result<()> {
         let name = item.file_name().to_string_lossy().into_owned();
         let path = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
         let full = item.path();
-        let meta =
-            std::fs::symlink_metadata(&full).map_err(|e| BackupError::io(format!("cannot stat {}", full.display()), e))?;
+        let meta = std::fs::symlink_metadata(&full)
+            .map_err(|e| BackupError::io(format!("cannot stat {}", full.display()), e))?;
         let kind = meta.file_type();
         if kind.is_dir() {
             out.push(Entry { path: path.clone(), kind: EntryKind::Dir });
             walk(&full, &path, out)?;
         } else if kind.is_file() {
-            let file =
-                std::fs::File::open(&full).map_err(|e| BackupError::io(format!("cannot open {}", full.display()), e))?;
-            let (size, sha256) = hash_reader(file).map_err(|e| BackupError::io(format!("cannot read {}", full.display()), e))?;
+            let file = std::fs::File::open(&full)
+                .map_err(|e| BackupError::io(format!("cannot open {}", full.display()), e))?;
+            let (size, sha256) =
+                hash_reader(file).map_err(|e| BackupError::io(format!("cannot read {}", full.display()), e))?;
             out.push(Entry { path, kind: EntryKind::File { size, sha256 } });
         } else if kind.is_symlink() {
             let target = std::fs::read_link(&full)

@@ -242,10 +242,8 @@ impl Inner {
                 EntryKind::Dir
             } else if node.is_file() {
                 let reader = NodeReader::new(&repo, &node).map_err(|e| corrupt(&id, &e))?;
-                let (size, sha256) = hash_reader(reader).map_err(|e| BackupError::Corrupt {
-                    snapshot: id.clone(),
-                    detail: format!("{path}: {e}"),
-                })?;
+                let (size, sha256) = hash_reader(reader)
+                    .map_err(|e| BackupError::Corrupt { snapshot: id.clone(), detail: format!("{path}: {e}") })?;
                 if size != node.meta.size {
                     return Err(BackupError::Corrupt {
                         snapshot: id,
@@ -352,8 +350,8 @@ fn relative(path: &Path) -> String {
 
 fn info(snap: &SnapshotFile) -> SnapshotInfo {
     let ts = snap.time.timestamp();
-    let time = chrono::DateTime::from_timestamp(ts.as_second(), ts.subsec_nanosecond().max(0) as u32)
-        .unwrap_or_default();
+    let time =
+        chrono::DateTime::from_timestamp(ts.as_second(), ts.subsec_nanosecond().max(0) as u32).unwrap_or_default();
     let summary = snap.summary.clone().unwrap_or_default();
     SnapshotInfo {
         id: snap.id.to_string(),
@@ -428,7 +426,9 @@ impl Staged {
         archive.set_preserve_permissions(true);
         archive.set_preserve_ownerships(true);
         archive.set_overwrite(true);
-        archive.unpack(&staged.0).map_err(|e| BackupError::Source(format!("cannot unpack the volume's archive: {e}")))?;
+        archive
+            .unpack(&staged.0)
+            .map_err(|e| BackupError::Source(format!("cannot unpack the volume's archive: {e}")))?;
         Ok(staged)
     }
 }

@@ -25,7 +25,7 @@ pub struct Download {
 }
 
 impl Ops {
-    fn backups(&self) -> Result<&Backups> {
+    pub(crate) fn backups(&self) -> Result<&Backups> {
         self.backups.as_deref().ok_or(Error::NoBackups)
     }
 

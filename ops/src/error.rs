@@ -36,6 +36,10 @@ pub enum Error {
     /// back to its previous volume, whose container kept serving.
     #[error("the site stays on its previous data: the container on the new data did not become healthy ({0})")]
     SwitchFailed(String),
+    /// A restore refused its snapshot (damaged, foreign, not this site's) or could not read it;
+    /// the site was not touched.
+    #[error("{0}")]
+    Restore(String),
     /// A volume operation that would leave the site without its data.
     #[error("{0}")]
     VolumeInUse(String),

@@ -8,6 +8,7 @@
 
 pub mod backups;
 pub mod error;
+pub mod restore;
 pub mod sites;
 pub mod volumes;
 

@@ -7,6 +7,7 @@ mod ingress;
 mod isolation;
 mod lifecycle;
 mod reconcile;
+mod restore;
 mod tls;
 mod validation;
 mod volumes;

@@ -145,7 +145,8 @@ impl TestApp {
         let addr = listener.local_addr().expect("local addr");
         let (tx, rx) = oneshot::channel::<()>();
         let db = services.db.clone();
-        let ops = berth_ops::Ops::new(services.db.clone(), services.keys.clone(), services.runtime.clone());
+        let ops = berth_ops::Ops::new(services.db.clone(), services.keys.clone(), services.runtime.clone())
+            .with_backups(services.worker_env.backups.clone());
         let server = tokio::spawn(async move {
             let stop = async move {
                 let _ = rx.await;

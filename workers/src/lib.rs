@@ -51,7 +51,9 @@ pub fn registry() -> Registry {
 
 /// Every flow this build of Berth drives.
 pub fn flow_registry() -> flows::FlowRegistry {
-    let registry = flows::FlowRegistry::new().register(berth_core::flows::onboarding::Onboarding);
+    let registry = flows::FlowRegistry::new()
+        .register(berth_core::flows::onboarding::Onboarding)
+        .register(berth_core::flows::restore::Restore);
     #[cfg(feature = "testing")]
     let registry = registry.register(berth_core::flows::demo::DemoFlow);
     registry

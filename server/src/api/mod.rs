@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod plans;
 pub mod site_logs;
 pub mod site_metrics;
+pub mod site_restore;
 pub mod site_volumes;
 pub mod sites;
 pub mod tokens;

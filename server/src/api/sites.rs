@@ -36,6 +36,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(super::site_metrics::metrics))
         .routes(routes!(super::site_volumes::list))
         .routes(routes!(super::site_volumes::discard))
+        .routes(routes!(super::site_restore::restore))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
