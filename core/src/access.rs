@@ -8,7 +8,9 @@
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Select};
 use uuid::Uuid;
 
-use crate::entities::{alerts, backups, customers, flow_runs, incidents, jobs, notification_channels, sites, users};
+use crate::entities::{
+    alerts, backups, customers, flow_runs, incidents, jobs, notification_channels, site_volumes, sites, users,
+};
 use crate::error::{Error, Result};
 use crate::types::Role;
 
@@ -84,6 +86,10 @@ impl CustomerOwned for sites::Entity {
     const OWNER: sites::Column = sites::Column::CustomerId;
 }
 
+impl CustomerOwned for site_volumes::Entity {
+    const OWNER: site_volumes::Column = site_volumes::Column::CustomerId;
+}
+
 impl CustomerOwned for customers::Entity {
     /// A customer owns itself.
     const OWNER: customers::Column = customers::Column::Id;
@@ -136,6 +142,10 @@ impl<E: CustomerOwned> Scoped for Select<E> {
 /// Shorthands that start every scoped query, so no handler builds an unscoped one by habit.
 pub fn sites(caller: &Caller) -> Select<sites::Entity> {
     sites::Entity::find().scoped(caller)
+}
+
+pub fn site_volumes(caller: &Caller) -> Select<site_volumes::Entity> {
+    site_volumes::Entity::find().scoped(caller)
 }
 
 pub fn customers(caller: &Caller) -> Select<customers::Entity> {

@@ -17,6 +17,7 @@ mod m0010_backups;
 mod m0011_backup_schedules;
 mod m0012_alert_silences;
 mod m0013_monitoring_rules;
+mod m0014_site_volumes;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0011_backup_schedules::Migration),
             Box::new(m0012_alert_silences::Migration),
             Box::new(m0013_monitoring_rules::Migration),
+            Box::new(m0014_site_volumes::Migration),
         ]
     }
 }

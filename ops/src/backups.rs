@@ -25,7 +25,7 @@ pub struct Download {
 }
 
 impl Ops {
-    fn backups(&self) -> Result<&Backups> {
+    pub(crate) fn backups(&self) -> Result<&Backups> {
         self.backups.as_deref().ok_or(Error::NoBackups)
     }
 
@@ -119,8 +119,16 @@ impl Drop for ChannelWriter {
 ///   mountpoint is readable here: that directory, read in place;
 /// - otherwise: the engine's archive API on the site's container (running or not), a tar stream
 ///   unpacked into the staging area.
-pub async fn volume_source(runtime: &Runtime, engine_is_local: bool, site_id: Uuid) -> anyhow::Result<Source> {
-    let volume = runtime.names.volume(site_id);
+///
+/// `data_volume` is the site's `sites.data_volume`: after a restore the site uses another volume
+/// than its original one, and that is the data to back up.
+pub async fn volume_source(
+    runtime: &Runtime,
+    engine_is_local: bool,
+    site_id: Uuid,
+    data_volume: Option<&str>,
+) -> anyhow::Result<Source> {
+    let volume = data_volume.map_or_else(|| runtime.names.volume(site_id), str::to_owned);
     if engine_is_local {
         match runtime.engine.volume_mountpoint(&volume).await? {
             None => anyhow::bail!("the site's data volume {volume} does not exist"),

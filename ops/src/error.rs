@@ -26,6 +26,23 @@ pub enum Error {
     /// Anything else the engine refused; the detail is for the log, not for the user.
     #[error("the container engine refused the request")]
     Engine(String),
+    /// Filling a volume from a directory needs the engine's volumes on this machine.
+    #[error("filling a data volume from a directory is not supported on a remote engine (BERTH_DOCKER_HOST is not a unix:// socket)")]
+    RemoteEngine,
+    /// Copying into the fresh volume failed; the site was not touched.
+    #[error("cannot fill the fresh data volume: {0}")]
+    Fill(String),
+    /// The replacement container on the fresh volume did not become healthy: the site went
+    /// back to its previous volume, whose container kept serving.
+    #[error("the site stays on its previous data: the container on the new data did not become healthy ({0})")]
+    SwitchFailed(String),
+    /// A restore refused its snapshot (damaged, foreign, not this site's) or could not read it;
+    /// the site was not touched.
+    #[error("{0}")]
+    Restore(String),
+    /// A volume operation that would leave the site without its data.
+    #[error("{0}")]
+    VolumeInUse(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -8,7 +8,9 @@
 
 pub mod backups;
 pub mod error;
+pub mod restore;
 pub mod sites;
+pub mod volumes;
 
 use std::sync::Arc;
 

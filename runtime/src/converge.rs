@@ -73,6 +73,28 @@ impl Backoffs {
     }
 }
 
+/// The container specification of a site as its row, plan and environment say; why not, when
+/// its environment cannot be opened. The reconciler converges to it, and a volume switch
+/// (`berth_ops::volumes`) waits for the container of its hash.
+pub fn spec_of(d: &DesiredSite) -> std::result::Result<SiteSpec, String> {
+    let site = &d.site;
+    let env = d.env.clone()?;
+    let (memory_mb, cpu_millis, pids) =
+        d.plan.as_ref().map_or(FALLBACK_LIMITS, |p| (p.memory_mb.into(), p.cpu_millis.into(), p.max_pids.into()));
+    Ok(SiteSpec {
+        site_id: site.id,
+        customer_id: site.customer_id,
+        name: site.name.clone(),
+        image: site.image.clone(),
+        env,
+        memory_mb,
+        cpu_millis,
+        pids,
+        allow_root: site.allow_root,
+        data_volume: site.data_volume.clone(),
+    })
+}
+
 /// What a failed attempt is remembered by: the specification (a change of image, environment,
 /// plan or root) and the row's version (an owner's start, even of a site meant to run already).
 fn attempt_key(hash: &str, site: &berth_core::entities::sites::Model) -> String {
@@ -152,29 +174,27 @@ impl<'a> Converger<'a> {
         if site.status == SiteStatus::Deleting {
             rt.engine.remove(&rt.names.container(site.id)).await?;
             if site.purge_volume {
-                rt.engine.remove_volume(&rt.names.volume(site.id)).await?;
+                // Every volume of the site: the one it uses, the default one, and those it no
+                // longer uses (kept after a restore).
+                let mut filter = rt.names.label_filter();
+                filter.push(format!("{}={}", crate::names::LABEL_SITE, site.id));
+                let mut volumes = rt.engine.volumes(&filter).await?;
+                volumes.push(rt.names.volume(site.id));
+                volumes.extend(site.data_volume.clone());
+                volumes.sort();
+                volumes.dedup();
+                for v in volumes {
+                    rt.engine.remove_volume(&v).await?;
+                }
             }
             rt.backoff.clear(site.id);
             tracing::info!(site.id = %site.id, purge = site.purge_volume, "Removed a deleted site's container");
             return Ok(Outcome::Deleted);
         }
         let mut obs = Observed::of(site);
-        let env = match &d.env {
-            Ok(env) => env.clone(),
-            Err(reason) => return Ok(Outcome::Observed(failed(obs, reason.clone()))),
-        };
-        let (memory_mb, cpu_millis, pids) =
-            d.plan.as_ref().map_or(FALLBACK_LIMITS, |p| (p.memory_mb.into(), p.cpu_millis.into(), p.max_pids.into()));
-        let spec = SiteSpec {
-            site_id: site.id,
-            customer_id: site.customer_id,
-            name: site.name.clone(),
-            image: site.image.clone(),
-            env,
-            memory_mb,
-            cpu_millis,
-            pids,
-            allow_root: site.allow_root,
+        let spec = match spec_of(d) {
+            Ok(spec) => spec,
+            Err(reason) => return Ok(Outcome::Observed(failed(obs, reason))),
         };
         let hash = spec.hash();
         let suspended = d.customer_status != CustomerStatus::Active;
@@ -396,9 +416,7 @@ impl<'a> Converger<'a> {
         rt.engine
             .ensure_network(&rt.names.network(spec.customer_id), rt.names.customer_labels(spec.customer_id))
             .await?;
-        rt.engine
-            .ensure_volume(&rt.names.volume(spec.site_id), rt.names.site_labels(spec.site_id, spec.customer_id))
-            .await?;
+        rt.engine.ensure_volume(&spec.volume(&rt.names), rt.names.site_labels(spec.site_id, spec.customer_id)).await?;
         match rt.engine.create(name, hardened(&rt.names, spec, &facts)).await? {
             Created::New(_) => {}
             // Another reconciler made it first (same deterministic name): adopt it.

@@ -7,7 +7,8 @@
 //! - [`ingress`]: nginx, rendered with askama, checked, swapped and reloaded;
 //! - [`stats`]: containers' CPU, memory, network, block I/O and PIDs, for the metrics collector;
 //! - [`converge`]: one site brought to its desired state (the reconciler in berth-workers
-//!   loops over every site with it).
+//!   loops over every site with it);
+//! - [`volumes`]: filling a fresh data volume from a directory (a restore's data).
 
 pub mod converge;
 pub mod disk;
@@ -21,6 +22,7 @@ pub mod names;
 pub mod spec;
 pub mod stats;
 pub mod subnets;
+pub mod volumes;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +46,11 @@ pub struct Runtime {
     pub health_timeout: Duration,
     /// Sites whose container could not be made wait before the next attempt.
     pub backoff: converge::Backoffs,
+    /// The engine runs on this machine (a `unix://` socket), so a volume's mountpoint is a
+    /// directory Berth can write: how a fresh volume is filled (see [`volumes`]).
+    pub local_engine: bool,
+    /// How long a data volume a site no longer uses is kept (`BERTH_RETIRED_VOLUME_KEEP_DAYS`).
+    pub retired_volume_keep: Duration,
 }
 
 impl Runtime {
@@ -65,6 +72,8 @@ impl Runtime {
             interval: Duration::from_secs(rt.reconcile_interval_seconds),
             health_timeout: Duration::from_secs(rt.site_health_timeout_seconds),
             backoff: converge::Backoffs::default(),
+            local_engine: host.starts_with("unix://"),
+            retired_volume_keep: Duration::from_secs(rt.retired_volume_keep_days * 86_400),
         })))
     }
 

@@ -53,6 +53,12 @@ impl Names {
         format!("{}-data-{}", self.prefix, site)
     }
 
+    /// A fresh data volume of a site (a restore fills it, then the site switches onto it):
+    /// the default name plus a generation, itself made by Berth (`[a-z0-9]`, at most 32).
+    pub fn fresh_volume(&self, site: Uuid, generation: &str) -> String {
+        format!("{}-data-{}-{}", self.prefix, site, generation)
+    }
+
     /// Labels every object of this installation carries.
     pub fn base_labels(&self) -> HashMap<String, String> {
         HashMap::from([(LABEL_MANAGED.to_owned(), "true".to_owned()), (LABEL_INSTANCE.to_owned(), self.prefix.clone())])
@@ -90,5 +96,7 @@ mod tests {
         assert_ne!(n.network(a), n.network(b));
         assert!(n.network(a).starts_with("berth-c-"));
         assert_eq!(n.network(a).len(), "berth-c-".len() + 16);
+        assert_eq!(n.fresh_volume(site, "g1"), format!("berth-data-{site}-g1"));
+        assert_ne!(n.fresh_volume(site, "g1"), n.volume(site));
     }
 }

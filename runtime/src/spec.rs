@@ -48,9 +48,19 @@ pub struct SiteSpec {
     pub pids: i64,
     /// An admin allowed the image's root user (see [`run_as`]).
     pub allow_root: bool,
+    /// The data volume, when not the default one (a restore switched the site onto a fresh
+    /// volume). Left out of the hash when `None`, so sites that never switched keep the hash
+    /// (and the container) they had before this field existed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_volume: Option<String>,
 }
 
 impl SiteSpec {
+    /// The name of the volume the container mounts.
+    pub fn volume(&self, names: &Names) -> String {
+        self.data_volume.clone().unwrap_or_else(|| names.volume(self.site_id))
+    }
+
     /// A stable hash of the specification and the policy revision (hex SHA-256 of their
     /// canonical JSON).
     pub fn hash(&self) -> String {
@@ -150,7 +160,7 @@ pub fn hardened(names: &Names, spec: &SiteSpec, image: &ImageFacts) -> Container
             }),
             mounts: Some(vec![Mount {
                 typ: Some(MountType::VOLUME),
-                source: Some(names.volume(spec.site_id)),
+                source: Some(spec.volume(names)),
                 target: Some(image.data_path().to_owned()),
                 read_only: Some(false),
                 ..Default::default()
@@ -184,6 +194,7 @@ mod tests {
             cpu_millis: 500,
             pids: 128,
             allow_root: false,
+            data_volume: None,
         }
     }
 
@@ -234,5 +245,26 @@ mod tests {
         let mut c = a.clone();
         c.allow_root = true;
         assert_ne!(a.hash(), c.hash(), "allowing root replaces the container");
+        let mut d = a.clone();
+        d.data_volume = Some("berth-data-x-g1".into());
+        assert_ne!(a.hash(), d.hash(), "a switch of the data volume replaces the container");
+    }
+
+    #[test]
+    fn sites_on_their_default_volume_keep_their_hash() {
+        // The hash of a spec without `data_volume` is the hash from before the field existed:
+        // an upgrade replaces no container.
+        let s = spec();
+        let json = serde_json::to_value(&s).expect("json");
+        assert!(json.get("data_volume").is_none(), "{json}");
+        let names = Names::new("berth");
+        let mount = |spec: &SiteSpec| {
+            let body = hardened(&names, spec, &ImageFacts::default());
+            body.host_config.and_then(|h| h.mounts).and_then(|m| m.into_iter().next()).and_then(|m| m.source)
+        };
+        assert_eq!(mount(&s), Some(names.volume(s.site_id)));
+        let mut moved = s.clone();
+        moved.data_volume = Some(names.fresh_volume(s.site_id, "g1"));
+        assert_eq!(mount(&moved), Some(names.fresh_volume(s.site_id, "g1")));
     }
 }

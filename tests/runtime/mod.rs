@@ -7,8 +7,10 @@ mod ingress;
 mod isolation;
 mod lifecycle;
 mod reconcile;
+mod restore;
 mod tls;
 mod validation;
+mod volumes;
 
 use crate::support::{runtime::engine, TestApp};
 use berth_runtime::engine::Engine;

@@ -85,6 +85,9 @@ pub struct TestApp {
     pub db: DatabaseConnection,
     pub config: Config,
     pub redis_prefix: String,
+    /// The site operations of the running app (its database, keys and container runtime, whose
+    /// reconciler is the app's), for tests of operations no route exposes.
+    pub ops: berth_ops::Ops,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     _data_dir: tempfile::TempDir,
@@ -142,6 +145,8 @@ impl TestApp {
         let addr = listener.local_addr().expect("local addr");
         let (tx, rx) = oneshot::channel::<()>();
         let db = services.db.clone();
+        let ops = berth_ops::Ops::new(services.db.clone(), services.keys.clone(), services.runtime.clone())
+            .with_backups(services.worker_env.backups.clone());
         let server = tokio::spawn(async move {
             let stop = async move {
                 let _ = rx.await;
@@ -156,6 +161,7 @@ impl TestApp {
             db,
             config,
             redis_prefix,
+            ops,
             stop: Some(tx),
             server: Some(server),
             _data_dir: data_dir,

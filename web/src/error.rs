@@ -79,6 +79,11 @@ pub fn operation_failed(err: berth_ops::Error) -> Result<String, PageError> {
             tracing::error!(error = %detail, "Container engine call from a site page failed");
             "The container engine refused the request; the error is in Berth's log.".into()
         }
+        E::Fill(detail) => {
+            tracing::error!(error = %detail, "Filling a data volume from a site page failed");
+            "The new data could not be copied; the site was not touched, and the error is in Berth's log.".into()
+        }
+        e @ (E::RemoteEngine | E::SwitchFailed(_) | E::VolumeInUse(_) | E::Restore(_)) => format!("{e}."),
     })
 }
 

@@ -69,6 +69,19 @@ impl Env {
         Self::new(db, Arc::new(config), Arc::new(keys), None, prometheus::Registry::new())
     }
 
+    /// The site operations over this environment (database, keys, runtime, backups): what a
+    /// flow step calls, the same calls the API and the console make.
+    pub fn ops(&self) -> berth_ops::Ops {
+        berth_ops::Ops::new(self.db.clone(), self.keys.clone(), self.runtime.clone()).with_backups(self.backups.clone())
+    }
+
+    /// The container runtime, or why a step that needs it cannot run.
+    pub fn runtime(&self) -> anyhow::Result<&Arc<Runtime>> {
+        self.runtime
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("no container runtime is configured (BERTH_DOCKER_HOST is off)"))
+    }
+
     /// True when the container engine is on this machine (`unix://`), so a volume's mountpoint
     /// can be read in place.
     pub fn engine_is_local(&self) -> bool {

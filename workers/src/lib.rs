@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use berth_core::jobs::alerts::{EvaluateAlerts, NotifyAlert, NotifyAlertGroup, RemediateSite, TestNotification};
 use berth_core::jobs::backup::BackupSite;
-use berth_core::jobs::housekeeping::{PurgePasswordLinks, Retention};
+use berth_core::jobs::housekeeping::{PurgePasswordLinks, RemoveRetiredVolumes, Retention};
 use berth_core::jobs::metrics::{CheckUptime, CollectMetrics, MeasureDisk, RollupMetrics};
 use berth_core::jobs::platform_backup::BackupPlatform;
 use tokio::sync::watch;
@@ -30,6 +30,7 @@ pub fn registry() -> Registry {
         .register::<berth_core::jobs::flow::DriveFlow>()
         .register::<PurgePasswordLinks>()
         .register::<Retention>()
+        .register::<RemoveRetiredVolumes>()
         .register::<CollectMetrics>()
         .register::<CheckUptime>()
         .register::<RollupMetrics>()
@@ -55,7 +56,9 @@ pub fn registry() -> Registry {
 
 /// Every flow this build of Berth drives.
 pub fn flow_registry() -> flows::FlowRegistry {
-    let registry = flows::FlowRegistry::new().register(berth_core::flows::onboarding::Onboarding);
+    let registry = flows::FlowRegistry::new()
+        .register(berth_core::flows::onboarding::Onboarding)
+        .register(berth_core::flows::restore::Restore);
     #[cfg(feature = "testing")]
     let registry = registry.register(berth_core::flows::demo::DemoFlow);
     registry
@@ -89,6 +92,11 @@ pub fn builtin_schedules(config: &berth_core::config::Config, with_runtime: bool
         schedules.push(scheduler::Builtin::new("metrics.disk", every, &MeasureDisk {}));
         let every = format!("*/{} * * * * *", config.metrics.alerts_interval_seconds);
         schedules.push(scheduler::Builtin::new("alerts.evaluate", every, &EvaluateAlerts {}));
+        schedules.push(scheduler::Builtin::new(
+            "housekeeping.retired_volumes",
+            "0 41 * * * *",
+            &RemoveRetiredVolumes {},
+        ));
     }
     schedules
 }

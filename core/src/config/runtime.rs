@@ -26,6 +26,7 @@ pub const SETTINGS: &[Setting] = &[
     SITE_STOP_TIMEOUT_SECONDS,
     SITE_DRAIN_SECONDS,
     INGRESS_STOP_ON_EXIT,
+    RETIRED_VOLUME_KEEP_DAYS,
 ];
 
 const DOCKER_HOST: Setting = Setting {
@@ -127,6 +128,14 @@ const INGRESS_STOP_ON_EXIT: Setting = Setting {
     about: "whether a clean stop of Berth also stops its nginx (sites go offline)",
     value: |c| Some(c.runtime.ingress_stop_on_exit.to_string()),
 };
+const RETIRED_VOLUME_KEEP_DAYS: Setting = Setting {
+    key: "retired_volume_keep_days",
+    default: "7",
+    mask: Mask::Plain,
+    about:
+        "how long a data volume a site no longer uses (replaced by a restore) is kept before housekeeping removes it",
+    value: |c| Some(c.runtime.retired_volume_keep_days.to_string()),
+};
 
 /// Where Debian and most distributions install nginx, tried before `PATH`.
 const NGINX_PLACES: &[&str] = &["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"];
@@ -178,6 +187,9 @@ pub struct RuntimeConfig {
     /// the sites stay online while Berth is stopped or upgraded; `berth ingress stop` is the
     /// operator's way to take them down.
     pub ingress_stop_on_exit: bool,
+    /// How long a data volume a site no longer uses (its data replaced by a restore) is kept
+    /// before the housekeeping job removes it; an operator may discard it sooner.
+    pub retired_volume_keep_days: u64,
 }
 
 impl RuntimeConfig {
@@ -272,7 +284,9 @@ impl RuntimeConfig {
                 false
             }
         };
+        let retired_volume_keep_days = raw.number(&RETIRED_VOLUME_KEEP_DAYS, 0, 3_650);
         RuntimeConfig {
+            retired_volume_keep_days,
             site_stop_timeout_seconds,
             site_drain_seconds,
             ingress_stop_on_exit,

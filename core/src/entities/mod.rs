@@ -18,6 +18,7 @@ pub mod notification_channels;
 pub mod password_tokens;
 pub mod plans;
 pub mod site_domains;
+pub mod site_volumes;
 pub mod sites;
 pub mod users;
 pub mod webhook_events;

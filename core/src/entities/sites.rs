@@ -37,6 +37,9 @@ pub struct Model {
     /// The image the serving container was made from (observed); differs from `image` while
     /// an update has failed.
     pub running_image: Option<String>,
+    /// The data volume the site uses; `None`: the default name (`<prefix>-data-<site id>`).
+    /// Set when a restore switches the site onto a fresh volume.
+    pub data_volume: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     /// Overrides of the plan's backup schedule and retention; `None`: the plan's.

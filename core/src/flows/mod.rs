@@ -10,6 +10,7 @@
 #[cfg(feature = "testing")]
 pub mod demo;
 pub mod onboarding;
+pub mod restore;
 
 use sea_orm::ConnectionTrait;
 use serde::de::DeserializeOwned;

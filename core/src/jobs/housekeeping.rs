@@ -34,3 +34,18 @@ impl Job for Retention {
         Some(Self::NAME.into())
     }
 }
+
+/// Removes the data volumes sites no longer use (replaced by a restore) whose
+/// `BERTH_RETIRED_VOLUME_KEEP_DAYS` passed (`berth_ops::volumes`).
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveRetiredVolumes {}
+
+impl Job for RemoveRetiredVolumes {
+    const NAME: &'static str = "housekeeping.retired_volumes";
+    const QUEUE: &'static str = "long";
+
+    fn dedup_key(&self) -> Option<String> {
+        Some(Self::NAME.into())
+    }
+}

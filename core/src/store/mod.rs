@@ -16,6 +16,7 @@ pub mod plans;
 pub mod signup;
 pub mod silences;
 pub mod site_state;
+pub mod site_volumes;
 pub mod sites;
 pub mod tokens;
 pub mod users;

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::audit::{self, Event};
 use crate::access::Caller;
 use crate::crypto::Keys;
-use crate::entities::{customers, plans, site_domains, sites};
+use crate::entities::{customers, plans, site_domains, site_volumes, sites};
 use crate::error::{Error, Result};
 use crate::types::{CustomerStatus, SiteStatus};
 
@@ -103,6 +103,25 @@ pub async fn desired_all(db: &impl ConnectionTrait, keys: &Keys) -> Result<Vec<D
         .collect())
 }
 
+/// One site as the reconciler sees it (Berth itself: no tenant scope; the caller checked it).
+pub async fn desired_one(db: &impl ConnectionTrait, keys: &Keys, id: Uuid) -> Result<DesiredSite> {
+    let site = sites::Entity::find_by_id(id).one(db).await?.ok_or(Error::NotFound("site"))?;
+    let customer = customers::Entity::find_by_id(site.customer_id).one(db).await?;
+    let plan = match &customer {
+        Some(c) => plans::Entity::find_by_id(c.plan_id.clone()).one(db).await?,
+        None => None,
+    };
+    let domains = super::sites::domains_of(db, Some(&[id])).await?.remove(&id).unwrap_or_default();
+    let env = super::sites::open_env(keys, &site).map_err(|e| format!("cannot open the environment: {e}"));
+    Ok(DesiredSite {
+        domains,
+        env,
+        customer_status: customer.map_or(CustomerStatus::Suspended, |c| c.status),
+        plan,
+        site,
+    })
+}
+
 /// Writes the observed state when it differs from the stored one; returns whether it did.
 pub async fn record(db: &impl ConnectionTrait, current: &sites::Model, observed: &Observed) -> Result<bool> {
     if Observed::of(current) == *observed {
@@ -133,6 +152,15 @@ pub async fn finish_delete<C: ConnectionTrait + TransactionTrait>(db: &C, site: 
         None => return Ok(()),
     }
     site_domains::Entity::delete_many().filter(site_domains::Column::SiteId.eq(site.id)).exec(&txn).await?;
+    if site.purge_volume {
+        // The runtime removed every volume of the site, the retired ones included.
+        site_volumes::Entity::update_many()
+            .col_expr(site_volumes::Column::DiscardedAt, sea_orm::sea_query::Expr::value(super::now()))
+            .filter(site_volumes::Column::SiteId.eq(site.id))
+            .filter(site_volumes::Column::DiscardedAt.is_null())
+            .exec(&txn)
+            .await?;
+    }
     sites::Entity::delete_by_id(site.id).exec(&txn).await?;
     audit::record(
         &txn,

@@ -76,7 +76,7 @@ impl From<flow_steps::Model> for FlowStepDto {
 }
 
 impl FlowRunDto {
-    fn new(m: flow_runs::Model, steps: Option<Vec<flow_steps::Model>>) -> Self {
+    pub(crate) fn new(m: flow_runs::Model, steps: Option<Vec<flow_steps::Model>>) -> Self {
         Self {
             id: m.id,
             kind: m.kind,

@@ -16,6 +16,8 @@ pub mod plans;
 pub mod site_backup_policy;
 pub mod site_logs;
 pub mod site_metrics;
+pub mod site_restore;
+pub mod site_volumes;
 pub mod sites;
 pub mod tokens;
 pub mod webhooks;

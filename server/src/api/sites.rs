@@ -35,6 +35,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(super::site_logs::logs))
         .routes(routes!(super::site_metrics::metrics))
         .routes(routes!(super::site_backup_policy::get, super::site_backup_policy::put))
+        .routes(routes!(super::site_volumes::list))
+        .routes(routes!(super::site_volumes::discard))
+        .routes(routes!(super::site_restore::restore))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -67,6 +70,9 @@ pub struct SiteDto {
     /// Whether an admin let this site run as root (when its image says so). Otherwise it runs
     /// as its image's non-root user, or 65534:65534.
     pub allow_root: bool,
+    /// The data volume the site uses when a restore switched it onto a fresh one; null: its
+    /// original volume. The volumes it no longer uses are under `/sites/{id}/volumes`.
+    pub data_volume: Option<String>,
     pub observed_at: Option<chrono::DateTime<chrono::Utc>>,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
@@ -92,6 +98,7 @@ impl SiteDto {
             last_error: m.last_error,
             running_image: m.running_image,
             allow_root: m.allow_root,
+            data_volume: m.data_volume,
             observed_at: m.observed_at,
             created_at: m.created_at,
             updated_at: m.updated_at,

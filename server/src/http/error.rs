@@ -71,7 +71,13 @@ impl From<berth_ops::Error> for ApiError {
         use berth_ops::Error as E;
         match e {
             E::Store(e) => ApiError::Core(e),
-            E::NoContainer | E::NotRunning(_) => ApiError::Core(CoreError::Conflict(e.to_string())),
+            E::NoContainer
+            | E::NotRunning(_)
+            | E::RemoteEngine
+            | E::SwitchFailed(_)
+            | E::VolumeInUse(_)
+            | E::Restore(_) => ApiError::Core(CoreError::Conflict(e.to_string())),
+            E::Fill(detail) => ApiError::Core(CoreError::Internal(anyhow::anyhow!("filling a volume: {detail}"))),
             E::NoRuntime | E::NoBackups | E::EngineTimeout => ApiError::Unavailable(e.to_string()),
             E::EngineUnavailable(ref detail) => {
                 tracing::error!(error = %detail, "Docker unreachable");

@@ -13,6 +13,7 @@
 pub mod demo;
 pub mod driver;
 pub mod onboarding;
+pub mod restore;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -9,10 +9,10 @@
 use anyhow::Context;
 use async_trait::async_trait;
 use berth_backup::SnapshotMeta;
-use berth_core::entities::backups;
+use berth_core::entities::{backups, sites};
 use berth_core::jobs::backup::BackupSite;
 use berth_core::store::backups::{self as store, Outcome};
-use sea_orm::ActiveEnum;
+use sea_orm::{ActiveEnum, EntityTrait};
 
 use crate::queue::{JobContext, RunJob};
 use crate::Env;
@@ -53,7 +53,15 @@ async fn back_up(env: &Env, row: &backups::Model) -> anyhow::Result<Outcome> {
             snapshot
         }
         None => {
-            let source = berth_ops::backups::volume_source(runtime, env.engine_is_local(), row.site_id).await?;
+            // The volume the site uses now (a restore may have moved it onto a fresh one).
+            let site = sites::Entity::find_by_id(row.site_id).one(&env.db).await?.context("the site is gone")?;
+            let source = berth_ops::backups::volume_source(
+                runtime,
+                env.engine_is_local(),
+                row.site_id,
+                site.data_volume.as_deref(),
+            )
+            .await?;
             let meta = SnapshotMeta {
                 label: format!("site-{}", row.site_id),
                 tags: vec![tag, format!("site:{}", row.site_id), format!("kind:{}", row.kind.to_value())],

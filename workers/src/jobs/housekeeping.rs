@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use berth_core::entities::flow_runs::{self, FlowState};
 use berth_core::entities::jobs::{self, JobState};
 use berth_core::entities::password_tokens;
-use berth_core::jobs::housekeeping::{PurgePasswordLinks, Retention};
+use berth_core::jobs::housekeeping::{PurgePasswordLinks, RemoveRetiredVolumes, Retention};
 use chrono::Utc;
 use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter};
 
@@ -52,6 +52,23 @@ impl RunJob for Retention {
             .rows_affected;
         if jobs + runs > 0 {
             tracing::info!(jobs, flow_runs = runs, days = self.days, "Removed old finished jobs and flow runs");
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl RunJob for RemoveRetiredVolumes {
+    #[tracing::instrument(name = "housekeeping.retired_volumes", skip_all, err)]
+    async fn run(&self, ctx: &JobContext) -> anyhow::Result<()> {
+        let env = ctx.env.as_ref();
+        if env.runtime.is_none() {
+            return Ok(());
+        }
+        let ops = berth_ops::Ops::new(env.db.clone(), env.keys.clone(), env.runtime.clone());
+        let removed = ops.remove_expired_volumes().await?;
+        if removed > 0 {
+            tracing::info!(removed, "Removed data volumes whose keeping time was up");
         }
         Ok(())
     }
