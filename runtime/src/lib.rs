@@ -43,6 +43,8 @@ pub struct Runtime {
     pub health_timeout: Duration,
     /// Sites whose container could not be made wait before the next attempt.
     pub backoff: converge::Backoffs,
+    /// What earlier passes learned by inspecting containers, reused while nothing changed.
+    pub inspections: converge::Inspections,
 }
 
 impl Runtime {
@@ -64,6 +66,7 @@ impl Runtime {
             interval: Duration::from_secs(rt.reconcile_interval_seconds),
             health_timeout: Duration::from_secs(rt.site_health_timeout_seconds),
             backoff: converge::Backoffs::default(),
+            inspections: converge::Inspections::default(),
         })))
     }
 
