@@ -351,7 +351,8 @@ function init(args)
   wrapped = 0
   local file = os.getenv("BENCH_BODIES") or ""
   local nthreads = tonumber(os.getenv("BENCH_THREADS") or "1")
-  if file ~= "" then
+  signed = file ~= ""
+  if signed then
     local i = 0
     for line in io.lines(file) do
       if i % nthreads == tid then
@@ -370,7 +371,9 @@ function request()
   idx = idx + 1
   if idx > #reqs then
     idx = 1
-    wrapped = wrapped + 1
+    if signed then
+      wrapped = wrapped + 1
+    end
   end
   return reqs[idx]
 end
