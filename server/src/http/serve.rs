@@ -137,10 +137,10 @@ async fn connection(
     loop {
         let (deadline, _) = activity.next_deadline(&limits);
         // Requests do not wake this loop (that cost a wake-up of the task and a new timer per
-        // request, three times over): every change of activity moves the deadline later, except
-        // the first byte of a head, which can bring it to `then + header timeout` — so the timer
-        // is armed no later than `now + header timeout`, and a timer that fires early re-checks.
-        let wake = deadline.min(Instant::now() + limits.header_timeout);
+        // request, three times over). Any deadline a later change of activity can set is
+        // `then + header timeout` or `then + idle timeout`, so the timer is armed no later than
+        // `now +` the shorter of the two, and a timer that fires early re-checks.
+        let wake = deadline.min(Instant::now() + limits.header_timeout.min(limits.idle_timeout));
         tokio::select! {
             result = conn.as_mut() => {
                 if let Err(e) = result {
