@@ -201,7 +201,7 @@ where
     let (site_name, host, email, company_name, image, domains) = match checked {
         Ok(checked) => checked,
         // A replay is answered as the first delivery was, whatever this copy of it says.
-        Err(err) => return replay_of(db, &signup.event_id).await?.map_or(Err(err), Ok),
+        Err(err) => return replay_of(db, &signup.event_id).await?.ok_or(err),
     };
 
     // Every id is chosen here, so the answer is known before anything is written and the event
