@@ -95,6 +95,95 @@ pub fn spec_of(d: &DesiredSite) -> std::result::Result<SiteSpec, String> {
     })
 }
 
+/// How long an inspection stands in for the next ones when nothing says the container changed:
+/// a safety net should an engine event go missing, so a pass still looks at every container at
+/// least this often.
+pub const INSPECTION_MAX_AGE: Duration = Duration::from_secs(300);
+
+/// What the last passes learned by inspecting each container (restart count, health, networks,
+/// addresses), so an idle pass does not inspect every container again: an inspection is reused
+/// while the container's listing looks the same (same id, state, health and addresses), no
+/// engine event named it since, and it is younger than [`INSPECTION_MAX_AGE`]. The reconciler's
+/// event watcher forgets a container on each of its events, and everything when the event stream
+/// breaks (events may have been missed).
+#[derive(Debug, Default)]
+pub struct Inspections(Mutex<Known>);
+
+#[derive(Debug, Default)]
+struct Known {
+    by_name: HashMap<String, Inspected>,
+    /// Counts forgets: an inspection begun before one is not kept (it may predate the event).
+    generation: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Inspected {
+    listing: Listing,
+    detail: ContainerDetail,
+    at: Instant,
+}
+
+/// What the container listing says that an inspection would also say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Listing {
+    id: String,
+    state: String,
+    /// The health part of Docker's status line (`healthy`, `unhealthy`, `health: starting`);
+    /// the rest (`Up 3 minutes`) changes with time alone.
+    health: Option<String>,
+    addresses: Vec<(String, String)>,
+}
+
+impl Listing {
+    fn of(c: &ContainerInfo) -> Self {
+        let health = c.status.rsplit_once('(').and_then(|(_, h)| h.strip_suffix(')')).map(str::to_owned);
+        let mut addresses: Vec<(String, String)> = c.addresses.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        addresses.sort();
+        Self { id: c.id.clone(), state: c.state.clone(), health, addresses }
+    }
+}
+
+impl Inspections {
+    /// Forgets what is known about the container of this name or id (an event named it).
+    pub fn forget(&self, name_or_id: &str) {
+        let mut known = self.lock();
+        known.generation += 1;
+        known.by_name.retain(|name, i| name != name_or_id && i.listing.id != name_or_id);
+    }
+
+    /// Forgets everything (events may have been missed).
+    pub fn forget_all(&self) {
+        let mut known = self.lock();
+        known.generation += 1;
+        known.by_name.clear();
+    }
+
+    /// The last inspection of `container` if it still holds; otherwise `Err` with the
+    /// generation to hand to [`Self::put`] after inspecting.
+    fn get(&self, container: &ContainerInfo, now: Instant) -> std::result::Result<ContainerDetail, u64> {
+        let known = self.lock();
+        match known.by_name.get(&container.name) {
+            Some(i) if i.listing == Listing::of(container) && now.duration_since(i.at) < INSPECTION_MAX_AGE => {
+                Ok(i.detail.clone())
+            }
+            _ => Err(known.generation),
+        }
+    }
+
+    /// Keeps an inspection begun at `generation`, unless something was forgotten since.
+    fn put(&self, container: &ContainerInfo, detail: &ContainerDetail, at: Instant, generation: u64) {
+        let mut known = self.lock();
+        if known.generation == generation {
+            let listing = Listing::of(container);
+            known.by_name.insert(container.name.clone(), Inspected { listing, detail: detail.clone(), at });
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Known> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// What a failed attempt is remembered by: the specification (a change of image, environment,
 /// plan or root) and the row's version (an owner's start, even of a site meant to run already).
 fn attempt_key(hash: &str, site: &berth_core::entities::sites::Model) -> String {
@@ -274,18 +363,40 @@ impl<'a> Converger<'a> {
                 }
             }
         }
+        let mut acted = false;
         if want_running && !container.running() && container.state != "restarting" {
             drift(rt, "stopped_container");
             tracing::warn!(site.id = %site.id, state = %container.state, "Site container is not running; starting it");
+            acted = true;
             if let Err(e) = rt.engine.start(&name).await {
+                rt.inspections.forget(&name);
                 return Ok(Outcome::Observed(failed(obs, format!("cannot start the container: {e}"))));
             }
         } else if !want_running && container.running() {
             tracing::info!(site.id = %site.id, suspended, "Stopping the site container");
+            acted = true;
             rt.engine.stop(&name).await?;
         }
-        let Some(detail) = rt.engine.inspect(&name).await? else {
-            return Ok(Outcome::Observed(obs));
+        // Unchanged since the last look (by its listing, and no event named it): what that
+        // inspection saw still holds. After a start or stop it is looked at afresh.
+        let now = Instant::now();
+        let known = if acted {
+            rt.inspections.forget(&name);
+            Err(None)
+        } else {
+            rt.inspections.get(container, now).map_err(Some)
+        };
+        let detail = match known {
+            Ok(detail) => detail,
+            Err(generation) => {
+                let Some(detail) = rt.engine.inspect(&name).await? else {
+                    return Ok(Outcome::Observed(obs));
+                };
+                if let Some(generation) = generation {
+                    rt.inspections.put(container, &detail, now, generation);
+                }
+                detail
+            }
         };
         if !want_running {
             obs.status = Some(idle_status);
@@ -305,9 +416,16 @@ impl<'a> Converger<'a> {
             obs.running_image = None;
             return Ok(Outcome::Observed(failed(obs, reason)));
         }
+        let networks_before = detail.networks.clone();
         let detail = match self.heal_networks(&spec, &name, detail).await {
-            Ok(detail) => detail,
+            Ok(detail) => {
+                if detail.networks != networks_before {
+                    rt.inspections.forget(&name);
+                }
+                detail
+            }
             Err(reason) => {
+                rt.inspections.forget(&name);
                 tracing::warn!(site.id = %site.id, %reason, "Cannot put the site container back on its network");
                 return Ok(Outcome::Observed(failed(obs, reason)));
             }

@@ -18,7 +18,7 @@ use bollard::{ClientVersion, Docker};
 use futures_util::stream::{BoxStream, StreamExt};
 use ipnet::IpNet;
 
-use crate::engine::{ContainerDetail, ContainerInfo, Created, Engine, LogLine, LogStream};
+use crate::engine::{ContainerDetail, ContainerInfo, Created, Engine, EngineEvent, LogLine, LogStream};
 use crate::error::{Result, RuntimeError};
 use crate::spec::ImageFacts;
 use crate::subnets::SubnetPool;
@@ -372,7 +372,7 @@ impl Engine for DockerEngine {
             .boxed()
     }
 
-    fn events(&self, labels: &[String]) -> BoxStream<'static, Result<()>> {
+    fn events(&self, labels: &[String]) -> BoxStream<'static, Result<EngineEvent>> {
         let mut filters = label_filters(labels);
         filters.insert("type".to_owned(), vec!["container".to_owned(), "network".to_owned()]);
         // State changes only: every health check also emits exec_* events, which at a few
@@ -394,7 +394,18 @@ impl Engine for DockerEngine {
         filters.insert("event".to_owned(), actions.iter().map(|a| (*a).to_owned()).collect());
         self.docker
             .events(Some(EventsOptions { filters: Some(filters), ..Default::default() }))
-            .map(|e| e.map(|_| ()).map_err(RuntimeError::from))
+            .map(|e| {
+                e.map(|m| {
+                    let actor = m.actor.unwrap_or_default();
+                    EngineEvent {
+                        kind: m.typ.map(|t| t.to_string()).unwrap_or_default(),
+                        action: m.action.unwrap_or_default(),
+                        id: actor.id.unwrap_or_default(),
+                        name: actor.attributes.and_then(|mut a| a.remove("name")),
+                    }
+                })
+                .map_err(RuntimeError::from)
+            })
             .boxed()
     }
 }

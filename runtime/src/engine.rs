@@ -81,6 +81,19 @@ pub struct ContainerDetail {
     pub addresses: HashMap<String, String>,
 }
 
+/// One event of the engine about an object of Berth's.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EngineEvent {
+    /// `container`, `network`, ...
+    pub kind: String,
+    /// Docker's action, e.g. `start`, `die`, `health_status: healthy`.
+    pub action: String,
+    /// The object's id.
+    pub id: String,
+    /// The object's name, when the engine says (containers: without the leading slash).
+    pub name: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Created {
     New(String),
@@ -143,5 +156,5 @@ pub trait Engine: Send + Sync {
     /// The last `tail` lines of a container's output, then (with `follow`) new lines as they come.
     fn logs(&self, name: &str, tail: u32, follow: bool) -> BoxStream<'static, Result<LogLine>>;
     /// One item per container, network or volume event on objects with these labels.
-    fn events(&self, labels: &[String]) -> BoxStream<'static, Result<()>>;
+    fn events(&self, labels: &[String]) -> BoxStream<'static, Result<EngineEvent>>;
 }

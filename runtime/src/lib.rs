@@ -51,6 +51,8 @@ pub struct Runtime {
     pub local_engine: bool,
     /// How long a data volume a site no longer uses is kept (`BERTH_RETIRED_VOLUME_KEEP_DAYS`).
     pub retired_volume_keep: Duration,
+    /// What earlier passes learned by inspecting containers, reused while nothing changed.
+    pub inspections: converge::Inspections,
 }
 
 impl Runtime {
@@ -74,6 +76,7 @@ impl Runtime {
             backoff: converge::Backoffs::default(),
             local_engine: host.starts_with("unix://"),
             retired_volume_keep: Duration::from_secs(rt.retired_volume_keep_days * 86_400),
+            inspections: converge::Inspections::default(),
         })))
     }
 

@@ -4,7 +4,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::Request;
 use axum::middleware;
 use axum::Router;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnResponse, OnResponse, TraceLayer};
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 use tracing::Level;
@@ -17,6 +17,14 @@ use berth_core::auth::session_store::Store;
 
 /// Request bodies above this are refused with 413 before they are read into memory.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The span name of a probe request (see [`is_probe`]).
+const PROBE_SPAN: &str = "probe";
+
+/// Liveness, readiness and metrics: polled by machines, not people.
+fn is_probe(path: &str) -> bool {
+    matches!(path, "/healthz" | "/readyz" | "/metrics")
+}
 
 pub fn build(state: AppState, sessions: Store) -> Router {
     let (api, _doc) = crate::api::router();
@@ -45,9 +53,22 @@ pub fn build(state: AppState, sessions: Store) -> Router {
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request<_>| {
                     let id = request_id::of(req.headers()).unwrap_or_default();
-                    tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+                    let (method, path) = (req.method(), req.uri().path());
+                    if is_probe(path) {
+                        tracing::info_span!(PROBE_SPAN, request_id = %id, method = %method, path = %path)
+                    } else {
+                        tracing::info_span!("request", request_id = %id, method = %method, path = %path)
+                    }
                 })
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                .on_response(|res: &axum::http::Response<_>, latency: std::time::Duration, span: &tracing::Span| {
+                    // Probes are polled every few seconds by orchestrators and Prometheus: their
+                    // "finished" line is DEBUG, so the log holds the requests people made (and
+                    // a probe costs no log write). Their failures are still logged (on_failure,
+                    // and the handlers' own warnings, with the request id).
+                    let probe = span.metadata().is_some_and(|m| m.name() == PROBE_SPAN);
+                    let level = if probe { Level::DEBUG } else { Level::INFO };
+                    DefaultOnResponse::new().level(level).on_response(res, latency, span)
+                }),
         )
         .layer(middleware::from_fn(security_headers::apply))
         .layer(middleware::from_fn(request_id::assign))

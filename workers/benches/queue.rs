@@ -142,7 +142,8 @@ async fn main() -> anyhow::Result<()> {
     admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await?;
     let (base, _) = admin_url.rsplit_once('/').ok_or_else(|| anyhow::anyhow!("URL has no database"))?;
     let mut options = ConnectOptions::new(format!("{base}/{name}"));
-    options.max_connections(20).sqlx_logging(false);
+    // As core::db opens production's pool: 20 connections, no ping before each checkout.
+    options.max_connections(20).sqlx_logging(false).test_before_acquire(false);
     let db = Database::connect(options).await?;
     Migrator::up(&db, None).await?;
 

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use berth_core::crypto::Keys;
 use berth_core::store::site_state;
 use berth_runtime::converge::{Converger, Outcome};
+use berth_runtime::engine::EngineEvent;
 use berth_runtime::{Runtime, RuntimeError};
 use futures_util::StreamExt;
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement, TransactionTrait};
@@ -60,14 +61,34 @@ pub async fn run(env: Arc<Env>, mut shutdown: watch::Receiver<bool>) {
     tracing::info!("Reconciler stopped");
 }
 
-/// Follows Docker's event stream for Berth's objects, waking the loop on each event, and
-/// reconnects after a failure.
+/// Follows Docker's event stream for Berth's objects and reconnects after a failure. Each event
+/// makes the next pass look at its object afresh ([`berth_runtime::converge::Inspections`]) and
+/// wakes the loop, except a health check that found the same health as the one before: Docker
+/// reports every check, and at a few hundred sites those would keep the reconciler busy for
+/// nothing.
 async fn watch_events(rt: Arc<Runtime>, wake: Arc<Notify>) {
     loop {
+        // Events may have been missed while the stream was down: the next pass inspects all.
+        rt.inspections.forget_all();
+        let mut health = HealthChanges::default();
         let mut stream = rt.engine.events(&rt.names.label_filter());
         while let Some(item) = stream.next().await {
             match item {
-                Ok(()) => wake.notify_one(),
+                Ok(event) => {
+                    if !health.changed(&event) {
+                        continue;
+                    }
+                    if event.kind == "container" {
+                        rt.inspections.forget(&event.id);
+                        if let Some(name) = &event.name {
+                            rt.inspections.forget(name);
+                        }
+                    } else {
+                        // A network's connect/disconnect changes a container's networks.
+                        rt.inspections.forget_all();
+                    }
+                    wake.notify_one();
+                }
                 Err(e) => {
                     tracing::debug!(error = %e, "Docker event stream failed; reconnecting");
                     break;
@@ -75,6 +96,26 @@ async fn watch_events(rt: Arc<Runtime>, wake: Arc<Notify>) {
             }
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// The last health Docker reported per container, to tell a change from a repeat.
+#[derive(Default)]
+struct HealthChanges(HashMap<String, String>);
+
+impl HealthChanges {
+    /// Whether `event` says something new: any event but a health report, or a health report
+    /// that differs from the container's previous one.
+    fn changed(&mut self, event: &EngineEvent) -> bool {
+        let Some(status) = event.action.strip_prefix("health_status") else {
+            if matches!(event.action.as_str(), "destroy" | "die" | "start" | "restart") {
+                // A new life of the container: its next health report is news.
+                self.0.remove(&event.id);
+            }
+            return true;
+        };
+        let status = status.trim_start_matches(':').trim();
+        self.0.insert(event.id.clone(), status.to_owned()).as_deref() != Some(status)
     }
 }
 
@@ -189,6 +230,27 @@ async fn converge_all(db: &DatabaseConnection, keys: &Keys, rt: &Runtime) -> any
 
 #[cfg(test)]
 mod tests {
+    use super::{EngineEvent, HealthChanges};
+
+    fn event(action: &str) -> EngineEvent {
+        EngineEvent { kind: "container".into(), action: action.into(), id: "c1".into(), name: None }
+    }
+
+    #[test]
+    fn only_a_change_of_health_is_news() {
+        let mut h = HealthChanges::default();
+        assert!(h.changed(&event("health_status: starting")));
+        assert!(h.changed(&event("health_status: healthy")));
+        assert!(!h.changed(&event("health_status: healthy")));
+        assert!(!h.changed(&event("health_status: healthy")));
+        assert!(h.changed(&event("health_status: unhealthy")));
+        assert!(h.changed(&event("die")));
+        assert!(h.changed(&event("start")));
+        assert!(h.changed(&event("health_status: unhealthy")), "a restarted container's first report is news");
+        let other = EngineEvent { id: "c2".into(), ..event("health_status: unhealthy") };
+        assert!(h.changed(&other));
+    }
+
     #[test]
     fn lock_keys_are_stable_and_per_installation() {
         assert_eq!(super::lock_key("berth"), super::lock_key("berth"));

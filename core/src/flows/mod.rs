@@ -42,10 +42,22 @@ pub async fn start<F: Flow>(
     input: &F::Input,
     customer_id: Option<Uuid>,
 ) -> Result<flow_runs::Model> {
+    start_with_id::<F>(db, Uuid::now_v7(), input, customer_id).await
+}
+
+/// [`start`] with the run's id chosen by the caller (a fresh UUIDv7): the signup intake names the
+/// run in the answer it stores before writing the run.
+pub async fn start_with_id<F: Flow>(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    input: &F::Input,
+    customer_id: Option<Uuid>,
+) -> Result<flow_runs::Model> {
     let input = serde_json::to_value(input)
         .map_err(|e| Error::Internal(anyhow::anyhow!("input of flow `{}` does not serialise: {e}", F::NAME)))?;
-    crate::store::flows::create(
+    crate::store::flows::create_with_id(
         db,
+        id,
         NewRun {
             kind: F::NAME.to_owned(),
             steps: F::STEPS.iter().map(|s| (*s).to_owned()).collect(),

@@ -43,9 +43,24 @@ impl Event {
 }
 
 pub async fn record(db: &impl ConnectionTrait, caller: &Caller, event: Event) -> Result<()> {
-    let entry = audit_log::ActiveModel {
+    record_many(db, caller, vec![event]).await
+}
+
+/// Several entries by one caller in one statement (one round trip), in the given order.
+pub async fn record_many(db: &impl ConnectionTrait, caller: &Caller, events: Vec<Event>) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let at = super::now();
+    let entries = events.into_iter().map(|event| entry(caller, event, at));
+    audit_log::Entity::insert_many(entries).exec_without_returning(db).await?;
+    Ok(())
+}
+
+fn entry(caller: &Caller, event: Event, at: DateTime<Utc>) -> audit_log::ActiveModel {
+    audit_log::ActiveModel {
         id: Set(Uuid::now_v7()),
-        at: Set(super::now()),
+        at: Set(at),
         actor_id: Set(caller.user_id),
         actor: Set(caller.actor.clone()),
         action: Set(event.action.to_owned()),
@@ -55,9 +70,7 @@ pub async fn record(db: &impl ConnectionTrait, caller: &Caller, event: Event) ->
         ip: Set(caller.ip.clone()),
         request_id: Set(caller.request_id.clone()),
         details: Set(event.details),
-    };
-    audit_log::Entity::insert(entry).exec_without_returning(db).await?;
-    Ok(())
+    }
 }
 
 #[derive(Debug, Default, Clone)]

@@ -76,6 +76,25 @@ async fn check_plan(db: &impl ConnectionTrait, fields: &mut Fields, plan: &str) 
     Ok(())
 }
 
+/// The row of a new, active customer; the values are the caller's to have validated.
+pub(crate) fn new_row(
+    id: Uuid,
+    email: String,
+    company_name: String,
+    plan: String,
+    now: chrono::DateTime<chrono::Utc>,
+) -> customers::ActiveModel {
+    customers::ActiveModel {
+        id: Set(id),
+        email: Set(email),
+        company_name: Set(company_name),
+        plan_id: Set(plan),
+        status: Set(CustomerStatus::Active),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+}
+
 pub async fn create<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     caller: &Caller,
@@ -92,19 +111,10 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
     };
 
     let txn = db.begin().await?;
-    let now = super::now();
-    let model = customers::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        email: Set(email),
-        company_name: Set(company_name),
-        plan_id: Set(new.plan),
-        status: Set(CustomerStatus::Active),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&txn)
-    .await
-    .map_err(|e| conflict_on_unique(e, EMAIL_TAKEN))?;
+    let model = new_row(Uuid::now_v7(), email, company_name, new.plan, super::now())
+        .insert(&txn)
+        .await
+        .map_err(|e| conflict_on_unique(e, EMAIL_TAKEN))?;
     audit::record(
         &txn,
         caller,

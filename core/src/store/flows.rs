@@ -43,23 +43,32 @@ fn driver_job(run_id: Uuid, customer_id: Option<Uuid>, max_attempts: i32) -> Res
 /// Creates a run, its pending steps and the job that drives it on `db` (the caller's
 /// transaction): all of it commits with the state change that started the flow, or none does.
 pub async fn create(db: &impl ConnectionTrait, new: NewRun) -> Result<flow_runs::Model> {
+    create_with_id(db, Uuid::now_v7(), new).await
+}
+
+/// [`create`] with the run's id chosen by the caller (a fresh UUIDv7), for a caller that must
+/// name the run before it is written. Three statements whatever the number of steps.
+pub async fn create_with_id(db: &impl ConnectionTrait, id: Uuid, new: NewRun) -> Result<flow_runs::Model> {
     let now = super::now();
-    let run = flow_runs::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        kind: Set(new.kind),
-        state: Set(FlowState::Running),
-        customer_id: Set(new.customer_id),
-        input: Set(new.input),
-        current_step: Set(None),
-        error: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-        finished_at: Set(None),
-    }
-    .insert(db)
-    .await?;
-    for (position, name) in new.steps.into_iter().enumerate() {
-        flow_steps::ActiveModel {
+    let run = flow_runs::Model {
+        id,
+        kind: new.kind,
+        state: FlowState::Running,
+        customer_id: new.customer_id,
+        input: new.input,
+        current_step: None,
+        error: None,
+        created_at: now,
+        updated_at: now,
+        finished_at: None,
+    };
+    flow_runs::Entity::insert(flow_runs::ActiveModel::from(run.clone())).exec_without_returning(db).await?;
+    // Every step in one statement: one round trip, however long the flow.
+    let steps: Vec<_> = new
+        .steps
+        .into_iter()
+        .enumerate()
+        .map(|(position, name)| flow_steps::ActiveModel {
             id: Set(Uuid::now_v7()),
             flow_run_id: Set(run.id),
             position: Set(position as i32),
@@ -70,9 +79,10 @@ pub async fn create(db: &impl ConnectionTrait, new: NewRun) -> Result<flow_runs:
             error: Set(None),
             started_at: Set(None),
             finished_at: Set(None),
-        }
-        .insert(db)
-        .await?;
+        })
+        .collect();
+    if !steps.is_empty() {
+        flow_steps::Entity::insert_many(steps).exec_without_returning(db).await?;
     }
     jobs::insert(db, vec![driver_job(run.id, run.customer_id, new.max_attempts)?]).await?;
     Ok(run)

@@ -6,21 +6,25 @@
 //! Event ids are de-duplicated: the event row is inserted first, so a concurrent replay waits on
 //! its primary key and then returns the first answer instead of doing anything twice.
 
-use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait,
-};
+use sea_orm::sea_query::{OnConflict, Query};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DbBackend, EntityTrait, Statement, TransactionTrait};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{customers, plans, sites, users};
+use super::audit::{self, Event};
+use super::{customers, sites, users};
 use crate::access::Caller;
 use crate::config::Config;
 use crate::crypto::Keys;
-use crate::entities::{customers as customer_entity, site_domains, users as user_entity, webhook_events};
-use crate::error::{Error, Fields, Result};
+use crate::entities::{
+    customers as customer_entity, site_domains, sites as site_entity, users as user_entity, webhook_events,
+};
+use crate::error::{conflict_on_unique, Error, Fields, Result};
 use crate::flows::{self, onboarding::Onboarding, onboarding::Subject};
+use crate::types::Role;
 use crate::validate;
+
+const EMAIL_TAKEN: &str = "an account with this e-mail already exists";
 
 /// The signup as the website sends it (already parsed; unknown fields were refused).
 #[derive(Debug, Clone)]
@@ -121,9 +125,53 @@ async fn replay_of(db: &impl ConnectionTrait, event_id: &str) -> Result<Option<O
         .map(|e| Outcome::Replay { status_code: u16::try_from(e.status_code).unwrap_or(202), response: e.response }))
 }
 
+/// What a signup conflicts with, read in one statement inside the intake's transaction.
+struct Conflicts {
+    /// The plan's site limit; `None`: no such plan.
+    max_sites: Option<i32>,
+    email_taken: bool,
+    host_taken: bool,
+}
+
+async fn conflicts(db: &impl ConnectionTrait, plan: &str, email: &str, host: &str) -> Result<Conflicts> {
+    let backend = db.get_database_backend();
+    // PostgreSQL numbers its parameters; SQLite takes `?` in order (`$N` would be named there).
+    let (sql, values): (&str, Vec<sea_orm::Value>) = match backend {
+        DbBackend::Postgres => (
+            "SELECT (SELECT max_sites FROM plans WHERE id = $1) AS max_sites,
+                    (EXISTS (SELECT 1 FROM customers WHERE email = $2)
+                     OR EXISTS (SELECT 1 FROM users WHERE email = $2)) AS email_taken,
+                    EXISTS (SELECT 1 FROM site_domains WHERE domain = $3) AS host_taken",
+            vec![plan.into(), email.into(), host.into()],
+        ),
+        _ => (
+            "SELECT (SELECT max_sites FROM plans WHERE id = ?) AS max_sites,
+                    (EXISTS (SELECT 1 FROM customers WHERE email = ?)
+                     OR EXISTS (SELECT 1 FROM users WHERE email = ?)) AS email_taken,
+                    EXISTS (SELECT 1 FROM site_domains WHERE domain = ?) AS host_taken",
+            vec![plan.into(), email.into(), email.into(), host.into()],
+        ),
+    };
+    let row = db
+        .query_one(Statement::from_sql_and_values(backend, sql, values))
+        .await?
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("the signup conflict check returned no row")))?;
+    Ok(Conflicts {
+        max_sites: row.try_get("", "max_sites")?,
+        email_taken: row.try_get("", "email_taken")?,
+        host_taken: row.try_get("", "host_taken")?,
+    })
+}
+
 /// Validates a signup, then in one transaction creates its customer, portal user and site,
 /// starts their onboarding flow and stores the answer `respond` makes (so a replay gets the same
 /// answer); a replayed event id gets the first answer instead and creates nothing.
+///
+/// The hot path is a handful of round trips: the event row (which claims the id and already
+/// holds the answer, since every id is chosen here), one read of the plan and of every conflict,
+/// one INSERT per table with all of its rows (the three audit entries in one, the flow's steps in
+/// one), the driver job and its wake-up, and the commit. No savepoints: nothing here is undone
+/// on its own, and any error rolls the whole transaction back.
 pub async fn accept<C>(
     db: &C,
     keys: &Keys,
@@ -135,84 +183,150 @@ pub async fn accept<C>(
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    if let Some(replay) = replay_of(db, &signup.event_id).await? {
-        return Ok(replay);
-    }
-    let (site_name, host) = check(config, &signup)?;
-    if plans::find(db, &signup.plan).await?.is_none() {
-        return Err(Error::invalid("plan", format!("unknown plan `{}`", signup.plan)));
-    }
-    let email = validate::email(&signup.email).map_err(|m| Error::invalid("email", m))?;
+    caller.require_admin()?;
+    let checked = check(config, &signup).and_then(|(site_name, host)| {
+        let mut fields = Fields::new();
+        let email = fields.check("email", validate::email(&signup.email));
+        let company = fields.check("company_name", validate::company_name(&signup.company_name));
+        fields.check("name", validate::site_name(&site_name));
+        let image = signup.template.clone().unwrap_or_else(|| sites::DEFAULT_IMAGE.to_owned());
+        fields.check("image", validate::image_ref(&image));
+        let domains = sites::check_domains(&mut fields, std::slice::from_ref(&host));
+        fields.finish()?;
+        match (email, company) {
+            (Some(email), Some(company)) => Ok((site_name, host, email, company, image, domains)),
+            _ => Err(Error::invalid("email", "is invalid")),
+        }
+    });
+    let (site_name, host, email, company_name, image, domains) = match checked {
+        Ok(checked) => checked,
+        // A replay is answered as the first delivery was, whatever this copy of it says.
+        Err(err) => return replay_of(db, &signup.event_id).await?.ok_or(err),
+    };
+
+    // Every id is chosen here, so the answer is known before anything is written and the event
+    // row that claims the id is written once, answer included.
+    let accepted = Accepted {
+        customer_id: Uuid::now_v7(),
+        user_id: Uuid::now_v7(),
+        site_id: Uuid::now_v7(),
+        host: host.clone(),
+        flow_run_id: Uuid::now_v7(),
+    };
+    let response = respond(&accepted)?;
+    let now = super::now();
 
     let txn = db.begin().await?;
-    let claimed = webhook_events::ActiveModel {
-        id: Set(signup.event_id.clone()),
-        kind: Set("signup".into()),
-        received_at: Set(super::now()),
-        customer_id: Set(None),
-        status_code: Set(202),
-        response: Set(json!({})),
-    }
-    .insert(&txn)
-    .await;
-    if let Err(err) = claimed {
-        // Another delivery of this event got here first; its answer is the answer.
+    // The claim: a concurrent delivery of the same id waits here on the primary key until this
+    // transaction ends, then inserts nothing and answers with what this one stored.
+    let mut claim = Query::insert();
+    claim
+        .into_table(webhook_events::Entity)
+        .columns([
+            webhook_events::Column::Id,
+            webhook_events::Column::Kind,
+            webhook_events::Column::ReceivedAt,
+            webhook_events::Column::CustomerId,
+            webhook_events::Column::StatusCode,
+            webhook_events::Column::Response,
+        ])
+        .values_panic([
+            signup.event_id.clone().into(),
+            "signup".into(),
+            now.into(),
+            Some(accepted.customer_id).into(),
+            202i32.into(),
+            response.clone().into(),
+        ])
+        .on_conflict(OnConflict::column(webhook_events::Column::Id).do_nothing().to_owned());
+    let claimed = txn.execute(txn.get_database_backend().build(&claim)).await?.rows_affected() == 1;
+    if !claimed {
         drop(txn);
-        if let Some(replay) = replay_of(db, &signup.event_id).await? {
-            return Ok(replay);
-        }
-        return Err(err.into());
+        return replay_of(db, &signup.event_id)
+            .await?
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("signup event {} vanished", signup.event_id)));
     }
-    // Conflicts are checked before anything is created, so the answer names the real problem.
-    let email_taken = customer_entity::Entity::find()
-        .filter(customer_entity::Column::Email.eq(email.clone()))
-        .one(&txn)
-        .await?
-        .is_some()
-        || user_entity::Entity::find().filter(user_entity::Column::Email.eq(email.clone())).one(&txn).await?.is_some();
-    if email_taken {
-        return Err(Error::Conflict("an account with this e-mail already exists".into()));
+
+    // Conflicts are checked before anything else is created, so the answer names the real
+    // problem (an unknown plan first, as before anything was written).
+    let found = conflicts(&txn, &signup.plan, &email, &host).await?;
+    let Some(max_sites) = found.max_sites else {
+        return Err(Error::invalid("plan", format!("unknown plan `{}`", signup.plan)));
+    };
+    if found.email_taken {
+        return Err(Error::Conflict(EMAIL_TAKEN.into()));
     }
-    if site_domains::Entity::find_by_id(host.clone()).one(&txn).await?.is_some() {
+    if found.host_taken {
         let field = if signup.subdomain.is_some() { "subdomain" } else { "domain" };
         return Err(Error::Conflict(format!("{field} {host} is already taken")));
     }
+    // A brand-new customer has no sites yet: their plan must allow one.
+    if max_sites < 1 {
+        return Err(Error::invalid(
+            "customer_id",
+            format!("plan `{}` allows at most {max_sites} site(s); this customer has 0", signup.plan),
+        ));
+    }
 
-    let customer = customers::create(
-        &txn,
-        caller,
-        customers::NewCustomer {
-            email: email.clone(),
-            company_name: signup.company_name.clone(),
-            plan: signup.plan.clone(),
-        },
-    )
-    .await?;
-    let user = users::create_signup_user(&txn, caller, customer.id, &email).await?;
-    let site = sites::create(
-        &txn,
+    // A concurrent signup with the same e-mail or host waits on the unique index, then fails here.
+    let taken = |e| conflict_on_unique(e, EMAIL_TAKEN);
+    customer_entity::Entity::insert(customers::new_row(
+        accepted.customer_id,
+        email.clone(),
+        company_name,
+        signup.plan.clone(),
+        now,
+    ))
+    .exec_without_returning(&txn)
+    .await
+    .map_err(taken)?;
+    let mut user = users::new_user(email.clone(), Role::Customer, Some(accepted.customer_id), None);
+    user.id = Set(accepted.user_id);
+    user_entity::Entity::insert(user).exec_without_returning(&txn).await.map_err(taken)?;
+    let site = sites::new_row(
         keys,
+        accepted.site_id,
+        accepted.customer_id,
+        site_name.clone(),
+        image.clone(),
+        &Default::default(),
+        now,
+    )?;
+    site_entity::Entity::insert(site).exec_without_returning(&txn).await?;
+    let domain_rows = domains.iter().enumerate().map(|(i, d)| site_domains::ActiveModel {
+        domain: Set(d.clone()),
+        site_id: Set(accepted.site_id),
+        position: Set(i as i32),
+        created_at: Set(now),
+    });
+    site_domains::Entity::insert_many(domain_rows)
+        .exec_without_returning(&txn)
+        .await
+        .map_err(|e| conflict_on_unique(e, &format!("domain {host} is already in use")))?;
+    // The same three entries the admin operations write: customer, user, site.
+    audit::record_many(
+        &txn,
         caller,
-        sites::NewSite {
-            customer_id: Some(customer.id),
-            name: site_name,
-            image: signup.template.clone(),
-            domains: vec![host.clone()],
-            env: Default::default(),
-        },
+        vec![
+            Event::new("customer.create", "customer", accepted.customer_id)
+                .customer(Some(accepted.customer_id))
+                .details(json!({"email": email, "plan": signup.plan})),
+            Event::new("user.create", "user", accepted.user_id)
+                .customer(Some(accepted.customer_id))
+                .details(json!({"email": email, "role": "customer", "set_password_link": false})),
+            Event::new("site.create", "site", accepted.site_id)
+                .customer(Some(accepted.customer_id))
+                .details(json!({"name": site_name, "image": image, "domains": domains})),
+        ],
     )
     .await?;
-    let subject = Subject { customer_id: customer.id, user_id: user.id, site_id: site.model.id, host: host.clone() };
-    let run = flows::start::<Onboarding>(&txn, &subject, Some(customer.id)).await?;
-    let accepted =
-        Accepted { customer_id: customer.id, user_id: user.id, site_id: site.model.id, host, flow_run_id: run.id };
-    let response = respond(&accepted)?;
-    webhook_events::Entity::update_many()
-        .col_expr(webhook_events::Column::CustomerId, Expr::value(accepted.customer_id))
-        .col_expr(webhook_events::Column::Response, Expr::value(response.clone()))
-        .filter(webhook_events::Column::Id.eq(signup.event_id))
-        .exec(&txn)
-        .await?;
+    let subject = Subject {
+        customer_id: accepted.customer_id,
+        user_id: accepted.user_id,
+        site_id: accepted.site_id,
+        host: accepted.host.clone(),
+    };
+    flows::start_with_id::<Onboarding>(&txn, accepted.flow_run_id, &subject, Some(accepted.customer_id)).await?;
     txn.commit().await?;
     Ok(Outcome::New { accepted, response })
 }

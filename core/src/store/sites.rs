@@ -76,7 +76,7 @@ pub(crate) fn open_env(keys: &Keys, site: &sites::Model) -> Result<BTreeMap<Stri
     serde_json::from_slice(&plain).map_err(|e| Error::Internal(e.into()))
 }
 
-fn check_domains(fields: &mut Fields, domains: &[String]) -> Vec<String> {
+pub(crate) fn check_domains(fields: &mut Fields, domains: &[String]) -> Vec<String> {
     if domains.len() > MAX_DOMAINS {
         fields.push("domains", format!("at most {MAX_DOMAINS} domains per site"));
     }
@@ -172,6 +172,36 @@ pub async fn get(db: &impl ConnectionTrait, keys: &Keys, caller: &Caller, id: Uu
     Ok(Site { model, domains, env })
 }
 
+/// The row of a new site (desired: running; nothing observed yet), its environment sealed.
+/// Validation and the plan limit are the caller's: [`create`], or the signup intake.
+pub(crate) fn new_row(
+    keys: &Keys,
+    id: Uuid,
+    customer_id: Uuid,
+    name: String,
+    image: String,
+    env: &BTreeMap<String, String>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<sites::ActiveModel> {
+    let mut model = sites::ActiveModel {
+        id: Set(id),
+        customer_id: Set(customer_id),
+        name: Set(name),
+        image: Set(image),
+        env: Set(seal_env(keys, id, env)?),
+        desired_state: Set(DesiredState::Running),
+        observed_at: Set(None),
+        purge_volume: Set(false),
+        allow_root: Set(false),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    // Nothing observed yet: the observed columns start from their one definition.
+    Observed { status: Some(SiteStatus::Pending), ..Observed::default() }.apply(&mut model);
+    Ok(model)
+}
+
 pub async fn create<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     keys: &Keys,
@@ -230,23 +260,7 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
     }
 
     let id = Uuid::now_v7();
-    let now = super::now();
-    let mut model = sites::ActiveModel {
-        id: Set(id),
-        customer_id: Set(customer_id),
-        name: Set(new.name.clone()),
-        image: Set(image),
-        env: Set(seal_env(keys, id, &new.env)?),
-        desired_state: Set(DesiredState::Running),
-        observed_at: Set(None),
-        purge_volume: Set(false),
-        allow_root: Set(false),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    };
-    // Nothing observed yet: the observed columns start from their one definition.
-    Observed { status: Some(SiteStatus::Pending), ..Observed::default() }.apply(&mut model);
+    let model = new_row(keys, id, customer_id, new.name.clone(), image, &new.env, super::now())?;
     let model = model
         .insert(&txn)
         .await

@@ -9,7 +9,6 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::audit::{self, Event};
-use super::users;
 use crate::access::Caller;
 use crate::crypto;
 use crate::entities::{api_tokens, users as user_entity};
@@ -90,35 +89,44 @@ pub async fn revoke<C: ConnectionTrait + TransactionTrait>(db: &C, caller: &Call
 /// use writes nothing.
 pub const LAST_USED_RESOLUTION_SECONDS: i64 = 60;
 
+/// A live token's owner, with what the "last used" stamp needs; `?` is the token's hash.
+const TOKEN_OWNER_SQL: &str = "SELECT u.*, t.id AS token_id, t.last_used_at AS token_last_used_at \
+     FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ? AND t.revoked_at IS NULL";
+
 /// Resolves a bearer token to its (enabled) owner, or `None` for anything else.
 pub async fn authenticate(db: &impl ConnectionTrait, token: &str) -> Result<Option<user_entity::Model>> {
     if !token.starts_with(TOKEN_PREFIX) || token.len() > 128 {
         return Ok(None);
     }
-    let Some(record) = api_tokens::Entity::find()
-        .filter(api_tokens::Column::TokenHash.eq(crypto::hash_token(token)))
-        .filter(api_tokens::Column::RevokedAt.is_null())
-        .one(db)
-        .await?
-    else {
+    // The token and its owner in one round trip (this runs on every API request).
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        sea_orm::DbBackend::Postgres => TOKEN_OWNER_SQL.replace('?', "$1"),
+        _ => TOKEN_OWNER_SQL.to_owned(),
+    };
+    let stmt = sea_orm::Statement::from_sql_and_values(backend, sql, [crypto::hash_token(token).into()]);
+    let Some(row) = db.query_one(stmt).await? else {
         return Ok(None);
     };
-    let Some(user) = users::find(db, record.user_id).await?.filter(|u| !u.disabled) else {
+    let user = <user_entity::Model as sea_orm::FromQueryResult>::from_query_result(&row, "")?;
+    if user.disabled {
         return Ok(None);
-    };
+    }
+    let token_id: Uuid = row.try_get("", "token_id")?;
+    let last_used_at: Option<chrono::DateTime<chrono::Utc>> = row.try_get("", "token_last_used_at")?;
     // "Last used" is stamped at most once a minute: a read must not cost a durable write (a
     // commit and an fsync) each time. Best effort: a failed stamp must not fail the request.
     let now = super::now();
-    if record.last_used_at.is_some_and(|at| now - at < chrono::Duration::seconds(LAST_USED_RESOLUTION_SECONDS)) {
+    if last_used_at.is_some_and(|at| now - at < chrono::Duration::seconds(LAST_USED_RESOLUTION_SECONDS)) {
         return Ok(Some(user));
     }
     if let Err(err) = api_tokens::Entity::update_many()
         .col_expr(api_tokens::Column::LastUsedAt, sea_orm::sea_query::Expr::value(now))
-        .filter(api_tokens::Column::Id.eq(record.id))
+        .filter(api_tokens::Column::Id.eq(token_id))
         .exec(db)
         .await
     {
-        tracing::warn!(token.id = %record.id, error = %err, "Could not record API token use");
+        tracing::warn!(token.id = %token_id, error = %err, "Could not record API token use");
     }
     Ok(Some(user))
 }

@@ -62,7 +62,12 @@ pub async fn count_admins(db: &impl ConnectionTrait) -> Result<u64> {
     Ok(users::Entity::find().filter(users::Column::Role.eq(Role::Admin)).count(db).await?)
 }
 
-fn new_user(email: String, role: Role, customer_id: Option<Uuid>, password_hash: Option<String>) -> users::ActiveModel {
+pub(crate) fn new_user(
+    email: String,
+    role: Role,
+    customer_id: Option<Uuid>,
+    password_hash: Option<String>,
+) -> users::ActiveModel {
     let now = super::now();
     users::ActiveModel {
         id: Set(Uuid::now_v7()),

@@ -135,7 +135,12 @@ async fn connection(
     tokio::pin!(conn);
     let mut shutting_down = false;
     loop {
-        let (deadline, on_expiry) = activity.next_deadline(&limits);
+        let (deadline, _) = activity.next_deadline(&limits);
+        // Requests do not wake this loop (that cost a wake-up of the task and a new timer per
+        // request, three times over). Any deadline a later change of activity can set is
+        // `then + header timeout` or `then + idle timeout`, so the timer is armed no later than
+        // `now +` the shorter of the two, and a timer that fires early re-checks.
+        let wake = deadline.min(Instant::now() + limits.header_timeout.min(limits.idle_timeout));
         tokio::select! {
             result = conn.as_mut() => {
                 if let Err(e) = result {
@@ -148,10 +153,10 @@ async fn connection(
                 conn.as_mut().graceful_shutdown();
                 shutting_down = true;
             }
-            () = activity.changed.notified() => {}
-            () = tokio::time::sleep_until(deadline.into()) => {
-                // Re-checked: a request may have begun while the timer ran.
-                if activity.next_deadline(&limits).0 > Instant::now() {
+            () = tokio::time::sleep_until(wake.into()) => {
+                // Re-checked: a request may have begun or ended while the timer ran.
+                let (deadline, on_expiry) = activity.next_deadline(&limits);
+                if deadline > Instant::now() {
                     continue;
                 }
                 match on_expiry {
@@ -176,8 +181,6 @@ async fn connection(
 /// ended, and since when the head of the next one has been arriving.
 struct Activity {
     state: Mutex<ActivityState>,
-    /// Wakes the connection's loop to recompute its deadline.
-    changed: tokio::sync::Notify,
 }
 
 struct ActivityState {
@@ -200,7 +203,7 @@ impl Activity {
     fn new() -> Self {
         let now = Instant::now();
         let state = ActivityState { in_flight: 0, last: now, head_since: Some(now) };
-        Self { state: Mutex::new(state), changed: tokio::sync::Notify::new() }
+        Self { state: Mutex::new(state) }
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut ActivityState) -> T) -> T {
@@ -208,24 +211,19 @@ impl Activity {
         f(&mut state)
     }
 
-    /// Changes `state` and wakes the connection's loop.
+    /// Changes `state`. The connection's loop is not woken: its timer never runs later than
+    /// the deadline a change can bring (see `connection`).
     fn update(&self, f: impl FnOnce(&mut ActivityState)) {
         self.with(f);
-        self.changed.notify_one();
     }
 
     /// Bytes arrived: between requests, they start the next head's clock.
     fn read(&self) {
-        let started = self.with(|s| {
-            let idle = s.in_flight == 0 && s.head_since.is_none();
-            if idle {
+        self.with(|s| {
+            if s.in_flight == 0 && s.head_since.is_none() {
                 s.head_since = Some(Instant::now());
             }
-            idle
         });
-        if started {
-            self.changed.notify_one();
-        }
     }
 
     /// A whole head arrived and its request begins.

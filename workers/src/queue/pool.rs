@@ -168,6 +168,10 @@ async fn fetch(
     // heartbeated) so that short jobs are claimed in batches rather than one round trip each.
     let slots = Arc::new(tokio::sync::Semaphore::new(concurrency));
     let capacity = concurrency * 2;
+    // Claims wait until at least half the concurrency is free, so that a busy queue claims many
+    // jobs per round trip instead of one per finished job. No slot idles for it: with fewer than
+    // this free, more than half the concurrency is claimed ahead and waiting for a slot.
+    let refill = (concurrency / 2).max(1);
     loop {
         while let Some(done) = running.try_join_next_with_id() {
             forget(&mut leases, done);
@@ -176,7 +180,7 @@ async fn fetch(
             break;
         }
         let free = capacity.saturating_sub(running.len());
-        if free == 0 {
+        if free < refill {
             tokio::select! {
                 done = running.join_next_with_id() => if let Some(done) = done { forget(&mut leases, done) },
                 _ = shutdown.changed() => {}
