@@ -4,6 +4,7 @@
 
 mod api;
 mod s3;
+mod schedule;
 mod site;
 
 use std::path::{Path, PathBuf};

@@ -131,6 +131,9 @@ impl TestApp {
             // No container runtime unless a test asks for one (TestApp::spawn_runtime).
             ("BERTH_DOCKER_HOST".into(), "off".into()),
             ("BERTH_INGRESS_MODE".into(), "off".into()),
+            // Scheduled backups only in the test of them (tests/backups/schedule.rs): a site
+            // that lives across a full hour would otherwise be backed up mid-test.
+            ("BERTH_BACKUP_SCHEDULES".into(), "false".into()),
         ];
         for (k, v) in extra {
             vars.retain(|(name, _)| name != k);

@@ -15,7 +15,7 @@ pub mod scheduler;
 use std::sync::Arc;
 
 use berth_core::jobs::alerts::{EvaluateAlerts, NotifyAlert, NotifyAlertGroup, RemediateSite, TestNotification};
-use berth_core::jobs::backup::BackupSite;
+use berth_core::jobs::backup::{BackupSite, ScheduleBackups};
 use berth_core::jobs::housekeeping::{PurgePasswordLinks, RemoveRetiredVolumes, Retention};
 use berth_core::jobs::metrics::{CheckUptime, CollectMetrics, MeasureDisk, RollupMetrics};
 use berth_core::jobs::platform_backup::BackupPlatform;
@@ -41,7 +41,8 @@ pub fn registry() -> Registry {
         .register::<RemediateSite>()
         .register::<TestNotification>()
         .register::<BackupPlatform>()
-        .register::<BackupSite>();
+        .register::<BackupSite>()
+        .register::<ScheduleBackups>();
     #[cfg(feature = "testing")]
     let registry = {
         use berth_core::jobs::demo;
@@ -92,6 +93,9 @@ pub fn builtin_schedules(config: &berth_core::config::Config, with_runtime: bool
         schedules.push(scheduler::Builtin::new("metrics.disk", every, &MeasureDisk {}));
         let every = format!("*/{} * * * * *", config.metrics.alerts_interval_seconds);
         schedules.push(scheduler::Builtin::new("alerts.evaluate", every, &EvaluateAlerts {}));
+        if config.backup.schedules {
+            schedules.push(scheduler::Builtin::new("backup.schedule", "20 * * * * *", &ScheduleBackups {}));
+        }
         schedules.push(scheduler::Builtin::new(
             "housekeeping.retired_volumes",
             "0 41 * * * *",

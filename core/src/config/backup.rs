@@ -17,7 +17,17 @@ pub const SETTINGS: &[Setting] = &[
     BACKUP_S3_PREFIX,
     BACKUP_S3_ACCESS_KEY_ID,
     BACKUP_S3_SECRET_ACCESS_KEY,
+    BACKUP_SCHEDULES,
 ];
+
+const BACKUP_SCHEDULES: Setting = Setting {
+    key: "backup_schedules",
+    default: "true",
+    mask: Mask::Plain,
+    about:
+        "whether sites are backed up on their plan's (or their own) schedules; `false` leaves only backups asked for",
+    value: |c| Some(c.backup.schedules.to_string()),
+};
 
 const BACKUP_TARGET: Setting = Setting {
     key: "backup_target",
@@ -111,6 +121,8 @@ pub struct BackupConfig {
     pub dir: PathBuf,
     /// Set exactly when `target` is [`BackupTarget::S3`].
     pub s3: Option<S3Config>,
+    /// Whether the `backup.schedule` job queues sites' scheduled backups (`BERTH_BACKUP_SCHEDULES`).
+    pub schedules: bool,
 }
 
 impl BackupConfig {
@@ -130,7 +142,15 @@ impl BackupConfig {
         };
         let dir = raw.get(&BACKUP_DIR).map(PathBuf::from).unwrap_or_else(|| data_dir.join("backups"));
         let s3 = (target == BackupTarget::S3).then(|| load_s3(raw)).flatten();
-        BackupConfig { target: if s3.is_some() { target } else { BackupTarget::Local }, dir, s3 }
+        let schedules = match raw.get_or_default(&BACKUP_SCHEDULES).as_str() {
+            "true" | "1" | "yes" => true,
+            "false" | "0" | "no" => false,
+            v => {
+                raw.problem(&BACKUP_SCHEDULES, format_args!("`{v}` must be true or false"));
+                true
+            }
+        };
+        BackupConfig { target: if s3.is_some() { target } else { BackupTarget::Local }, dir, s3, schedules }
     }
 }
 

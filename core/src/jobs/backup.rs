@@ -27,3 +27,21 @@ impl Job for BackupSite {
         Some(format!("{}:{}", Self::NAME, self.backup_id))
     }
 }
+
+/// Every minute: queues the scheduled backups that are due, one `backup.site` job per site whose
+/// effective `backup_cron` or `backup_verify_cron` ticked since its last scheduled backup
+/// (`store::backups::due`).
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleBackups {}
+
+impl Job for ScheduleBackups {
+    const NAME: &'static str = "backup.schedule";
+    const QUEUE: &'static str = "short";
+    /// A missed round is made up by the next one: a tick is due until a backup after it exists.
+    const MAX_ATTEMPTS: i32 = 1;
+
+    fn dedup_key(&self) -> Option<String> {
+        Some(Self::NAME.into())
+    }
+}

@@ -195,3 +195,57 @@ mod tests {
         assert_eq!(shorten("ééééé", 3), "éé…");
     }
 }
+
+/// The scheduled backups due at `now`: for every running site, whether its effective
+/// `backup_cron` (kind `hourly`) or `backup_verify_cron` (kind `daily`) ticked since its last
+/// scheduled backup (or, before the first, since the site was made). A tick is due until a
+/// backup after it exists, so a missed round is made up by the next one, once.
+pub async fn due(db: &impl ConnectionTrait, now: chrono::DateTime<chrono::Utc>) -> Result<Vec<(Uuid, BackupKind)>> {
+    use std::collections::HashMap;
+
+    use sea_orm::{QuerySelect, SelectColumns};
+
+    use super::backup_policy::{DueBackup, Effective, Settings};
+    use crate::entities::{customers, plans};
+
+    let sites = sites::Entity::find().filter(sites::Column::Status.eq(SiteStatus::Running)).all(db).await?;
+    if sites.is_empty() {
+        return Ok(Vec::new());
+    }
+    let plan_of: HashMap<Uuid, String> = customers::Entity::find()
+        .select_only()
+        .select_column(customers::Column::Id)
+        .select_column(customers::Column::PlanId)
+        .into_tuple::<(Uuid, String)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    let plans: HashMap<String, plans::Model> =
+        plans::Entity::find().all(db).await?.into_iter().map(|p| (p.id.clone(), p)).collect();
+    // One grouped read of every site's last scheduled backup, whatever its outcome: a failed
+    // one is retried by its job, not queued again by the schedule.
+    let last: HashMap<Uuid, chrono::DateTime<chrono::Utc>> = backups::Entity::find()
+        .select_only()
+        .column(backups::Column::SiteId)
+        .column_as(backups::Column::CreatedAt.max(), "last")
+        .filter(backups::Column::Kind.is_in([BackupKind::Hourly, BackupKind::Daily]))
+        .group_by(backups::Column::SiteId)
+        .into_tuple::<(Uuid, chrono::DateTime<chrono::Utc>)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    let mut out = Vec::new();
+    for site in &sites {
+        let Some(plan) = plan_of.get(&site.customer_id).and_then(|id| plans.get(id)) else { continue };
+        let policy = Effective::resolve(plan, &Settings::of_site(site));
+        let since = last.get(&site.id).copied().unwrap_or(site.created_at).max(site.created_at);
+        match policy.due(since, now) {
+            Some((_, DueBackup::Verified)) => out.push((site.id, BackupKind::Daily)),
+            Some((_, DueBackup::Backup)) => out.push((site.id, BackupKind::Hourly)),
+            None => {}
+        }
+    }
+    Ok(out)
+}

@@ -78,3 +78,26 @@ async fn back_up(env: &Env, row: &backups::Model) -> anyhow::Result<Outcome> {
         manifest_sha256: manifest.digest(),
     })
 }
+
+#[async_trait]
+impl RunJob for berth_core::jobs::backup::ScheduleBackups {
+    #[tracing::instrument(name = "backup.schedule", skip_all, err)]
+    async fn run(&self, ctx: &JobContext) -> anyhow::Result<()> {
+        let env = ctx.env.as_ref();
+        let due = store::due(ctx.db(), chrono::Utc::now()).await?;
+        let ops = env.ops();
+        let caller = berth_core::access::Caller::system("backups");
+        let mut failed = 0;
+        for (site_id, kind) in &due {
+            // One site that cannot be backed up (being deleted meanwhile) must not hold up the rest.
+            if let Err(e) = ops.request_backup(&caller, *site_id, *kind).await {
+                failed += 1;
+                tracing::warn!(site.id = %site_id, error = %e, "Could not queue a scheduled backup");
+            }
+        }
+        if !due.is_empty() {
+            tracing::info!(queued = due.len() - failed, failed, "Scheduled backups queued");
+        }
+        Ok(())
+    }
+}
