@@ -185,17 +185,6 @@ fn shorten(text: &str, max_chars: usize) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::shorten;
-
-    #[test]
-    fn errors_are_shortened_on_a_character_boundary() {
-        assert_eq!(shorten("abc", 5), "abc");
-        assert_eq!(shorten("ééééé", 3), "éé…");
-    }
-}
-
 /// The scheduled backups due at `now`: for every running site, whether its effective
 /// `backup_cron` (kind `hourly`) or `backup_verify_cron` (kind `daily`) ticked since its last
 /// scheduled backup (or, before the first, since the site was made). A tick is due until a
@@ -248,4 +237,15 @@ pub async fn due(db: &impl ConnectionTrait, now: chrono::DateTime<chrono::Utc>) 
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shorten;
+
+    #[test]
+    fn errors_are_shortened_on_a_character_boundary() {
+        assert_eq!(shorten("abc", 5), "abc");
+        assert_eq!(shorten("ééééé", 3), "éé…");
+    }
 }
