@@ -53,9 +53,12 @@ impl From<Box<rustic_core::RusticError>> for BackupError {
     }
 }
 
-/// rustic's report as one line, without its "Error: " prefix.
+/// rustic's report as one line, without its "Error: " prefix and without the backtrace it
+/// appends when `RUST_BACKTRACE` is set (hundreds of frames: no use in a backup row or a
+/// problem+json `detail`, and it would push the rest of a message out of a truncated field).
 pub(crate) fn one_line(err: &rustic_core::RusticError) -> String {
     let text = err.display_log();
     let text = text.strip_prefix("Error: ").unwrap_or(&text);
+    let text = text.split("Backtrace:").next().unwrap_or(text);
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -540,8 +540,10 @@ fn peak_rss_kb(pid: u32) -> u64 {
 
 /// A burst of parallel sign-ins once took `berth` from 32 MB to 188 MB for good: one argon2id
 /// (19 MiB) per request at once, each on its own blocking thread. Hashing now runs on a small
-/// fixed pool, so the real binary's peak memory stays under 100 MB through three bursts of 16,
-/// with the parameters unchanged (checked by `old_password_hashes_are_upgraded_at_login`).
+/// fixed pool, so the real binary's peak memory grows by less than 64 MiB through three bursts
+/// of 16 (one hash per pool thread; sixteen at once would be over 300 MiB), with the parameters
+/// unchanged (checked by `old_password_hashes_are_upgraded_at_login`). The bound is on the growth,
+/// not the total: the binary's own start-up peak depends on what it links.
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn a_burst_of_sign_ins_keeps_memory_bounded() {
@@ -577,6 +579,6 @@ async fn a_burst_of_sign_ins_keeps_memory_bounded() {
     }
     let peak = peak_rss_kb(pid);
     eprintln!("berth peak RSS: {before} kB before the bursts, {peak} kB after 3 x 16 parallel sign-ins");
-    assert!(peak < 100 * 1024, "peak RSS {peak} kB (from {before} kB) under a sign-in burst");
+    assert!(peak.saturating_sub(before) < 64 * 1024, "peak RSS {peak} kB (from {before} kB) under a sign-in burst");
     berth.child.kill().await.expect("stop");
 }
