@@ -653,7 +653,11 @@ impl<'a> Converger<'a> {
             }
             drift(rt, "orphan_container");
             tracing::warn!(container = %c.name, "Removing a Berth container that no site owns");
-            rt.engine.remove(&c.id).await?;
+            // One that cannot be removed yet (its removal already under way) must not keep the
+            // networks below from being cleaned up: the next pass tries it again.
+            if let Err(e) = rt.engine.remove(&c.id).await {
+                tracing::warn!(container = %c.name, error = %e, "Cannot remove the container yet");
+            }
         }
         let live: HashSet<String> = sites
             .iter()
