@@ -11,7 +11,7 @@ use tracing::Level;
 
 use crate::auth::SESSION_COOKIE;
 use crate::http::error::ApiError;
-use crate::http::{metrics, request_id, security_headers};
+use crate::http::{metrics, request_id, security_headers, sessions};
 use crate::state::AppState;
 use berth_core::auth::session_store::Store;
 
@@ -21,8 +21,11 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The span name of a probe request (see [`is_probe`]).
 const PROBE_SPAN: &str = "probe";
 
+/// The liveness probe's path.
+const LIVENESS: &str = "/healthz";
+
 /// Liveness, readiness and metrics: polled by machines, not people.
-fn is_probe(path: &str) -> bool {
+pub(crate) fn is_probe(path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz" | "/metrics")
 }
 
@@ -48,13 +51,18 @@ pub fn build(state: AppState, sessions: Store) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)
         .merge(web)
-        .layer(session_layer)
+        .layer(sessions::WhereUsed(session_layer))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request<_>| {
-                    let id = request_id::of(req.headers()).unwrap_or_default();
+                    let id = request_id::as_str(req.headers()).unwrap_or_default();
                     let (method, path) = (req.method(), req.uri().path());
-                    if is_probe(path) {
+                    if path == LIVENESS {
+                        // Liveness cannot fail and its handler logs nothing, so at INFO its span
+                        // would annotate no line at all: it is opened at DEBUG, where it is
+                        // there as before, and costs nothing at the default level.
+                        tracing::debug_span!(PROBE_SPAN, request_id = %id, method = %method, path = %path)
+                    } else if is_probe(path) {
                         tracing::info_span!(PROBE_SPAN, request_id = %id, method = %method, path = %path)
                     } else {
                         tracing::info_span!("request", request_id = %id, method = %method, path = %path)
@@ -64,8 +72,9 @@ pub fn build(state: AppState, sessions: Store) -> Router {
                     // Probes are polled every few seconds by orchestrators and Prometheus: their
                     // "finished" line is DEBUG, so the log holds the requests people made (and
                     // a probe costs no log write). Their failures are still logged (on_failure,
-                    // and the handlers' own warnings, with the request id).
-                    let probe = span.metadata().is_some_and(|m| m.name() == PROBE_SPAN);
+                    // and the handlers' own warnings, with the request id). A disabled span is
+                    // a liveness probe's (or the level is above INFO, where DEBUG is off too).
+                    let probe = span.is_disabled() || span.metadata().is_some_and(|m| m.name() == PROBE_SPAN);
                     let level = if probe { Level::DEBUG } else { Level::INFO };
                     DefaultOnResponse::new().level(level).on_response(res, latency, span)
                 }),

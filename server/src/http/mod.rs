@@ -8,3 +8,4 @@ pub mod metrics;
 pub mod request_id;
 pub mod security_headers;
 pub mod serve;
+pub mod sessions;

@@ -324,16 +324,19 @@ pub fn is_body_timeout(err: &(dyn std::error::Error + 'static)) -> bool {
 }
 
 /// A request body that fails with [`BodyTimeout`] once its deadline has passed, however slowly
-/// or steadily the client trickles it.
+/// or steadily the client trickles it. The deadline counts from the head's arrival; its timer is
+/// armed when the body is first read, so a request whose body nobody reads (a GET) costs no
+/// timer and no allocation.
 struct DeadlineBody {
     inner: Incoming,
     limit: Duration,
-    deadline: Pin<Box<tokio::time::Sleep>>,
+    due: tokio::time::Instant,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl DeadlineBody {
     fn new(inner: Incoming, limit: Duration) -> Self {
-        Self { inner, limit, deadline: Box::pin(tokio::time::sleep(limit)) }
+        Self { inner, limit, due: tokio::time::Instant::now() + limit, deadline: None }
     }
 }
 
@@ -346,8 +349,10 @@ impl hyper::body::Body for DeadlineBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = &mut *self;
+        let due = this.due;
+        let deadline = this.deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
         // The deadline first, so a body that keeps arriving cannot outrun it either.
-        if this.deadline.as_mut().poll(cx).is_ready() {
+        if deadline.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Some(Err(Box::new(BodyTimeout(this.limit)))));
         }
         Pin::new(&mut this.inner).poll_frame(cx).map(|frame| frame.map(|f| f.map_err(Into::into)))
