@@ -21,6 +21,7 @@ use crate::entities::flow_runs;
 use crate::error::{Error, Result};
 use crate::jobs::flow::DriveFlow;
 use crate::jobs::Job;
+use crate::store::batch::Batch;
 use crate::store::flows::NewRun;
 
 /// A kind of flow, as stored in `flow_runs.kind`.
@@ -53,10 +54,24 @@ pub async fn start_with_id<F: Flow>(
     input: &F::Input,
     customer_id: Option<Uuid>,
 ) -> Result<flow_runs::Model> {
+    let mut batch = Batch::new();
+    let run = start_in::<F>(&mut batch, id, input, customer_id)?;
+    batch.exec(db).await?;
+    Ok(run)
+}
+
+/// [`start_with_id`] added to the caller's `batch`, which it sends in its transaction with the
+/// rest of its change (the signup intake: one statement for every row it writes).
+pub(crate) fn start_in<F: Flow>(
+    batch: &mut Batch,
+    id: Uuid,
+    input: &F::Input,
+    customer_id: Option<Uuid>,
+) -> Result<flow_runs::Model> {
     let input = serde_json::to_value(input)
         .map_err(|e| Error::Internal(anyhow::anyhow!("input of flow `{}` does not serialise: {e}", F::NAME)))?;
-    crate::store::flows::create_with_id(
-        db,
+    crate::store::flows::create_in(
+        batch,
         id,
         NewRun {
             kind: F::NAME.to_owned(),
@@ -66,5 +81,4 @@ pub async fn start_with_id<F: Flow>(
             max_attempts: F::MAX_ATTEMPTS,
         },
     )
-    .await
 }

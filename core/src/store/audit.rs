@@ -1,7 +1,7 @@
 //! The append-only audit log: written in the transaction of the change it records.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryTrait};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -48,13 +48,21 @@ pub async fn record(db: &impl ConnectionTrait, caller: &Caller, event: Event) ->
 
 /// Several entries by one caller in one statement (one round trip), in the given order.
 pub async fn record_many(db: &impl ConnectionTrait, caller: &Caller, events: Vec<Event>) -> Result<()> {
+    if let Some(insert) = insert_statement(caller, events) {
+        db.execute(db.get_database_backend().build(&insert)).await?;
+    }
+    Ok(())
+}
+
+/// The INSERT [`record_many`] sends, for a caller that sends it with others
+/// ([`super::batch::Batch`]); `None` when there is nothing to record.
+pub(crate) fn insert_statement(caller: &Caller, events: Vec<Event>) -> Option<sea_orm::sea_query::InsertStatement> {
     if events.is_empty() {
-        return Ok(());
+        return None;
     }
     let at = super::now();
     let entries = events.into_iter().map(|event| entry(caller, event, at));
-    audit_log::Entity::insert_many(entries).exec_without_returning(db).await?;
-    Ok(())
+    Some(audit_log::Entity::insert_many(entries).into_query())
 }
 
 fn entry(caller: &Caller, event: Event, at: DateTime<Utc>) -> audit_log::ActiveModel {

@@ -4,7 +4,7 @@
 
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
+    QueryTrait, TransactionTrait,
 };
 use serde_json::{json, Value};
 
@@ -13,6 +13,7 @@ use crate::jobs::Job;
 use uuid::Uuid;
 
 use super::audit::{self, Event};
+use super::batch::Batch;
 use super::jobs::{self, NewJob};
 use super::page::{self, Page, Paged};
 use crate::access::{self, Caller};
@@ -47,8 +48,18 @@ pub async fn create(db: &impl ConnectionTrait, new: NewRun) -> Result<flow_runs:
 }
 
 /// [`create`] with the run's id chosen by the caller (a fresh UUIDv7), for a caller that must
-/// name the run before it is written. Three statements whatever the number of steps.
+/// name the run before it is written. One statement on PostgreSQL (see [`Batch`]), whatever the
+/// number of steps.
 pub async fn create_with_id(db: &impl ConnectionTrait, id: Uuid, new: NewRun) -> Result<flow_runs::Model> {
+    let mut batch = Batch::new();
+    let run = create_in(&mut batch, id, new)?;
+    batch.exec(db).await?;
+    Ok(run)
+}
+
+/// Adds the run, its pending steps and its driver job to `batch` (which the caller sends in its
+/// transaction, with the rest of its change).
+pub(crate) fn create_in(batch: &mut Batch, id: Uuid, new: NewRun) -> Result<flow_runs::Model> {
     let now = super::now();
     let run = flow_runs::Model {
         id,
@@ -62,8 +73,8 @@ pub async fn create_with_id(db: &impl ConnectionTrait, id: Uuid, new: NewRun) ->
         updated_at: now,
         finished_at: None,
     };
-    flow_runs::Entity::insert(flow_runs::ActiveModel::from(run.clone())).exec_without_returning(db).await?;
-    // Every step in one statement: one round trip, however long the flow.
+    batch.insert(flow_runs::Entity::insert(flow_runs::ActiveModel::from(run.clone())).into_query());
+    // Every step in one INSERT, however long the flow.
     let steps: Vec<_> = new
         .steps
         .into_iter()
@@ -82,9 +93,14 @@ pub async fn create_with_id(db: &impl ConnectionTrait, id: Uuid, new: NewRun) ->
         })
         .collect();
     if !steps.is_empty() {
-        flow_steps::Entity::insert_many(steps).exec_without_returning(db).await?;
+        batch.insert(flow_steps::Entity::insert_many(steps).into_query());
     }
-    jobs::insert(db, vec![driver_job(run.id, run.customer_id, new.max_attempts)?]).await?;
+    if let Some((insert, queues)) = jobs::insert_statement(vec![driver_job(run.id, run.customer_id, new.max_attempts)?]) {
+        batch.insert(insert);
+        for queue in &queues {
+            batch.wake(queue);
+        }
+    }
     Ok(run)
 }
 

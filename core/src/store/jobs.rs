@@ -44,8 +44,27 @@ pub struct NewJob {
 /// Returns the ids inserted; a job whose `dedup_key` is already queued or running is skipped.
 /// One statement for the whole batch.
 pub async fn insert(db: &impl ConnectionTrait, new: Vec<NewJob>) -> Result<Vec<Uuid>> {
-    if new.is_empty() {
+    let Some((mut q, queues)) = insert_statement(new) else {
         return Ok(vec![]);
+    };
+    q.returning_col(jobs::Column::Id);
+    let backend = db.get_database_backend();
+    let rows = db.query_all(backend.build(&q)).await?;
+    let mut inserted = Vec::with_capacity(rows.len());
+    for row in rows {
+        inserted.push(row.try_get::<Uuid>("", "id")?);
+    }
+    if !inserted.is_empty() {
+        notify(db, &queues).await?;
+    }
+    Ok(inserted)
+}
+
+/// The INSERT of [`insert`] (without its RETURNING) and the queues it fills, for a caller that
+/// sends it with others ([`super::batch::Batch`]); `None` for no jobs.
+pub(crate) fn insert_statement(new: Vec<NewJob>) -> Option<(sea_orm::sea_query::InsertStatement, Vec<String>)> {
+    if new.is_empty() {
+        return None;
     }
     let now = super::now();
     let mut queues: Vec<String> = Vec::new();
@@ -90,17 +109,8 @@ pub async fn insert(db: &impl ConnectionTrait, new: Vec<NewJob>) -> Result<Vec<U
         ]);
     }
     // Only the de-duplication index can conflict (ids are fresh): skip such rows, don't fail.
-    q.on_conflict(OnConflict::new().do_nothing().to_owned()).returning_col(jobs::Column::Id);
-    let backend = db.get_database_backend();
-    let rows = db.query_all(backend.build(&q)).await?;
-    let mut inserted = Vec::with_capacity(rows.len());
-    for row in rows {
-        inserted.push(row.try_get::<Uuid>("", "id")?);
-    }
-    if !inserted.is_empty() {
-        notify(db, &queues).await?;
-    }
-    Ok(inserted)
+    q.on_conflict(OnConflict::new().do_nothing().to_owned());
+    Some((q, queues))
 }
 
 /// Tells idle workers that `queues` have new work. On PostgreSQL the notification is

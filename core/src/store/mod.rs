@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod audit;
 pub mod backup_policy;
 pub mod backups;
+pub mod batch;
 pub mod customers;
 pub mod dashboard;
 pub mod flows;

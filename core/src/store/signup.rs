@@ -6,12 +6,13 @@
 //! Event ids are de-duplicated: the event row is inserted first, so a concurrent replay waits on
 //! its primary key and then returns the first answer instead of doing anything twice.
 
-use sea_orm::sea_query::{OnConflict, Query};
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DbBackend, EntityTrait, Statement, TransactionTrait};
+use sea_orm::sea_query::{Alias, CommonTableExpression, Expr, InsertStatement, OnConflict, Query, WithClause};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DbBackend, EntityTrait, QueryTrait, Statement, TransactionTrait};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::audit::{self, Event};
+use super::batch::Batch;
 use super::{customers, sites, users};
 use crate::access::Caller;
 use crate::config::Config;
@@ -19,7 +20,7 @@ use crate::crypto::Keys;
 use crate::entities::{
     customers as customer_entity, site_domains, sites as site_entity, users as user_entity, webhook_events,
 };
-use crate::error::{conflict_on_unique, Error, Fields, Result};
+use crate::error::{Error, Fields, Result};
 use crate::flows::{self, onboarding::Onboarding, onboarding::Subject};
 use crate::types::Role;
 use crate::validate;
@@ -125,38 +126,57 @@ async fn replay_of(db: &impl ConnectionTrait, event_id: &str) -> Result<Option<O
         .map(|e| Outcome::Replay { status_code: u16::try_from(e.status_code).unwrap_or(202), response: e.response }))
 }
 
-/// What a signup conflicts with, read in one statement inside the intake's transaction.
+/// What a signup conflicts with, read in the statement that claims its event id.
 struct Conflicts {
+    /// Whether this delivery wrote the event row (otherwise it is a replay).
+    claimed: bool,
     /// The plan's site limit; `None`: no such plan.
     max_sites: Option<i32>,
     email_taken: bool,
     host_taken: bool,
 }
 
-async fn conflicts(db: &impl ConnectionTrait, plan: &str, email: &str, host: &str) -> Result<Conflicts> {
+/// Claims the event id and reads what the signup conflicts with. On PostgreSQL that is one
+/// statement: the claim is its data-modifying part, so the reads see the database as it was
+/// when the statement began; a row that appeared since (a concurrent signup with the same e-mail
+/// or host) still stops this one at the unique index when it is inserted. On SQLite, two.
+async fn claim(db: &impl ConnectionTrait, claim: InsertStatement, plan: &str, email: &str, host: &str) -> Result<Conflicts> {
     let backend = db.get_database_backend();
-    // PostgreSQL numbers its parameters; SQLite takes `?` in order (`$N` would be named there).
-    let (sql, values): (&str, Vec<sea_orm::Value>) = match backend {
-        DbBackend::Postgres => (
-            "SELECT (SELECT max_sites FROM plans WHERE id = $1) AS max_sites,
-                    (EXISTS (SELECT 1 FROM customers WHERE email = $2)
-                     OR EXISTS (SELECT 1 FROM users WHERE email = $2)) AS email_taken,
-                    EXISTS (SELECT 1 FROM site_domains WHERE domain = $3) AS host_taken",
-            vec![plan.into(), email.into(), host.into()],
-        ),
-        _ => (
-            "SELECT (SELECT max_sites FROM plans WHERE id = ?) AS max_sites,
+    let row = if backend == DbBackend::Postgres {
+        let mut claim = claim;
+        claim.returning_col(webhook_events::Column::Id);
+        let mut select = Query::select();
+        select
+            .expr_as(Expr::cust("(SELECT count(*) FROM \"claim\")"), Alias::new("claimed"))
+            .expr_as(Expr::cust_with_values("(SELECT max_sites FROM plans WHERE id = $1)", [plan]), Alias::new("max_sites"))
+            .expr_as(
+                Expr::cust_with_values(
+                    "(EXISTS (SELECT 1 FROM customers WHERE email = $1) OR EXISTS (SELECT 1 FROM users WHERE email = $1))",
+                    [email],
+                ),
+                Alias::new("email_taken"),
+            )
+            .expr_as(
+                Expr::cust_with_values("EXISTS (SELECT 1 FROM site_domains WHERE domain = $1)", [host]),
+                Alias::new("host_taken"),
+            );
+        let with = WithClause::new()
+            .cte(CommonTableExpression::new().table_name(Alias::new("claim")).query(claim).to_owned())
+            .to_owned()
+            .query(select);
+        db.query_one(backend.build(&with)).await?
+    } else {
+        let claimed = db.execute(backend.build(&claim)).await?.rows_affected();
+        let sql = "SELECT ? AS claimed, (SELECT max_sites FROM plans WHERE id = ?) AS max_sites,
                     (EXISTS (SELECT 1 FROM customers WHERE email = ?)
                      OR EXISTS (SELECT 1 FROM users WHERE email = ?)) AS email_taken,
-                    EXISTS (SELECT 1 FROM site_domains WHERE domain = ?) AS host_taken",
-            vec![plan.into(), email.into(), email.into(), host.into()],
-        ),
+                    EXISTS (SELECT 1 FROM site_domains WHERE domain = ?) AS host_taken";
+        let values: Vec<sea_orm::Value> = vec![(claimed as i64).into(), plan.into(), email.into(), email.into(), host.into()];
+        db.query_one(Statement::from_sql_and_values(backend, sql, values)).await?
     };
-    let row = db
-        .query_one(Statement::from_sql_and_values(backend, sql, values))
-        .await?
-        .ok_or_else(|| Error::Internal(anyhow::anyhow!("the signup conflict check returned no row")))?;
+    let row = row.ok_or_else(|| Error::Internal(anyhow::anyhow!("the signup claim returned no row")))?;
     Ok(Conflicts {
+        claimed: row.try_get::<i64>("", "claimed")? == 1,
         max_sites: row.try_get("", "max_sites")?,
         email_taken: row.try_get("", "email_taken")?,
         host_taken: row.try_get("", "host_taken")?,
@@ -167,11 +187,12 @@ async fn conflicts(db: &impl ConnectionTrait, plan: &str, email: &str, host: &st
 /// starts their onboarding flow and stores the answer `respond` makes (so a replay gets the same
 /// answer); a replayed event id gets the first answer instead and creates nothing.
 ///
-/// The hot path is a handful of round trips: the event row (which claims the id and already
-/// holds the answer, since every id is chosen here), one read of the plan and of every conflict,
-/// one INSERT per table with all of its rows (the three audit entries in one, the flow's steps in
-/// one), the driver job and its wake-up, and the commit. No savepoints: nothing here is undone
-/// on its own, and any error rolls the whole transaction back.
+/// On PostgreSQL the hot path is four round trips: BEGIN; one statement that claims the event
+/// id with the event row (which already holds the answer, since every id is chosen here) and
+/// reads the plan and every conflict; one statement with every row (customer, user, site,
+/// domain, the three audit entries, the flow run, its steps, its driver job and the workers'
+/// wake-up: see [`Batch`]); COMMIT. No savepoints: nothing here is undone on its own, and any
+/// error rolls the whole transaction back.
 pub async fn accept<C>(
     db: &C,
     keys: &Keys,
@@ -219,8 +240,8 @@ where
     let txn = db.begin().await?;
     // The claim: a concurrent delivery of the same id waits here on the primary key until this
     // transaction ends, then inserts nothing and answers with what this one stored.
-    let mut claim = Query::insert();
-    claim
+    let mut claim_row = Query::insert();
+    claim_row
         .into_table(webhook_events::Entity)
         .columns([
             webhook_events::Column::Id,
@@ -239,17 +260,15 @@ where
             response.clone().into(),
         ])
         .on_conflict(OnConflict::column(webhook_events::Column::Id).do_nothing().to_owned());
-    let claimed = txn.execute(txn.get_database_backend().build(&claim)).await?.rows_affected() == 1;
-    if !claimed {
+    // Conflicts are checked before anything else is created, so the answer names the real
+    // problem (an unknown plan first, as before anything was written).
+    let found = claim(&txn, claim_row, &signup.plan, &email, &host).await?;
+    if !found.claimed {
         drop(txn);
         return replay_of(db, &signup.event_id)
             .await?
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("signup event {} vanished", signup.event_id)));
     }
-
-    // Conflicts are checked before anything else is created, so the answer names the real
-    // problem (an unknown plan first, as before anything was written).
-    let found = conflicts(&txn, &signup.plan, &email, &host).await?;
     let Some(max_sites) = found.max_sites else {
         return Err(Error::invalid("plan", format!("unknown plan `{}`", signup.plan)));
     };
@@ -268,21 +287,21 @@ where
         ));
     }
 
-    // A concurrent signup with the same e-mail or host waits on the unique index, then fails here.
-    let taken = |e| conflict_on_unique(e, EMAIL_TAKEN);
-    customer_entity::Entity::insert(customers::new_row(
-        accepted.customer_id,
-        email.clone(),
-        company_name,
-        signup.plan.clone(),
-        now,
-    ))
-    .exec_without_returning(&txn)
-    .await
-    .map_err(taken)?;
+    // Every row in one statement on PostgreSQL (`Batch`).
+    let mut batch = Batch::new();
+    batch.insert(
+        customer_entity::Entity::insert(customers::new_row(
+            accepted.customer_id,
+            email.clone(),
+            company_name,
+            signup.plan.clone(),
+            now,
+        ))
+        .into_query(),
+    );
     let mut user = users::new_user(email.clone(), Role::Customer, Some(accepted.customer_id), None);
     user.id = Set(accepted.user_id);
-    user_entity::Entity::insert(user).exec_without_returning(&txn).await.map_err(taken)?;
+    batch.insert(user_entity::Entity::insert(user).into_query());
     let site = sites::new_row(
         keys,
         accepted.site_id,
@@ -292,20 +311,16 @@ where
         &Default::default(),
         now,
     )?;
-    site_entity::Entity::insert(site).exec_without_returning(&txn).await?;
+    batch.insert(site_entity::Entity::insert(site).into_query());
     let domain_rows = domains.iter().enumerate().map(|(i, d)| site_domains::ActiveModel {
         domain: Set(d.clone()),
         site_id: Set(accepted.site_id),
         position: Set(i as i32),
         created_at: Set(now),
     });
-    site_domains::Entity::insert_many(domain_rows)
-        .exec_without_returning(&txn)
-        .await
-        .map_err(|e| conflict_on_unique(e, &format!("domain {host} is already in use")))?;
+    batch.insert(site_domains::Entity::insert_many(domain_rows).into_query());
     // The same three entries the admin operations write: customer, user, site.
-    audit::record_many(
-        &txn,
+    let audit = audit::insert_statement(
         caller,
         vec![
             Event::new("customer.create", "customer", accepted.customer_id)
@@ -318,15 +333,24 @@ where
                 .customer(Some(accepted.customer_id))
                 .details(json!({"name": site_name, "image": image, "domains": domains})),
         ],
-    )
-    .await?;
+    );
+    batch.insert(audit.ok_or_else(|| Error::Internal(anyhow::anyhow!("no audit entries for a signup")))?);
     let subject = Subject {
         customer_id: accepted.customer_id,
         user_id: accepted.user_id,
         site_id: accepted.site_id,
         host: accepted.host.clone(),
     };
-    flows::start_with_id::<Onboarding>(&txn, accepted.flow_run_id, &subject, Some(accepted.customer_id)).await?;
+    flows::start_in::<Onboarding>(&mut batch, accepted.flow_run_id, &subject, Some(accepted.customer_id))?;
+    // A concurrent signup with the same e-mail or host waits on a unique index, then fails here;
+    // the index it hit says which.
+    batch.exec(&txn).await.map_err(|e| match e.sql_err() {
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(m)) if m.contains("site_domains") => {
+            Error::Conflict(format!("domain {host} is already in use"))
+        }
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(m)) if m.contains("email") => Error::Conflict(EMAIL_TAKEN.into()),
+        _ => e.into(),
+    })?;
     txn.commit().await?;
     Ok(Outcome::New { accepted, response })
 }
