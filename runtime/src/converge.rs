@@ -194,6 +194,9 @@ fn attempt_key(hash: &str, site: &berth_core::entities::sites::Model) -> String 
 #[derive(Debug)]
 pub enum Outcome {
     Observed(Observed),
+    /// Running as wanted: what was observed, once [`probe_all`] has checked that its address
+    /// takes connections (what visitors get through nginx).
+    Serving(Observed),
     /// Its deletion is carried out: the caller removes the row.
     Deleted,
 }
@@ -452,8 +455,7 @@ impl<'a> Converger<'a> {
         if site.address.is_some() && o.address != site.address {
             tracing::info!(site.id = %site.id, address = ?o.address, "The site's address changed; nginx follows");
         }
-        probe(&mut o, site.id, site.health.as_deref() == Some(UNREACHABLE)).await;
-        Ok(Outcome::Observed(o))
+        Ok(Outcome::Serving(o))
     }
 
     /// Whether nginx sends the site's visitors to this container's address.
@@ -677,6 +679,26 @@ impl<'a> Converger<'a> {
         }
         Ok(())
     }
+}
+
+/// How many site addresses a pass probes at once. Connects on the local bridge take well under
+/// a millisecond, but one after the other they added up to most of an idle pass at a few
+/// hundred sites; a bound keeps a pass from opening hundreds of sockets at once (and a burst of
+/// unreachable sites from holding more than this many timeouts).
+pub const PROBE_CONCURRENCY: usize = 32;
+
+/// Probes the address of every serving site (see [`probe`]), [`PROBE_CONCURRENCY`] at a time;
+/// the observations come back in the order given. Each item: the site, what was observed, and
+/// whether the site was already recorded unreachable.
+pub async fn probe_all(items: Vec<(Uuid, Observed, bool)>) -> Vec<Observed> {
+    futures_util::stream::iter(items)
+        .map(|(site, mut o, was_unreachable)| async move {
+            probe(&mut o, site, was_unreachable).await;
+            o
+        })
+        .buffered(PROBE_CONCURRENCY)
+        .collect()
+        .await
 }
 
 /// Checks what visitors get: a running site whose address takes no connection is reported

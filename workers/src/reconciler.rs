@@ -206,6 +206,10 @@ async fn converge_all(db: &DatabaseConnection, keys: &Keys, rt: &Runtime) -> any
         containers.iter().map(|c| (c.name.as_str(), c)).collect();
     rt.metrics.sites.set(sites.len() as i64);
     let mut converger = Converger::new(rt);
+    // Sites are converged one after the other (they share the engine and the image cache); the
+    // addresses of those serving are then probed together, and what was observed is recorded.
+    let mut serving = Vec::new();
+    let mut failure = None;
     for d in &sites {
         let current = by_name.get(rt.names.container(d.site.id).as_str()).copied();
         let next = by_name.get(rt.names.next_container(d.site.id).as_str()).copied();
@@ -213,16 +217,31 @@ async fn converge_all(db: &DatabaseConnection, keys: &Keys, rt: &Runtime) -> any
             Ok(Outcome::Observed(observed)) => {
                 site_state::record(db, &d.site, &observed).await?;
             }
+            Ok(Outcome::Serving(observed)) => {
+                let was_unreachable = d.site.health.as_deref() == Some(berth_runtime::converge::UNREACHABLE);
+                serving.push((d, (d.site.id, observed, was_unreachable)));
+            }
             Ok(Outcome::Deleted) => {
                 site_state::finish_delete(db, &d.site).await?;
                 tracing::info!(site.id = %d.site.id, "Site deleted");
             }
-            // The engine is gone: nothing else in this pass can succeed.
-            Err(e @ RuntimeError::Unavailable(_)) => return Err(e.into()),
+            // The engine is gone: nothing else in this pass can succeed (what was observed
+            // before is still recorded below).
+            Err(e @ RuntimeError::Unavailable(_)) => {
+                failure = Some(e);
+                break;
+            }
             Err(e) => {
                 tracing::warn!(site.id = %d.site.id, error = %e, "Cannot converge the site; the next pass retries")
             }
         }
+    }
+    let (desired, probes): (Vec<_>, Vec<_>) = serving.into_iter().unzip();
+    for (d, observed) in desired.into_iter().zip(berth_runtime::converge::probe_all(probes).await) {
+        site_state::record(db, &d.site, &observed).await?;
+    }
+    if let Some(e) = failure {
+        return Err(e.into());
     }
     converger.orphans(&sites, &containers).await?;
     Ok(())
