@@ -25,6 +25,8 @@ async fn create_get_patch_delete() {
 
     let got = admin.get(&format!("/api/v1/sites/{id}")).await;
     assert_eq!(got.body["env"]["DB_PASSWORD"], "s3cret-value");
+    // Read back with the site's row in one query: every domain, in the order given.
+    assert_eq!(got.body["domains"], json!(["shop.example.com", "xn--bcher-kva.example"]));
     let listed = admin.get("/api/v1/sites").await;
     assert!(listed.body["items"][0].get("env").is_none(), "lists leave secrets out: {}", listed.text);
 

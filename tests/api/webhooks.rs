@@ -288,3 +288,61 @@ async fn an_oversized_body_is_a_problem() {
     res.assert_problem(StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large");
     assert_eq!(counts(&app).await, (0, 0));
 }
+
+/// The statements PostgreSQL itself counted in this test's database whose text contains `part`
+/// (`pg_stat_statements`, preloaded by scripts/test.sh): (query, calls).
+async fn statements(app: &TestApp, part: &str) -> Vec<(String, i64)> {
+    use sea_orm::ConnectionTrait;
+    let backend = app.db.get_database_backend();
+    let rows = app
+        .db
+        .query_all(sea_orm::Statement::from_sql_and_values(
+            backend,
+            "SELECT query, CAST(calls AS BIGINT) AS calls FROM pg_stat_statements \
+             WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND query LIKE $1",
+            [format!("%{part}%").into()],
+        ))
+        .await
+        .expect("pg_stat_statements (scripts/test.sh preloads it)");
+    rows.iter().map(|r| (r.try_get("", "query").expect("query"), r.try_get("", "calls").expect("calls"))).collect()
+}
+
+/// A signup is BEGIN, one statement that claims the event and reads the conflicts, one statement
+/// that writes every row (customer, user, site, domain, audit, flow run, steps, driver job and the
+/// workers' wake-up), and COMMIT: no statement per table.
+#[tokio::test]
+async fn a_signup_writes_every_row_in_one_statement() {
+    use sea_orm::ConnectionTrait;
+    let app = app().await;
+    app.db
+        .execute(sea_orm::Statement::from_string(
+            app.db.get_database_backend(),
+            "CREATE EXTENSION IF NOT EXISTS pg_stat_statements".to_owned(),
+        ))
+        .await
+        .expect("pg_stat_statements is preloaded by scripts/test.sh");
+    for i in 0..3 {
+        let res = signed(&app, &signup(&format!("evt_rt{i}"), &format!("rt{i}@shop.example"), &format!("rt{i}"))).await;
+        assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text);
+    }
+    let writes = statements(&app, "INSERT INTO \"customers\"").await;
+    assert_eq!(writes.len(), 1, "one statement inserts customers: {writes:?}");
+    let (query, calls) = &writes[0];
+    assert_eq!(*calls, 3, "{query}");
+    for table in [
+        "\"users\"",
+        "\"sites\"",
+        "\"site_domains\"",
+        "\"audit_log\"",
+        "\"flow_runs\"",
+        "\"flow_steps\"",
+        "\"jobs\"",
+        "pg_notify",
+    ] {
+        assert!(query.contains(table), "the signup's write has no {table}: {query}");
+    }
+    let claims = statements(&app, "INSERT INTO \"webhook_events\"").await;
+    assert_eq!(claims.len(), 1, "{claims:?}");
+    assert!(claims[0].0.contains("max_sites") && claims[0].1 == 3, "the claim reads the conflicts: {claims:?}");
+    assert_eq!(counts(&app).await, (3, 3));
+}

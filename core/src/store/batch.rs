@@ -54,14 +54,21 @@ impl Batch {
         if backend == DbBackend::Postgres {
             let mut with = WithClause::new();
             for (i, insert) in self.inserts.into_iter().enumerate() {
-                with.cte(CommonTableExpression::new().table_name(sea_orm::sea_query::Alias::new(format!("w{i}"))).query(insert).to_owned());
+                with.cte(
+                    CommonTableExpression::new()
+                        .table_name(sea_orm::sea_query::Alias::new(format!("w{i}")))
+                        .query(insert)
+                        .to_owned(),
+                );
             }
             let mut last = Query::select();
             if self.queues.is_empty() {
                 last.expr(Expr::val(1));
             }
             for queue in &self.queues {
-                last.expr(Func::cust(sea_orm::sea_query::Alias::new("pg_notify")).arg(NOTIFY_CHANNEL).arg(queue.as_str()));
+                last.expr(
+                    Func::cust(sea_orm::sea_query::Alias::new("pg_notify")).arg(NOTIFY_CHANNEL).arg(queue.as_str()),
+                );
             }
             db.execute(backend.build(&with.query(last))).await?;
         } else {

@@ -3,8 +3,8 @@
 //! Executing the steps is `berth_workers::flows`.
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QueryTrait, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QueryTrait,
+    TransactionTrait,
 };
 use serde_json::{json, Value};
 
@@ -95,7 +95,8 @@ pub(crate) fn create_in(batch: &mut Batch, id: Uuid, new: NewRun) -> Result<flow
     if !steps.is_empty() {
         batch.insert(flow_steps::Entity::insert_many(steps).into_query());
     }
-    if let Some((insert, queues)) = jobs::insert_statement(vec![driver_job(run.id, run.customer_id, new.max_attempts)?]) {
+    if let Some((insert, queues)) = jobs::insert_statement(vec![driver_job(run.id, run.customer_id, new.max_attempts)?])
+    {
         batch.insert(insert);
         for queue in &queues {
             batch.wake(queue);

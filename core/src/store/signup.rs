@@ -140,7 +140,13 @@ struct Conflicts {
 /// statement: the claim is its data-modifying part, so the reads see the database as it was
 /// when the statement began; a row that appeared since (a concurrent signup with the same e-mail
 /// or host) still stops this one at the unique index when it is inserted. On SQLite, two.
-async fn claim(db: &impl ConnectionTrait, claim: InsertStatement, plan: &str, email: &str, host: &str) -> Result<Conflicts> {
+async fn claim(
+    db: &impl ConnectionTrait,
+    claim: InsertStatement,
+    plan: &str,
+    email: &str,
+    host: &str,
+) -> Result<Conflicts> {
     let backend = db.get_database_backend();
     let row = if backend == DbBackend::Postgres {
         let mut claim = claim;
@@ -171,7 +177,8 @@ async fn claim(db: &impl ConnectionTrait, claim: InsertStatement, plan: &str, em
                     (EXISTS (SELECT 1 FROM customers WHERE email = ?)
                      OR EXISTS (SELECT 1 FROM users WHERE email = ?)) AS email_taken,
                     EXISTS (SELECT 1 FROM site_domains WHERE domain = ?) AS host_taken";
-        let values: Vec<sea_orm::Value> = vec![(claimed as i64).into(), plan.into(), email.into(), email.into(), host.into()];
+        let values: Vec<sea_orm::Value> =
+            vec![(claimed as i64).into(), plan.into(), email.into(), email.into(), host.into()];
         db.query_one(Statement::from_sql_and_values(backend, sql, values)).await?
     };
     let row = row.ok_or_else(|| Error::Internal(anyhow::anyhow!("the signup claim returned no row")))?;
@@ -348,7 +355,9 @@ where
         Some(sea_orm::SqlErr::UniqueConstraintViolation(m)) if m.contains("site_domains") => {
             Error::Conflict(format!("domain {host} is already in use"))
         }
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(m)) if m.contains("email") => Error::Conflict(EMAIL_TAKEN.into()),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(m)) if m.contains("email") => {
+            Error::Conflict(EMAIL_TAKEN.into())
+        }
         _ => e.into(),
     })?;
     txn.commit().await?;
