@@ -142,14 +142,7 @@ impl BackupConfig {
         };
         let dir = raw.get(&BACKUP_DIR).map(PathBuf::from).unwrap_or_else(|| data_dir.join("backups"));
         let s3 = (target == BackupTarget::S3).then(|| load_s3(raw)).flatten();
-        let schedules = match raw.get_or_default(&BACKUP_SCHEDULES).as_str() {
-            "true" | "1" | "yes" => true,
-            "false" | "0" | "no" => false,
-            v => {
-                raw.problem(&BACKUP_SCHEDULES, format_args!("`{v}` must be true or false"));
-                true
-            }
-        };
+        let schedules = raw.flag(&BACKUP_SCHEDULES);
         BackupConfig { target: if s3.is_some() { target } else { BackupTarget::Local }, dir, s3, schedules }
     }
 }

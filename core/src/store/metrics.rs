@@ -6,11 +6,11 @@
 //! increase of cumulative counters (network and block bytes: last minus first sample of the
 //! bucket, so a container restart inside a bucket undercounts it rather than inventing traffic).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use sea_orm::sea_query::{Alias, Query};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect, Statement};
 use uuid::Uuid;
 
 use crate::access::{self, Caller};
@@ -55,13 +55,18 @@ pub struct Target {
     pub routed: bool,
 }
 
-/// Every site that should be running and has a container: what one collection cycle reads.
-pub async fn targets(db: &impl ConnectionTrait) -> Result<Vec<Target>> {
-    let rows = sites::Entity::find()
+/// The sites with a running container: what both the sample and the disk collectors measure.
+async fn running_sites(db: &impl ConnectionTrait) -> Result<Vec<sites::Model>> {
+    Ok(sites::Entity::find()
         .filter(sites::Column::Status.eq(SiteStatus::Running))
         .filter(sites::Column::ContainerId.is_not_null())
         .all(db)
-        .await?;
+        .await?)
+}
+
+/// Every site that should be running and has a container: what one collection cycle reads.
+pub async fn targets(db: &impl ConnectionTrait) -> Result<Vec<Target>> {
+    let rows = running_sites(db).await?;
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
     let mut domains = super::sites::domains_of(db, Some(&ids)).await?;
     Ok(rows
@@ -165,13 +170,20 @@ pub struct DiskTarget {
 /// Every running site with its plan's storage quota: what one disk round measures.
 pub async fn disk_targets(db: &impl ConnectionTrait) -> Result<Vec<DiskTarget>> {
     use crate::entities::{customers, plans};
-    let sites = sites::Entity::find()
-        .filter(sites::Column::Status.eq(SiteStatus::Running))
-        .filter(sites::Column::ContainerId.is_not_null())
+    let sites = running_sites(db).await?;
+    // Only the customers that own a running site, and only the two columns needed.
+    let owners: Vec<Uuid> = sites.iter().map(|s| s.customer_id).collect::<HashSet<_>>().into_iter().collect();
+    let plan_of: HashMap<Uuid, String> = customers::Entity::find()
+        .select_only()
+        .column(customers::Column::Id)
+        .column(customers::Column::PlanId)
+        .filter(customers::Column::Id.is_in(owners))
+        .into_tuple::<(Uuid, String)>()
         .all(db)
-        .await?;
-    let plan_of: HashMap<Uuid, String> =
-        customers::Entity::find().all(db).await?.into_iter().map(|c| (c.id, c.plan_id)).collect();
+        .await?
+        .into_iter()
+        .collect();
+    // Plans are a handful of rows.
     let storage: HashMap<String, i64> =
         plans::Entity::find().all(db).await?.into_iter().map(|p| (p.id, i64::from(p.storage_mb))).collect();
     Ok(sites
