@@ -9,7 +9,8 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Select};
 use uuid::Uuid;
 
 use crate::entities::{
-    alerts, backup_checks, backups, customers, flow_runs, incidents, jobs, notification_channels, site_volumes, sites, users,
+    alerts, backup_checks, backups, customers, flow_runs, incidents, jobs, notification_channels, site_volumes, sites,
+    users,
 };
 use crate::error::{Error, Result};
 use crate::types::Role;

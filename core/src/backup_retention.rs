@@ -461,8 +461,8 @@ mod tests {
             row(at(2027, 6, 19, 3, 30), Outcome::Good, false),
             row(at(2027, 6, 18, 3, 30), Outcome::Good, false),
             row(at(2027, 6, 17, 3, 30), Outcome::Good, false),
-            row(at(2027, 6, 18, 9, 0), Outcome::Good, true),  // 2 days old: kept
-            row(at(2027, 6, 1, 9, 0), Outcome::Good, true),   // 19 days old: removed
+            row(at(2027, 6, 18, 9, 0), Outcome::Good, true), // 2 days old: kept
+            row(at(2027, 6, 1, 9, 0), Outcome::Good, true),  // 19 days old: removed
             row(at(2027, 6, 2, 9, 0), Outcome::Failed, true), // removed too
             row(at(2027, 5, 1, 9, 0), Outcome::Running, true),
         ];

@@ -45,7 +45,8 @@ async fn a_failed_backup_pages_once_the_site_keeps_running_and_a_good_one_resolv
     let customer = app.customer(&admin, "ledger@example.com", "business").await;
     let customer_id: Uuid = customer.parse().expect("uuid");
     let owner = app.customer_user(&admin, &customer, "owner@ledger.example").await;
-    let res = owner.post("/api/v1/notification-channels", &json!({"kind": "email", "target": "ops@ledger.example"})).await;
+    let res =
+        owner.post("/api/v1/notification-channels", &json!({"kind": "email", "target": "ops@ledger.example"})).await;
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
     let site = app.running_site(&admin, &customer, "ledger", HOST).await;
     let id = site["id"].as_str().expect("id").to_owned();

@@ -215,5 +215,8 @@ async fn list_checks(
 ) -> ApiResult<Json<BackupCheckPage>> {
     let page = Page { cursor: q.cursor, limit: q.limit };
     let found = berth_core::store::backup_checks::list(&state.db, &auth.caller, q.customer_id, page).await?;
-    Ok(Json(BackupCheckPage { items: found.items.into_iter().map(Into::into).collect(), next_cursor: found.next_cursor }))
+    Ok(Json(BackupCheckPage {
+        items: found.items.into_iter().map(Into::into).collect(),
+        next_cursor: found.next_cursor,
+    }))
 }

@@ -234,11 +234,9 @@ fn describe(
         (Some(s), "disk") => {
             format!("the volume uses {v:.1} % of the plan's storage ({} at {:.0} %)", s.as_str(), threshold(s))
         }
-        (Some(s), "backup") => format!(
-            "{v:.0} backup(s) failed in a row since the last good one ({} at {:.0})",
-            s.as_str(),
-            threshold(s)
-        ),
+        (Some(s), "backup") => {
+            format!("{v:.0} backup(s) failed in a row since the last good one ({} at {:.0})", s.as_str(), threshold(s))
+        }
         (Some(_), "backup_check") => "the integrity check of the customer's backup repository failed".into(),
         (Some(s), _) => format!("CPU at {v:.1} % of one core ({} at {:.0} %)", s.as_str(), threshold(s)),
         (None, "down") if value.is_some() => "answering again".into(),

@@ -152,7 +152,12 @@ impl RunJob for PruneBackups {
             }
         }
         if !failed.is_empty() {
-            anyhow::bail!("{} of {} repositories were not pruned: {}", failed.len(), customers.len(), failed.join("; "));
+            anyhow::bail!(
+                "{} of {} repositories were not pruned: {}",
+                failed.len(),
+                customers.len(),
+                failed.join("; ")
+            );
         }
         Ok(())
     }
@@ -179,15 +184,16 @@ async fn prune_customer(env: &Env, customer_id: Uuid, now: chrono::DateTime<chro
         let dropped = retention::prune_site(&policy, &view, keep_pre_restore, now);
         // The rule that matters most, checked here again whatever the retention code says: the
         // newest good backup of a site is never removed, nor anything not finished.
-        let newest_good = rows
-            .iter()
-            .filter(|r| outcome_of(r) == Outcome::Good && r.created_at <= now)
-            .max_by_key(|r| r.created_at);
+        let newest_good =
+            rows.iter().filter(|r| outcome_of(r) == Outcome::Good && r.created_at <= now).max_by_key(|r| r.created_at);
         for id in &dropped {
             let Some(row) = rows.iter().find(|r| r.id == *id) else { continue };
             let unfinished = outcome_of(row) == Outcome::Running || row.created_at > now;
             if newest_good.is_some_and(|g| g.id == row.id) || unfinished {
-                anyhow::bail!("retention chose backup {} of site {site_id}, which must be kept; nothing was pruned", row.id);
+                anyhow::bail!(
+                    "retention chose backup {} of site {site_id}, which must be kept; nothing was pruned",
+                    row.id
+                );
             }
             doomed.push(*row);
         }
