@@ -85,7 +85,9 @@ pub enum BackupKind {
     PreRestore,
 }
 
-/// Where a backup run stands. `succeeded` means the snapshot was written **and** read back.
+/// Where a backup run stands. `succeeded` means the snapshot was written **and** read back;
+/// `pruned` means retention removed it afterwards (its snapshot is forgotten, the row stays as
+/// the record: `backup.prune`, docs/backups.md).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize, utoipa::ToSchema,
 )]
@@ -100,4 +102,6 @@ pub enum BackupStatus {
     Succeeded,
     #[sea_orm(string_value = "failed")]
     Failed,
+    #[sea_orm(string_value = "pruned")]
+    Pruned,
 }

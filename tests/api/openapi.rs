@@ -64,6 +64,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/sites/{id}/backups"),
     ("post", "/api/v1/sites/{id}/backups"),
     ("get", "/api/v1/sites/{id}/backups/{backup_id}/download"),
+    ("get", "/api/v1/backup-checks"),
     ("post", "/api/v1/sites/{id}/backups/{backup_id}/restore"),
     ("get", "/api/v1/sites/{id}/volumes"),
     ("delete", "/api/v1/sites/{id}/volumes/{name}"),

@@ -24,8 +24,7 @@ const BACKUP_SCHEDULES: Setting = Setting {
     key: "backup_schedules",
     default: "true",
     mask: Mask::Plain,
-    about:
-        "whether sites are backed up on their plan's (or their own) schedules; `false` leaves only backups asked for",
+    about: "whether sites are backed up on their plan's (or their own) schedules, and repositories pruned and checked daily; `false` leaves only backups asked for",
     value: |c| Some(c.backup.schedules.to_string()),
 };
 

@@ -133,7 +133,7 @@ const RETIRED_VOLUME_KEEP_DAYS: Setting = Setting {
     default: "7",
     mask: Mask::Plain,
     about:
-        "how long a data volume a site no longer uses (replaced by a restore) is kept before housekeeping removes it",
+        "how long a data volume a site no longer uses (replaced by a restore) is kept before housekeeping removes it, and a pre-restore backup before retention prunes it",
     value: |c| Some(c.runtime.retired_volume_keep_days.to_string()),
 };
 
