@@ -65,6 +65,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/sites/{id}/backups"),
     ("get", "/api/v1/sites/{id}/backups/{backup_id}/download"),
     ("post", "/api/v1/sites/{id}/backups/{backup_id}/restore"),
+    ("get", "/api/v1/backup-drills"),
+    ("post", "/api/v1/backup-drills"),
     ("get", "/api/v1/sites/{id}/volumes"),
     ("delete", "/api/v1/sites/{id}/volumes/{name}"),
     ("get", "/api/v1/openapi.json"),

@@ -3,6 +3,7 @@
 //! engine and by the stock `restic` CLI (scripts/test.sh installs both).
 
 mod api;
+mod drill;
 mod s3;
 mod schedule;
 mod site;
@@ -106,4 +107,22 @@ pub fn restic_snapshot_ids(
     assert!(ok, "restic snapshots failed: {err}");
     let list: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("restic snapshots --json: {e}: {out}"));
     list.as_array().expect("array").iter().filter_map(|s| s["id"].as_str().map(str::to_owned)).collect()
+}
+
+/// The largest file under `dir` (a repository's biggest pack, to damage on purpose).
+pub fn biggest_file(dir: &Path) -> PathBuf {
+    let mut best: Option<(u64, PathBuf)> = None;
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("ls") {
+            let path = entry.expect("entry").path();
+            let meta = std::fs::metadata(&path).expect("stat");
+            if meta.is_dir() {
+                stack.push(path);
+            } else if best.as_ref().is_none_or(|(size, _)| meta.len() > *size) {
+                best = Some((meta.len(), path));
+            }
+        }
+    }
+    best.expect("the repository has pack files").1
 }
