@@ -66,6 +66,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/sites/{id}/backups/{backup_id}/download"),
     ("get", "/api/v1/backup-checks"),
     ("post", "/api/v1/sites/{id}/backups/{backup_id}/restore"),
+    ("get", "/api/v1/backup-drills"),
+    ("post", "/api/v1/backup-drills"),
     ("get", "/api/v1/sites/{id}/volumes"),
     ("delete", "/api/v1/sites/{id}/volumes/{name}"),
     ("get", "/api/v1/openapi.json"),

@@ -6,6 +6,7 @@
 mod alerts;
 mod api;
 mod check;
+mod drill;
 mod kill;
 mod prune;
 mod s3;

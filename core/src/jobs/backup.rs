@@ -3,7 +3,8 @@
 //! The row in `backups` is created with the `backup.site` job, on the same transaction
 //! (`store::backups::request`); the job reads the site's data volume while the site keeps
 //! serving, writes a snapshot into the customer's repository, reads it back, and only then marks
-//! the row `succeeded`.
+//! the row `succeeded`. Restore drills (`backup.drill`) restore a sample of sites' newest
+//! backups into scratch containers.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -90,6 +91,35 @@ impl Job for CheckBackups {
         Some(match self.customer_id {
             Some(c) => format!("{}:{c}", Self::NAME),
             None => Self::NAME.into(),
+        })
+    }
+}
+
+/// A restore drill (docs/backups.md, "Integrity and drills"): for a random sample of
+/// `BERTH_BACKUP_DRILL_SITES` sites with a succeeded, verified backup (or for `site_id` alone),
+/// restores the newest such backup into a scratch volume, starts a scratch container on it, and
+/// compares every file with the backup's manifest; each site's result is a `backup_drills` row.
+/// Weekly by `BERTH_BACKUP_DRILL_CRON`, or asked for (`POST /api/v1/backup-drills`).
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrillBackups {
+    /// Drill this site only; `None`: a random sample.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site_id: Option<Uuid>,
+}
+
+impl Job for DrillBackups {
+    const NAME: &'static str = "backup.drill";
+    const QUEUE: &'static str = "long";
+    /// A drill is a check, not a change: a failed one is recorded and the next one runs on its
+    /// schedule, rather than repeating a drill that found a damaged backup.
+    const MAX_ATTEMPTS: i32 = 1;
+
+    /// One sampled drill at a time, and one drill of any one site at a time.
+    fn dedup_key(&self) -> Option<String> {
+        Some(match self.site_id {
+            None => Self::NAME.to_owned(),
+            Some(site) => format!("{}:{site}", Self::NAME),
         })
     }
 }

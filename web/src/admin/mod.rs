@@ -3,6 +3,7 @@
 
 pub(crate) mod alerts;
 mod audit;
+mod backup_drills;
 mod customers;
 mod flows;
 mod host;
@@ -36,6 +37,7 @@ pub fn routes() -> Router<WebState> {
         .merge(customers::routes())
         .merge(sites::routes())
         .merge(audit::routes())
+        .merge(backup_drills::routes())
         .merge(flows::routes())
         .merge(jobs::routes())
         .merge(plans::routes())
