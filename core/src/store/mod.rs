@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod backup_overview;
 pub mod backup_policy;
 pub mod backups;
 pub mod customers;

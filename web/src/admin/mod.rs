@@ -3,8 +3,9 @@
 
 pub(crate) mod alerts;
 mod audit;
+mod backups;
 mod customers;
-mod flows;
+pub(crate) mod flows;
 mod host;
 mod jobs;
 mod plans;
@@ -36,6 +37,7 @@ pub fn routes() -> Router<WebState> {
         .merge(customers::routes())
         .merge(sites::routes())
         .merge(audit::routes())
+        .merge(backups::routes())
         .merge(flows::routes())
         .merge(jobs::routes())
         .merge(plans::routes())
