@@ -229,7 +229,7 @@ pub async fn section(state: &WebState, ctx: &PageCtx, site: &Site) -> Result<Sec
             .map(|r| {
                 view! {
                     <li>
-                        <a href=restore_href(ctx, id, r.id)>{format!("Restore of {}", when(&r.created_at))}</a>
+                        <a href=restore_href(ctx, id, r.id)>{format!("Restore started {}", when(&r.created_at))}</a>
                         " " {badge::flow_state(r.state)}
                     </li>
                 }
@@ -255,7 +255,7 @@ pub async fn section(state: &WebState, ctx: &PageCtx, site: &Site) -> Result<Sec
 
 fn reason_label(reason: &str) -> &'static str {
     match reason {
-        store::site_volumes::REPLACED_BY_RESTORE => "its data from before a restore",
+        store::site_volumes::REPLACED_BY_RESTORE => "the data from before a restore",
         store::site_volumes::FAILED_SWITCH => "restored data whose container did not become healthy",
         _ => "data the site no longer uses",
     }
@@ -273,7 +273,7 @@ async fn volumes_list(state: &WebState, ctx: &PageCtx, id: Uuid) -> Result<Optio
             let href = format!("/admin/sites/{id}/volumes/{}/discard", v.name);
             view! {
                 <tr>
-                    <td><code>{v.name.clone()}</code></td>
+                    <td class="wrap-code"><code>{v.name.clone()}</code></td>
                     <td>{reason_label(&v.reason)}</td>
                     <td class="nowrap">{when(&v.retired_at)}</td>
                     <td class="nowrap">{when(&v.keep_until)}</td>
