@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod audit;
 pub mod backup_checks;
 pub mod backup_drills;
+pub mod backup_overview;
 pub mod backup_policy;
 pub mod backups;
 pub mod customers;

@@ -4,8 +4,9 @@
 pub(crate) mod alerts;
 mod audit;
 mod backup_drills;
+mod backups;
 mod customers;
-mod flows;
+pub(crate) mod flows;
 mod host;
 mod jobs;
 mod plans;
@@ -38,6 +39,7 @@ pub fn routes() -> Router<WebState> {
         .merge(sites::routes())
         .merge(audit::routes())
         .merge(backup_drills::routes())
+        .merge(backups::routes())
         .merge(flows::routes())
         .merge(jobs::routes())
         .merge(plans::routes())
