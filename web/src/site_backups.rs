@@ -95,6 +95,8 @@ pub fn backup_status(status: BackupStatus) -> impl IntoView {
         BackupStatus::Running => Tone::Busy,
         BackupStatus::Succeeded => Tone::Good,
         BackupStatus::Failed => Tone::Bad,
+        // Dropped by retention: the row stays as a record, the snapshot is gone.
+        BackupStatus::Pruned => Tone::Neutral,
     };
     badge(status.to_value(), tone)
 }
