@@ -10,8 +10,7 @@ use uuid::Uuid;
 
 use crate::entities::{
     alerts, backup_checks, backup_drills, backups, customers, flow_runs, incidents, jobs, notification_channels,
-    site_volumes, sites,
-    users,
+    site_volumes, sites, users,
 };
 use crate::error::{Error, Result};
 use crate::types::Role;

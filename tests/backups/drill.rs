@@ -200,6 +200,12 @@ async fn a_drill_of_a_backup_that_does_not_restore_as_recorded_fails_and_leaves_
     assert_eq!(scratch_objects(&app).await, (vec![], vec![]), "scratch objects removed after a failure");
     let failed = admin.get("/api/v1/backup-drills?status=failed").await;
     assert_eq!(failed.body["items"].as_array().map_or(0, Vec::len), 2, "failures are queryable: {}", failed.text);
+    let failing = berth_core::store::backup_drills::failing_sites(&app.db).await.expect("query");
+    assert_eq!(
+        failing.into_iter().collect::<Vec<_>>(),
+        [id.parse::<Uuid>().expect("uuid")],
+        "what the backup_check alert reads"
+    );
 
     let after = app.inspect(&container).await;
     assert_eq!((after.id.clone(), started(&after)), (before.id.clone(), started(&before)), "the site untouched");

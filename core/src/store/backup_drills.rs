@@ -190,6 +190,16 @@ pub async fn running(db: &impl ConnectionTrait) -> Result<HashSet<Uuid>> {
         .collect())
 }
 
+/// The sites whose newest finished drill failed: what the `backup_check` alert reads besides
+/// the repositories' integrity checks. A later passing drill of the site clears it.
+pub async fn failing_sites(db: &impl ConnectionTrait) -> Result<HashSet<Uuid>> {
+    let sql = "SELECT d.site_id FROM backup_drills d \
+               WHERE d.status = 'failed' AND NOT EXISTS (SELECT 1 FROM backup_drills e \
+               WHERE e.site_id = d.site_id AND e.status <> 'running' AND e.started_at > d.started_at)";
+    let rows = db.query_all(sea_orm::Statement::from_string(db.get_database_backend(), sql.to_owned())).await?;
+    rows.iter().map(|r| Ok(r.try_get::<Uuid>("", "site_id")?)).collect()
+}
+
 /// What a drill list is narrowed to.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {

@@ -139,7 +139,8 @@ async fn certificate_days(
 }
 
 /// Reads each watched site's failed backups since its last good one, and whether its customer's
-/// repository failed its latest integrity check, into the readings.
+/// repository failed its latest integrity check or the site's newest restore drill failed, into
+/// the readings.
 async fn backup_failures(
     db: &sea_orm::DatabaseConnection,
     watched: &[(Uuid, Uuid)],
@@ -147,9 +148,10 @@ async fn backup_failures(
 ) -> anyhow::Result<()> {
     let failing = berth_core::store::backups::failing_sites(db).await?;
     let damaged = berth_core::store::backup_checks::failing_customers(db).await?;
+    let drills_failed = berth_core::store::backup_drills::failing_sites(db).await?;
     for (site, customer) in watched {
         let failures = failing.get(site).copied().unwrap_or(0);
-        let check_failed = damaged.contains(customer);
+        let check_failed = damaged.contains(customer) || drills_failed.contains(site);
         if failures > 0 || check_failed {
             let reading = readings.entry(*site).or_default();
             reading.backup_failures = failures;
@@ -237,13 +239,17 @@ fn describe(
         (Some(s), "backup") => {
             format!("{v:.0} backup(s) failed in a row since the last good one ({} at {:.0})", s.as_str(), threshold(s))
         }
-        (Some(_), "backup_check") => "the integrity check of the customer's backup repository failed".into(),
+        (Some(_), "backup_check") => {
+            "the backup repository's integrity check or the site's restore drill failed".into()
+        }
         (Some(s), _) => format!("CPU at {v:.1} % of one core ({} at {:.0} %)", s.as_str(), threshold(s)),
         (None, "down") if value.is_some() => "answering again".into(),
         (None, "restarts") if value.is_some() => "no restart in the last 10 minutes".into(),
         (None, "certificate") if value.is_some() => format!("the certificate is valid for {v:.1} more days"),
         (None, "backup") if value.is_some() => "a backup succeeded again".into(),
-        (None, "backup_check") if value.is_some() => "the backup repository passed its integrity check".into(),
+        (None, "backup_check") if value.is_some() => {
+            "the backup repository's check and the site's restore drill pass again".into()
+        }
         (None, _) if value.is_some() => format!("{metric} back to {v:.1} %"),
         _ => "no longer watched (the site stopped or its rule was switched off)".into(),
     }
