@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use berth_backup::Manifest;
 use berth_core::entities::backups;
+use berth_core::entities::jobs::JobState;
 use berth_core::types::BackupStatus;
 use reqwest::StatusCode;
 use sea_orm::EntityTrait;
@@ -81,6 +82,12 @@ async fn a_worker_killed_mid_backup_leaves_it_unfinished_and_the_next_worker_com
     let done = eventually(WITHIN, "the backup to be completed by the next worker", || async {
         let r = row(&app, backup_id).await;
         matches!(r.status, BackupStatus::Succeeded | BackupStatus::Failed).then_some(r)
+    })
+    .await;
+    // The row is marked before the job is: stop the worker only once its job is done, or its
+    // lease would expire into a queued retry of a finished backup.
+    eventually(WITHIN, "the job to be done", || async {
+        (job(&app.db, job_id).await.state == JobState::Done).then_some(())
     })
     .await;
     next.child.kill().await.expect("stop the second worker");

@@ -155,7 +155,10 @@ async fn a_container_restarted_twice_behind_berths_back_fires_the_restarts_alert
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let state = app.inspect(&name).await;
-            let running = state.state.as_ref().and_then(|s| s.running) == Some(true);
+            // Docker reports a container being restarted as running *and* restarting; an exec
+            // into it then fails, so wait until it is only running.
+            let running = state.state.as_ref().and_then(|s| s.running) == Some(true)
+                && state.state.as_ref().and_then(|s| s.restarting) != Some(true);
             if running && state.restart_count == Some(round) {
                 break;
             }

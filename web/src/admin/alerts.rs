@@ -195,6 +195,10 @@ fn metric_noun(metric: &str) -> String {
 fn unit(metric: &str) -> &'static str {
     match metric {
         "down" => "s",
+        "restarts" => "restarts",
+        "certificate" => "days left",
+        "backup" => "failed in a row",
+        "backup_check" => "(failed)",
         _ => "%",
     }
 }
