@@ -300,6 +300,7 @@ async fn acknowledge(
 ) -> PageResult {
     let id = parse_id(&id)?;
     let incident = store::alerts::acknowledge(&state.db, &ctx.caller, id).await?;
+    store::alert_states::invalidate(&state.cache).await;
     let message = match incident.acknowledged_by {
         Some(by) if by == ctx.caller.actor => "Incident acknowledged.".to_owned(),
         Some(by) => format!("Already acknowledged by {by}."),
