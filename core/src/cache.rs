@@ -110,7 +110,8 @@ impl Cache {
         let Some(mut conn) = self.redis.clone() else { return };
         let full = self.key(key);
         let Some(json) = encode(&full, value) else { return };
-        let stored = redis::cmd("SET").arg(&full).arg(json).arg("EX").arg(ttl.as_secs().max(1)).query_async(&mut conn).await;
+        let stored =
+            redis::cmd("SET").arg(&full).arg(json).arg("EX").arg(ttl.as_secs().max(1)).query_async(&mut conn).await;
         self.outcome::<()>(stored);
     }
 

@@ -81,6 +81,9 @@ pub(crate) fn metric_label(metric: &str) -> String {
         "cpu" => "CPU".into(),
         "memory" => "Memory".into(),
         "down" => "Down".into(),
+        "restarts" => "Restarts".into(),
+        "certificate" => "Certificate".into(),
+        "disk" => "Disk".into(),
         other => other.to_owned(),
     }
 }
@@ -92,6 +95,9 @@ pub(crate) fn metric_value(metric: &str, value: Option<f64>) -> String {
         ("cpu", Some(v)) => format!("{v:.1} % of a core"),
         ("memory", Some(v)) => format!("{v:.1} % of the limit"),
         ("down", Some(v)) => format!("{v:.0} s without a passing check"),
+        ("restarts", Some(v)) => format!("{v:.0} restarts in 10 minutes"),
+        ("certificate", Some(v)) => format!("{v:.1} days until the certificate expires"),
+        ("disk", Some(v)) => format!("{v:.1} % of the plan's storage"),
         (_, Some(v)) => format!("{v:.1}"),
     }
 }

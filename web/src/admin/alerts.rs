@@ -202,6 +202,8 @@ fn metric_noun(metric: &str) -> String {
 fn unit(metric: &str) -> &'static str {
     match metric {
         "down" => "s",
+        "restarts" => "restarts",
+        "certificate" => "days",
         _ => "%",
     }
 }
