@@ -24,7 +24,8 @@ use anyhow::{anyhow, bail, Context};
 use berth_backup::{Repository, RusticRepository, SnapshotMeta, Source};
 use rand::{Rng, RngCore, SeedableRng};
 
-const USAGE: &str = "usage: berth-bench backup [--dir /work/tmp-bench] [--sizes-mb 100,1000] [--days 30] [--daily-mb 100]";
+const USAGE: &str =
+    "usage: berth-bench backup [--dir /work/tmp-bench] [--sizes-mb 100,1000] [--days 30] [--daily-mb 100]";
 
 const PASSWORD: &str = "berth-bench-backup-password-0123456789";
 
@@ -57,7 +58,7 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
             other => bail!("unknown argument {other}\n{USAGE}"),
         }
     }
-    if o.sizes_mb.iter().any(|&s| s == 0) || o.daily_mb == 0 {
+    if o.sizes_mb.contains(&0) || o.daily_mb == 0 {
         bail!("sizes must be at least 1 MB");
     }
     Ok(o)
@@ -75,7 +76,8 @@ impl Drop for Workdir {
 /// Runs the group; `args` are the arguments after `backup`.
 pub fn main(args: &[String]) -> anyhow::Result<()> {
     let opts = parse(args)?;
-    let version = Command::new("restic").arg("version").output().context("cannot run restic (apt-get install restic)")?;
+    let version =
+        Command::new("restic").arg("version").output().context("cannot run restic (apt-get install restic)")?;
     let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
     std::fs::create_dir_all(&opts.dir).with_context(|| format!("cannot create {}", opts.dir.display()))?;
     let work = Workdir(opts.dir.join(format!("backup-{:06x}", rand::random::<u32>() & 0xff_ffff)));
@@ -234,7 +236,8 @@ async fn berth_backup(repo: &RusticRepository, data: &Path, n: u32) -> anyhow::R
 async fn one_size(work: &Path, mb: u64) -> anyhow::Result<Vec<[String; 5]>> {
     let root = work.join(format!("{mb}mb"));
     let data = root.join("data");
-    let (berth_repo, restic_repo, cache) = (root.join("berth-repo"), root.join("restic-repo"), root.join("restic-cache"));
+    let (berth_repo, restic_repo, cache) =
+        (root.join("berth-repo"), root.join("restic-repo"), root.join("restic-cache"));
     std::fs::create_dir_all(&data)?;
     eprintln!("==> {mb} MB: writing the data");
     let files = make_data(&data, mb, mb)?;
@@ -301,7 +304,8 @@ async fn one_size(work: &Path, mb: u64) -> anyhow::Result<Vec<[String; 5]>> {
 async fn daily(work: &Path, mb: u64, days: u32) -> anyhow::Result<String> {
     let root = work.join("daily");
     let data = root.join("data");
-    let (berth_repo, restic_repo, cache) = (root.join("berth-repo"), root.join("restic-repo"), root.join("restic-cache"));
+    let (berth_repo, restic_repo, cache) =
+        (root.join("berth-repo"), root.join("restic-repo"), root.join("restic-cache"));
     std::fs::create_dir_all(&data)?;
     eprintln!("==> {days} daily snapshots of {mb} MB at 1 % daily change");
     let files = make_data(&data, mb, 7)?;
