@@ -49,7 +49,7 @@ pub(super) async fn wait_alert(app: &TestApp, client: &Client, site: &str, metri
 }
 
 /// Starts `argv` in a container and leaves it running (a detached exec).
-async fn exec_detached(container: &str, argv: &[&str]) {
+pub(super) async fn exec_detached(container: &str, argv: &[&str]) {
     use bollard::exec::{CreateExecOptions, StartExecOptions};
     let docker = engine();
     let exec = docker

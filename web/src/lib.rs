@@ -53,6 +53,8 @@ pub struct WebState {
     /// Site operations (start, stop, restart, update, delete, logs): the same calls the REST API
     /// makes, so the console and the API cannot diverge.
     pub ops: berth_ops::Ops,
+    /// The Redis cache of monitoring reads (dashboard, alert states); off without Redis.
+    pub cache: berth_core::cache::Cache,
 }
 
 /// The one stylesheet, hand-written, served by the app.

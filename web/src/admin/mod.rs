@@ -170,14 +170,20 @@ fn usage_row(label: &str, figure: Option<(String, f64)>) -> impl IntoView {
 
 /// Firing alerts, sites down, the host's CPU, memory and disk, and the busiest sites.
 async fn monitoring_panels(state: &WebState, ctx: &PageCtx) -> Result<impl IntoView, PageError> {
-    use store::dashboard::{firing_counts, top_sites, TopBy};
-    let (firing, down) = firing_counts(&state.db, &ctx.caller).await?;
-    let top_firing =
-        store::alerts::list_alerts(&state.db, &ctx.caller, Some("firing"), Page { cursor: None, limit: Some(5) })
-            .await?
-            .items;
-    let by_cpu = top_sites(&state.db, &ctx.caller, TopBy::Cpu, 5).await?;
-    let by_memory = top_sites(&state.db, &ctx.caller, TopBy::Memory, 5).await?;
+    use store::dashboard::TopBy;
+    // Both from the Redis cache when it is configured: the aggregates for a minute, the firing
+    // alerts for 30 seconds, each dropped as soon as an alert changes.
+    let store::dashboard::Summary { firing, down, top_cpu: by_cpu, top_memory: by_memory } =
+        store::dashboard::summary(&state.db, &state.cache, &ctx.caller).await?;
+    let top_firing = store::alert_states::list(
+        &state.db,
+        &state.cache,
+        &ctx.caller,
+        Some("firing"),
+        Page { cursor: None, limit: Some(5) },
+    )
+    .await?
+    .items;
     let sites = store::alerts::site_names(&state.db, &ctx.caller, top_firing.iter().map(|a| a.site_id)).await?;
     let customers = customer_names(
         state,

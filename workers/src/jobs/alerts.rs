@@ -89,7 +89,12 @@ impl RunJob for EvaluateAlerts {
             }
         }
         let group_min = usize::try_from(env.config.metrics.alerts_group_min_sites).unwrap_or(usize::MAX);
-        let touched = if round.is_empty() { Vec::new() } else { store::record_round(db, round, group_min).await? };
+        let changed = !round.is_empty();
+        let touched = if changed { store::record_round(db, round, group_min).await? } else { Vec::new() };
+        if changed {
+            // Committed: the cached alert states and dashboard must not outlive the change.
+            berth_core::store::alert_states::invalidate(&env.cache).await;
+        }
         for t in &touched {
             tracing::info!(site.id = %t.site_id, metric = t.metric, transition = t.transition, incident.id = %t.incident_id, "Alert changed");
         }
