@@ -41,8 +41,9 @@ async fn exercise(db: &DatabaseConnection) {
     Migrator::up(db, None).await.expect("up again");
     assert_eq!(plan_count(db).await, 3);
     // The default global alert rules: CPU, memory, down (m0008); restarts, certificate, disk
-    // (m0013).
-    assert_eq!(count(db, "alert_rules").await, 6);
+    // (m0013); backup, backup_check (m0015).
+    assert_eq!(count(db, "alert_rules").await, 8);
+    assert_eq!(count(db, "backup_checks").await, 0, "the integrity checks table exists");
     assert_eq!(count(db, "alert_silences").await, 0, "the silences table exists");
     // The audit log is append-only on this backend too.
     let backend = db.get_database_backend();

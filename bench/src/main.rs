@@ -16,6 +16,8 @@
 //! fresh data directory). Every signup sent is a new one: bodies are generated and signed before
 //! each point, one per request, never reused (the run fails if a point runs out of them).
 
+mod backup;
+mod monitoring;
 mod reference;
 
 use std::fmt::Write as _;
@@ -37,6 +39,8 @@ const BASE_DOMAIN: &str = "bench.test";
 const BODIES_PER_SECOND: usize = 4_000;
 
 const USAGE: &str = "usage: berth-bench [--seconds N] [--database-url postgres://user@host:port/postgres] [--berth PATH] [--only NAME]
+       berth-bench monitoring [--help]   (issue 10: ingest, collector CPU, 30-day query; monitoring.rs)
+       berth-bench backup [--help]       (issue 11: Berth's backup engine beside restic; backup.rs)
        berth-bench reference   (internal: the reference service; BENCH_REF_DATABASE_URL, BENCH_REF_LISTEN, BENCH_REF_SECRET)";
 
 struct Options {
@@ -54,6 +58,11 @@ fn main() -> anyhow::Result<()> {
         let secret = std::env::var("BENCH_REF_SECRET").context("BENCH_REF_SECRET")?;
         let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         return rt.block_on(reference::run(&url, &listen, secret));
+    }
+    match args.first().map(String::as_str) {
+        Some("monitoring") => return monitoring::main(&args[1..]),
+        Some("backup") => return backup::main(&args[1..]),
+        _ => {}
     }
     let opts = parse(&args)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

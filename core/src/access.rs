@@ -9,7 +9,8 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Select};
 use uuid::Uuid;
 
 use crate::entities::{
-    alerts, backups, customers, flow_runs, incidents, jobs, notification_channels, site_volumes, sites, users,
+    alerts, backup_checks, backup_drills, backups, customers, flow_runs, incidents, jobs, notification_channels,
+    site_volumes, sites, users,
 };
 use crate::error::{Error, Result};
 use crate::types::Role;
@@ -125,6 +126,14 @@ impl CustomerOwned for backups::Entity {
     const OWNER: backups::Column = backups::Column::CustomerId;
 }
 
+impl CustomerOwned for backup_checks::Entity {
+    const OWNER: backup_checks::Column = backup_checks::Column::CustomerId;
+}
+
+impl CustomerOwned for backup_drills::Entity {
+    const OWNER: backup_drills::Column = backup_drills::Column::CustomerId;
+}
+
 /// Restricts a query to the rows the caller may see.
 pub trait Scoped {
     fn scoped(self, caller: &Caller) -> Self;
@@ -158,6 +167,14 @@ pub fn users(caller: &Caller) -> Select<users::Entity> {
 
 pub fn backups(caller: &Caller) -> Select<backups::Entity> {
     backups::Entity::find().scoped(caller)
+}
+
+pub fn backup_checks(caller: &Caller) -> Select<backup_checks::Entity> {
+    backup_checks::Entity::find().scoped(caller)
+}
+
+pub fn backup_drills(caller: &Caller) -> Select<backup_drills::Entity> {
+    backup_drills::Entity::find().scoped(caller)
 }
 
 pub fn jobs(caller: &Caller) -> Select<jobs::Entity> {

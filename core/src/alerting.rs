@@ -17,8 +17,10 @@ use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-/// The metrics a rule can watch.
-pub const METRICS: [&str; 6] = ["cpu", "memory", "down", "restarts", "certificate", "disk"];
+/// The metrics a rule can watch. `backup`: a site's backups that failed (every attempt) since
+/// its last good one; `backup_check`: 1 when the last integrity check of the site's customer's
+/// repository failed, else 0 (docs/monitoring.md, docs/backups.md).
+pub const METRICS: [&str; 8] = ["cpu", "memory", "down", "restarts", "certificate", "disk", "backup", "backup_check"];
 
 /// Whether a lower value is the worse one (days until a certificate expires): the metric
 /// breaches when it is at or *below* its thresholds, and critical is the lower threshold.

@@ -197,6 +197,47 @@ pub fn decide<Id: Clone>(policy: &Policy, backups: &[Backup<Id>], now: DateTime<
     decision
 }
 
+/// One backup of a site as the prune job sees it: a GFS copy, or a pre-restore snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteBackup<Id> {
+    pub backup: Backup<Id>,
+    /// Taken of the current data before a restore replaced it (`pre_restore`): not a period
+    /// copy, kept by its own rule (see [`prune_site`]).
+    pub pre_restore: bool,
+}
+
+/// Which of one site's backups to remove, newest first:
+///
+/// - the scheduled and manual backups by [`decide`] with `policy`;
+/// - pre-restore backups by their own rule: they are the undo of a restore, kept as long as the
+///   volume the restore replaced (`keep_pre_restore`), never counted as a period's copy, then
+///   removed (a failed one too);
+/// - whatever the rules say, never the newest good backup of the site of any kind, nor one that
+///   is still running or dated after `now`.
+pub fn prune_site<Id: Clone + PartialEq>(
+    policy: &Policy,
+    backups: &[SiteBackup<Id>],
+    keep_pre_restore: chrono::Duration,
+    now: DateTime<Utc>,
+) -> Vec<Id> {
+    let periodic: Vec<Backup<Id>> = backups.iter().filter(|b| !b.pre_restore).map(|b| b.backup.clone()).collect();
+    let mut drop = decide(policy, &periodic, now).delete;
+    let mut aged: Vec<&Backup<Id>> = backups
+        .iter()
+        .filter(|b| b.pre_restore && b.backup.outcome != Outcome::Running && b.backup.at + keep_pre_restore < now)
+        .map(|b| &b.backup)
+        .collect();
+    aged.sort_by_key(|b| std::cmp::Reverse(b.at));
+    drop.extend(aged.into_iter().map(|b| b.id.clone()));
+    let newest_good = backups
+        .iter()
+        .filter(|b| b.backup.outcome == Outcome::Good && b.backup.at <= now)
+        .max_by_key(|b| b.backup.at)
+        .map(|b| b.backup.id.clone());
+    drop.retain(|id| Some(id) != newest_good.as_ref());
+    drop
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -405,5 +446,38 @@ mod tests {
         assert_boundary("monthly", at(2028, 2, 29, 23, 59), at(2028, 3, 1, 0, 0), at(2028, 3, 2, 0, 0));
         // Years.
         assert_boundary("yearly", at(2027, 12, 31, 23, 59), at(2028, 1, 1, 0, 0), at(2028, 12, 31, 23, 59));
+    }
+
+    #[test]
+    fn pre_restore_backups_keep_their_own_time_and_the_newest_good_of_any_kind_stays() {
+        let now = at(2027, 6, 20, 12, 0);
+        let row = |t: DateTime<Utc>, outcome: Outcome, pre_restore: bool| SiteBackup {
+            backup: Backup { id: t, at: t, outcome },
+            pre_restore,
+        };
+        let none = Policy { keep_hourly: 0, keep_daily: 0, keep_weekly: 0, keep_monthly: 0, keep_yearly: 0 };
+        let daily = Policy { keep_daily: 2, ..none };
+        let backups = vec![
+            row(at(2027, 6, 19, 3, 30), Outcome::Good, false),
+            row(at(2027, 6, 18, 3, 30), Outcome::Good, false),
+            row(at(2027, 6, 17, 3, 30), Outcome::Good, false),
+            row(at(2027, 6, 18, 9, 0), Outcome::Good, true), // 2 days old: kept
+            row(at(2027, 6, 1, 9, 0), Outcome::Good, true),  // 19 days old: removed
+            row(at(2027, 6, 2, 9, 0), Outcome::Failed, true), // removed too
+            row(at(2027, 5, 1, 9, 0), Outcome::Running, true),
+        ];
+        let drop = prune_site(&daily, &backups, chrono::Duration::days(7), now);
+        assert_eq!(drop, [at(2027, 6, 17, 3, 30), at(2027, 6, 2, 9, 0), at(2027, 6, 1, 9, 0)]);
+
+        // A pre-restore backup that is the newest good one stays, however old.
+        let backups = vec![
+            row(at(2027, 6, 1, 3, 30), Outcome::Good, false),
+            row(at(2027, 6, 2, 3, 30), Outcome::Failed, false),
+            row(at(2027, 6, 5, 9, 0), Outcome::Good, true),
+        ];
+        let drop = prune_site(&none, &backups, chrono::Duration::days(7), now);
+        // decide keeps the 1st (its newest good) and the failure after it; the pre-restore
+        // backup, older than 7 days, is the site's newest good copy: nothing goes but the rule's.
+        assert_eq!(drop, Vec::<DateTime<Utc>>::new());
     }
 }

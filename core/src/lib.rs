@@ -5,6 +5,7 @@ pub mod access;
 pub mod alerting;
 pub mod auth;
 pub mod backup_retention;
+pub mod cache;
 pub mod config;
 pub mod crypto;
 pub mod db;

@@ -85,7 +85,9 @@ pub enum BackupKind {
     PreRestore,
 }
 
-/// Where a backup run stands. `succeeded` means the snapshot was written **and** read back.
+/// Where a backup run stands. `succeeded` means the snapshot was written **and** read back;
+/// `pruned` means retention removed it afterwards (its snapshot is forgotten, the row stays as
+/// the record: `backup.prune`, docs/backups.md).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize, utoipa::ToSchema,
 )]
@@ -98,6 +100,25 @@ pub enum BackupStatus {
     Running,
     #[sea_orm(string_value = "succeeded")]
     Succeeded,
+    #[sea_orm(string_value = "failed")]
+    Failed,
+    #[sea_orm(string_value = "pruned")]
+    Pruned,
+}
+
+/// How a restore drill ended (`running` until it did).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "lowercase")]
+pub enum DrillStatus {
+    #[sea_orm(string_value = "running")]
+    Running,
+    /// The restored files equal the backup's manifest, path by path and byte for byte.
+    #[sea_orm(string_value = "passed")]
+    Passed,
+    /// The backup did not restore, or what it restored differs; `error` says which.
     #[sea_orm(string_value = "failed")]
     Failed,
 }

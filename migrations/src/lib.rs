@@ -18,6 +18,8 @@ mod m0011_backup_schedules;
 mod m0012_alert_silences;
 mod m0013_monitoring_rules;
 mod m0014_site_volumes;
+mod m0015_backup_operations;
+mod m0016_backup_drills;
 
 pub struct Migrator;
 
@@ -38,6 +40,8 @@ impl MigratorTrait for Migrator {
             Box::new(m0012_alert_silences::Migration),
             Box::new(m0013_monitoring_rules::Migration),
             Box::new(m0014_site_volumes::Migration),
+            Box::new(m0015_backup_operations::Migration),
+            Box::new(m0016_backup_drills::Migration),
         ]
     }
 }

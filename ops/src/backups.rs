@@ -50,6 +50,11 @@ impl Ops {
         let backup = store::get(&self.db, caller, site_id, backup_id).await?;
         let snapshot = match (&backup.status, &backup.snapshot_id) {
             (BackupStatus::Succeeded, Some(id)) => id.clone(),
+            (BackupStatus::Pruned, _) => {
+                return Err(Error::Store(berth_core::Error::Conflict(format!(
+                    "backup {backup_id} was removed by the retention policy; its data is no longer kept"
+                ))))
+            }
             _ => {
                 return Err(Error::Store(berth_core::Error::Conflict(format!(
                     "backup {backup_id} has not succeeded; only a verified backup can be downloaded"

@@ -7,6 +7,7 @@
 //! once to a page message.
 
 pub mod backups;
+pub mod drill;
 pub mod error;
 pub mod restore;
 pub mod sites;

@@ -29,6 +29,11 @@ impl Ops {
         let txn = self.db.begin().await?;
         let site = site_volumes::site(&txn, caller, site_id).await?;
         let backup = backup_store::get(&txn, caller, site_id, backup_id).await?;
+        if backup.status == BackupStatus::Pruned {
+            return Err(Error::Store(berth_core::Error::Conflict(format!(
+                "backup {backup_id} was removed by the retention policy; its data is no longer kept"
+            ))));
+        }
         if backup.status != BackupStatus::Succeeded || backup.snapshot_id.is_none() {
             return Err(Error::Store(berth_core::Error::Conflict(format!(
                 "backup {backup_id} has not succeeded; only a verified backup can be restored"

@@ -645,12 +645,19 @@ impl<'a> Converger<'a> {
         out.join(" | ")
     }
 
-    /// Removes Berth containers no site owns, and customer networks no live site uses.
+    /// Removes Berth containers no site owns (a restore drill's scratch container only once it
+    /// expired), and customer networks no live site uses.
     pub async fn orphans(&self, sites: &[DesiredSite], containers: &[ContainerInfo]) -> Result<()> {
         let rt = self.rt;
         let known: HashSet<Uuid> = sites.iter().map(|d| d.site.id).collect();
+        let now = chrono::Utc::now().timestamp();
         for c in containers {
             if c.site_id().is_some_and(|id| known.contains(&id)) {
+                continue;
+            }
+            // A restore drill's scratch container is its drill's until it expires; after that
+            // it is a crashed drill's leftover, removed like any orphan.
+            if c.drill_expires().is_some_and(|expires| expires > now) {
                 continue;
             }
             drift(rt, "orphan_container");

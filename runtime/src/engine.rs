@@ -10,7 +10,7 @@ use futures_util::stream::BoxStream;
 use uuid::Uuid;
 
 use crate::error::Result;
-use crate::names::{LABEL_CUSTOMER, LABEL_PORT, LABEL_SITE, LABEL_SPEC};
+use crate::names::{LABEL_CUSTOMER, LABEL_DRILL, LABEL_DRILL_EXPIRES, LABEL_PORT, LABEL_SITE, LABEL_SPEC};
 use crate::spec::ImageFacts;
 
 /// One Berth container as a listing shows it.
@@ -43,6 +43,15 @@ impl ContainerInfo {
     }
     pub fn running(&self) -> bool {
         self.state == "running"
+    }
+    /// The restore drill this is a scratch container of.
+    pub fn drill_id(&self) -> Option<Uuid> {
+        self.labels.get(LABEL_DRILL).and_then(|v| v.parse().ok())
+    }
+    /// When a drill's scratch container becomes a leftover (unix seconds); unreadable: now.
+    pub fn drill_expires(&self) -> Option<i64> {
+        self.drill_id()?;
+        Some(self.labels.get(LABEL_DRILL_EXPIRES).and_then(|v| v.parse().ok()).unwrap_or(0))
     }
     /// The health word of the status line: `healthy`, `unhealthy`, `starting`, or `none`.
     pub fn health(&self) -> &'static str {

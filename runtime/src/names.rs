@@ -14,6 +14,13 @@ pub const LABEL_CUSTOMER: &str = "berth.customer";
 pub const LABEL_SPEC: &str = "berth.spec";
 /// The port the site listens on inside its container.
 pub const LABEL_PORT: &str = "berth.port";
+/// A restore drill's scratch container or volume: the drill's id. Such objects carry no
+/// `berth.site`, so nothing that works on sites (metrics, volumes, purges) mistakes them for
+/// the site's own.
+pub const LABEL_DRILL: &str = "berth.drill";
+/// When a drill's scratch object may be removed by whoever finds it (unix seconds): the
+/// reconciler's orphan pass leaves a drill's container alone until then.
+pub const LABEL_DRILL_EXPIRES: &str = "berth.drill.expires";
 
 /// Names for one Berth installation (one `BERTH_DOCKER_PREFIX`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +64,27 @@ impl Names {
     /// the default name plus a generation, itself made by Berth (`[a-z0-9]`, at most 32).
     pub fn fresh_volume(&self, site: Uuid, generation: &str) -> String {
         format!("{}-data-{}-{}", self.prefix, site, generation)
+    }
+
+    /// The scratch container and the scratch volume of restore drill `drill`.
+    pub fn drill(&self, drill: Uuid) -> String {
+        format!("{}-drill-{}", self.prefix, drill)
+    }
+
+    /// Labels of a drill's scratch objects: this installation's, the customer's, the drill's
+    /// id and the instant after which they count as leftovers.
+    pub fn drill_labels(&self, drill: Uuid, customer: Uuid, expires_unix: i64) -> HashMap<String, String> {
+        let mut labels = self.customer_labels(customer);
+        labels.insert(LABEL_DRILL.to_owned(), drill.to_string());
+        labels.insert(LABEL_DRILL_EXPIRES.to_owned(), expires_unix.to_string());
+        labels
+    }
+
+    /// The Docker filter that finds this installation's drill objects.
+    pub fn drill_filter(&self) -> Vec<String> {
+        let mut filter = self.label_filter();
+        filter.push(LABEL_DRILL.to_owned());
+        filter
     }
 
     /// Labels every object of this installation carries.

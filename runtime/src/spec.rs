@@ -179,6 +179,30 @@ pub fn hardened(names: &Names, spec: &SiteSpec, image: &ImageFacts) -> Container
     }
 }
 
+/// A restore drill's scratch container: the site's own hardened definition ([`hardened`]: its
+/// image, user, plan limits, dropped capabilities, no-new-privileges, read-only root) on
+/// `volume`, a copy of its data, changed only where a scratch object must differ: **no network
+/// at all** (never the customer's network, so neither nginx nor the customer's other sites can
+/// reach it, and it reaches nothing), never restarted, and the drill's `labels` instead of the
+/// site's (no `berth.site`, so nothing that works on sites takes it for the site's container).
+pub fn scratch(
+    names: &Names,
+    spec: &SiteSpec,
+    image: &ImageFacts,
+    volume: &str,
+    labels: HashMap<String, String>,
+) -> ContainerCreateBody {
+    let on_copy = SiteSpec { data_volume: Some(volume.to_owned()), ..spec.clone() };
+    let mut body = hardened(names, &on_copy, image);
+    body.labels = Some(labels);
+    body.networking_config = None;
+    if let Some(host) = body.host_config.as_mut() {
+        host.network_mode = Some("none".to_owned());
+        host.restart_policy = Some(RestartPolicy { name: Some(RestartPolicyNameEnum::NO), maximum_retry_count: None });
+    }
+    body
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,6 +240,34 @@ mod tests {
         assert_eq!(labels["berth.managed"], "true");
         assert_eq!(labels["berth.site"], s.site_id.to_string());
         assert_eq!(labels["berth.spec"], s.hash());
+    }
+
+    #[test]
+    fn a_drill_scratch_container_is_hardened_like_the_site_but_on_no_network() {
+        let names = Names::new("berth");
+        let s = spec();
+        let drill = Uuid::now_v7();
+        let labels = names.drill_labels(drill, s.customer_id, 42);
+        let body = scratch(&names, &s, &ImageFacts::default(), &names.drill(drill), labels);
+        let site = hardened(&names, &s, &ImageFacts::default());
+        assert_eq!(body.image, site.image);
+        assert_eq!(body.user, site.user);
+        let (host, site_host) = (body.host_config.expect("host config"), site.host_config.expect("host config"));
+        for (a, b) in [(host.memory, site_host.memory), (host.pids_limit, site_host.pids_limit)] {
+            assert_eq!(a, b, "the plan's limits");
+        }
+        assert_eq!(host.cap_drop, Some(vec!["ALL".to_owned()]));
+        assert_eq!(host.security_opt, site_host.security_opt);
+        assert_eq!(host.readonly_rootfs, Some(true));
+        assert_eq!(host.network_mode.as_deref(), Some("none"), "never the customer's network");
+        assert!(body.networking_config.is_none());
+        assert!(host.port_bindings.is_none());
+        let mount = host.mounts.and_then(|m| m.into_iter().next()).and_then(|m| m.source);
+        assert_eq!(mount, Some(names.drill(drill)), "the copy, never the site's volume");
+        let labels = body.labels.expect("labels");
+        assert!(!labels.contains_key("berth.site"), "not taken for the site's container");
+        assert_eq!(labels["berth.drill"], drill.to_string());
+        assert_eq!(labels["berth.instance"], "berth");
     }
 
     #[test]

@@ -37,6 +37,7 @@ pub fn build(state: AppState, sessions: Store) -> Router {
         keys: state.keys.clone(),
         limiter: state.limiter.clone(),
         ops: state.ops.clone(),
+        cache: state.cache.clone(),
     });
     let session_layer = SessionManagerLayer::new(sessions)
         .with_name(SESSION_COOKIE)

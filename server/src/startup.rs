@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context};
 use berth_core::access::Caller;
+use berth_core::cache::Cache;
 use berth_core::config::{mask_url, Config};
 use berth_core::crypto::{self, Keys};
 use berth_core::store;
@@ -28,6 +29,8 @@ pub struct Services {
     pub config: Arc<Config>,
     pub db: DatabaseConnection,
     pub redis: Option<ConnectionManager>,
+    /// The Redis cache of monitoring reads (off without Redis), shared by API, console and jobs.
+    pub cache: Cache,
     pub keys: Arc<Keys>,
     /// The container runtime and ingress; `None` when BERTH_DOCKER_HOST is off.
     pub runtime: Option<Arc<Runtime>>,
@@ -56,15 +59,16 @@ impl Services {
         let metrics = prometheus::Registry::new();
         let runtime =
             Runtime::from_config(&config, &metrics).map_err(|e| anyhow!("cannot set up the container runtime: {e}"))?;
+        let cache = match &redis {
+            Some(conn) => Cache::redis(conn.clone(), &config.server.redis_prefix),
+            None => Cache::off(),
+        };
         let config = Arc::new(config);
-        let worker_env = Arc::new(berth_workers::Env::new(
-            db.clone(),
-            config.clone(),
-            keys.clone(),
-            runtime.clone(),
-            metrics.clone(),
-        )?);
-        Ok(Self { config, db, redis, keys, runtime, metrics, worker_env })
+        let worker_env = Arc::new(
+            berth_workers::Env::new(db.clone(), config.clone(), keys.clone(), runtime.clone(), metrics.clone())?
+                .with_cache(cache.clone()),
+        );
+        Ok(Self { config, db, redis, cache, keys, runtime, metrics, worker_env })
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
@@ -81,6 +85,7 @@ impl Services {
             config: self.config.clone(),
             keys: self.keys.clone(),
             redis: self.redis.clone(),
+            cache: self.cache.clone(),
             limiter: Arc::new(limiter),
             metrics: Metrics::new(&self.metrics),
             ops: Ops::new(self.db.clone(), self.keys.clone(), self.runtime.clone())

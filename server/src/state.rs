@@ -17,6 +17,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub keys: Arc<Keys>,
     pub redis: Option<ConnectionManager>,
+    /// The Redis cache of monitoring reads (`berth_core::cache`); off without Redis.
+    pub cache: berth_core::cache::Cache,
     pub limiter: Arc<RateLimiter>,
     pub metrics: Metrics,
     /// Site operations (start, stop, restart, update, delete, logs), shared with the console;

@@ -82,13 +82,13 @@ async fn webhook_channels_to_internal_addresses_are_refused_and_channels_are_ten
     owner.get("/api/v1/incidents/nope").await.assert_problem(StatusCode::NOT_FOUND, "not-found");
     owner.get("/api/v1/incidents?status=sleeping").await.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
 
-    // Rules: the six global defaults, admins only, validated.
+    // Rules: the eight global defaults, admins only, validated.
     owner.get("/api/v1/alert-rules").await.assert_problem(StatusCode::FORBIDDEN, "forbidden");
     let rules = admin.get("/api/v1/alert-rules").await;
     let mut metrics: Vec<&str> =
         rules.body.as_array().expect("rules").iter().map(|r| r["metric"].as_str().expect("metric")).collect();
     metrics.sort_unstable();
-    assert_eq!(metrics, ["certificate", "cpu", "disk", "down", "memory", "restarts"]);
+    assert_eq!(metrics, ["backup", "backup_check", "certificate", "cpu", "disk", "down", "memory", "restarts"]);
     let cpu = rules.body.as_array().expect("rules").iter().find(|r| r["metric"] == "cpu").expect("cpu").clone();
     assert_eq!(
         (cpu["warning"].as_f64(), cpu["critical"].as_f64(), cpu["for_seconds"].as_i64()),
@@ -166,8 +166,8 @@ async fn plan_and_site_rules_are_added_and_removed_and_global_ones_stay() {
         .await;
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
     assert_eq!((res.body["site_id"].as_str(), res.body["enabled"].as_bool()), (Some(site_id.as_str()), Some(false)));
-    // Six seeded global rules, plus the plan's and the site's own.
-    assert_eq!(admin.get("/api/v1/alert-rules").await.body.as_array().map(Vec::len), Some(8));
+    // Eight seeded global rules, plus the plan's and the site's own.
+    assert_eq!(admin.get("/api/v1/alert-rules").await.body.as_array().map(Vec::len), Some(10));
 
     // Global rules are edited, never deleted; overrides are deleted (audited).
     let rules = admin.get("/api/v1/alert-rules").await;
@@ -185,7 +185,7 @@ async fn plan_and_site_rules_are_added_and_removed_and_global_ones_stay() {
         .delete(&format!("/api/v1/alert-rules/{plan_rule_id}"))
         .await
         .assert_problem(StatusCode::NOT_FOUND, "not-found");
-    assert_eq!(admin.get("/api/v1/alert-rules").await.body.as_array().map(Vec::len), Some(7));
+    assert_eq!(admin.get("/api/v1/alert-rules").await.body.as_array().map(Vec::len), Some(9));
     let audit = admin.get("/api/v1/audit?action=alert_rule.delete").await;
     assert!(audit.text.contains(&plan_rule_id), "{}", audit.text);
     let audit = admin.get("/api/v1/audit?action=alert_rule.create").await;

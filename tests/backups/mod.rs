@@ -1,8 +1,14 @@
 //! Site backups end to end: real Docker and nginx (the runtime test app), the real `backup.site`
 //! job, repositories on a local directory and on a real S3 server (moto), read back by Berth's
-//! engine and by the stock `restic` CLI (scripts/test.sh installs both).
+//! engine and by the stock `restic` CLI (scripts/test.sh installs both). Retention, the
+//! integrity check, alerts on failed backups and a worker killed mid-backup too.
 
+mod alerts;
 mod api;
+mod check;
+mod drill;
+mod kill;
+mod prune;
 mod s3;
 mod schedule;
 mod site;
@@ -106,4 +112,47 @@ pub fn restic_snapshot_ids(
     assert!(ok, "restic snapshots failed: {err}");
     let list: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("restic snapshots --json: {e}: {out}"));
     list.as_array().expect("array").iter().filter_map(|s| s["id"].as_str().map(str::to_owned)).collect()
+}
+
+/// Runs `job` through the app's workers and waits (up to two minutes) until it finished: the
+/// job's row then (`done`, or `dead` when it failed for good).
+pub async fn run_job<J: berth_core::jobs::Job>(app: &TestApp, job: &J) -> berth_core::entities::jobs::Model {
+    use berth_core::entities::jobs::{self, JobState};
+    use sea_orm::EntityTrait;
+    let id = berth_core::jobs::enqueue(&app.db, job).await.expect("enqueue").expect("not a duplicate");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let row = jobs::Entity::find_by_id(id).one(&app.db).await.expect("query").expect("job exists");
+        if matches!(row.state, JobState::Done | JobState::Dead) {
+            return row;
+        }
+        assert!(Instant::now() < deadline, "{} still {:?} after 120 s: {:?}", J::NAME, row.state, row.last_error);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The biggest file under `dir` (a repository's biggest pack, under `data/`).
+pub fn biggest_file(dir: &Path) -> PathBuf {
+    let mut best: Option<(u64, PathBuf)> = None;
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("ls") {
+            let path = entry.expect("entry").path();
+            let meta = std::fs::metadata(&path).expect("stat");
+            if meta.is_dir() {
+                stack.push(path);
+            } else if best.as_ref().is_none_or(|(size, _)| meta.len() > *size) {
+                best = Some((meta.len(), path));
+            }
+        }
+    }
+    best.expect("the repository has pack files").1
+}
+
+/// Flips one byte in the middle of `file`.
+pub fn flip_byte(file: &Path) {
+    let mut bytes = std::fs::read(file).expect("read");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(file, &bytes).expect("write");
 }

@@ -2,12 +2,10 @@
 //! is never stopped; the snapshot restores byte for byte; restic reads and checks the
 //! repository; a 1 % change adds little; a flipped byte makes verify and restore refuse.
 
-use std::path::{Path, PathBuf};
-
 use berth_backup::{BackupError, Manifest};
 use uuid::Uuid;
 
-use super::{back_up, backups, restic, restic_snapshot_ids, volume_dir, write_files};
+use super::{back_up, backups, biggest_file, flip_byte, restic, restic_snapshot_ids, volume_dir, write_files};
 use crate::support::runtime::Traffic;
 use crate::support::TestApp;
 
@@ -86,11 +84,7 @@ async fn a_serving_site_is_backed_up_verified_restored_and_corruption_is_refused
 
     // Flip one byte in the biggest pack file: verify and restore refuse, and nothing is written.
     let repo = b.local_path(customer_id).expect("local repository");
-    let pack = biggest_file(&repo.join("data"));
-    let mut bytes = std::fs::read(&pack).expect("read pack");
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0x01;
-    std::fs::write(&pack, &bytes).expect("write pack");
+    flip_byte(&biggest_file(&repo.join("data")));
     let err = engine.verify(&first_snapshot).await.expect_err("a damaged snapshot does not verify");
     assert!(matches!(err, BackupError::Corrupt { .. }), "{err}");
     assert!(err.to_string().contains("damaged"), "a clear error: {err}");
@@ -102,21 +96,4 @@ async fn a_serving_site_is_backed_up_verified_restored_and_corruption_is_refused
     assert!(!ok, "restic agrees the repository is damaged");
 
     app.finish().await;
-}
-
-fn biggest_file(dir: &Path) -> PathBuf {
-    let mut best: Option<(u64, PathBuf)> = None;
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).expect("ls") {
-            let path = entry.expect("entry").path();
-            let meta = std::fs::metadata(&path).expect("stat");
-            if meta.is_dir() {
-                stack.push(path);
-            } else if best.as_ref().is_none_or(|(size, _)| meta.len() > *size) {
-                best = Some((meta.len(), path));
-            }
-        }
-    }
-    best.expect("the repository has pack files").1
 }

@@ -3,6 +3,7 @@
 //! scoping, and Debian's Prometheus scraping Berth.
 
 mod alerts;
+mod bench;
 mod cache;
 mod collect;
 mod grouping;

@@ -117,6 +117,45 @@ async fn samples_roll_up_exactly_and_age_out_by_table() {
     assert_eq!(week.body["resolution"], "1m");
     assert_eq!(values(&week.body, "cpu_percent"), vec![20.0, 20.0, 20.0]);
 
+    // Uptime checks and disk measurements stay raw and are averaged per bucket by the database
+    // for a long range: four checks a minute, the second minute's last one down, latency 10 ms
+    // then 30 ms alternating; one disk reading per minute rising by 1 KiB.
+    let checks: Vec<metrics::Check> = (0..12)
+        .map(|i| metrics::Check {
+            site_id: site,
+            customer_id: customer,
+            at: at(10, 0, 0) + Duration::seconds(15 * i),
+            status_code: Some(if i == 7 { 502 } else { 200 }),
+            latency_ms: if i % 2 == 0 { 10 } else { 30 },
+            up: i != 7,
+            error: None,
+        })
+        .collect();
+    metrics::insert_checks(&app.db, &checks).await.expect("checks");
+    let disk: Vec<metrics::DiskUsage> = (0..3)
+        .map(|i| metrics::DiskUsage {
+            site_id: site,
+            customer_id: customer,
+            at: at(10, i, 5),
+            bytes: 4096 + 1024 * i64::from(i),
+            files: 3,
+            limit_bytes: 1 << 30,
+            complete: true,
+        })
+        .collect();
+    metrics::insert_disk_usage(&app.db, &disk).await.expect("disk");
+    let week = admin.get(&q(at(0, 0, 0) - Duration::days(6), at(12, 0, 0), "&series=up,response_ms,disk_bytes")).await;
+    assert_eq!(week.status, StatusCode::OK, "{}", week.text);
+    assert_eq!(values(&week.body, "up"), vec![1.0, 0.75, 1.0], "{}", week.text);
+    assert_eq!(values(&week.body, "response_ms"), vec![20.0, 20.0, 20.0], "{}", week.text);
+    assert_eq!(values(&week.body, "disk_bytes"), vec![4096.0, 5120.0, 6144.0], "{}", week.text);
+    let uptime = |b: &serde_json::Value| b["uptime_percent"].as_f64().unwrap_or(f64::NAN);
+    assert!((uptime(&week.body) - 1100.0 / 12.0).abs() < 1e-9, "{}", week.text);
+    let raw = admin.get(&q(at(9, 0, 0), at(12, 0, 0), "&series=up,disk_bytes")).await;
+    assert_eq!(values(&raw.body, "up").len(), 12, "{}", raw.text);
+    assert_eq!(values(&raw.body, "disk_bytes").len(), 3, "{}", raw.text);
+    assert!((uptime(&raw.body) - 1100.0 / 12.0).abs() < 1e-9, "{}", raw.text);
+
     // Retention, table by table: after 3 days the raw day is gone, the rollups stay; after 15
     // days the 1-minute buckets are gone too; the hour stays for its 400 days.
     let config = Config::load(|_| None).expect("default configuration").metrics;

@@ -49,7 +49,7 @@ pub(super) async fn wait_alert(app: &TestApp, client: &Client, site: &str, metri
 }
 
 /// Starts `argv` in a container and leaves it running (a detached exec).
-async fn exec_detached(container: &str, argv: &[&str]) {
+pub(super) async fn exec_detached(container: &str, argv: &[&str]) {
     use bollard::exec::{CreateExecOptions, StartExecOptions};
     let docker = engine();
     let exec = docker
@@ -155,7 +155,10 @@ async fn a_container_restarted_twice_behind_berths_back_fires_the_restarts_alert
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let state = app.inspect(&name).await;
-            let running = state.state.as_ref().and_then(|s| s.running) == Some(true);
+            // Docker reports a container being restarted as running *and* restarting; an exec
+            // into it then fails, so wait until it is only running.
+            let running = state.state.as_ref().and_then(|s| s.running) == Some(true)
+                && state.state.as_ref().and_then(|s| s.restarting) != Some(true);
             if running && state.restart_count == Some(round) {
                 break;
             }

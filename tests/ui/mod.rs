@@ -8,6 +8,7 @@
 mod admin;
 mod auth;
 mod autocomplete;
+mod backups;
 mod flows;
 mod monitoring;
 mod plans;

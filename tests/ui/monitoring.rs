@@ -186,8 +186,8 @@ async fn admin_monitoring(js: Js) {
     b.fill("for_seconds", "60").await;
     b.press("Add rule").await;
     b.wait_for_text("Memory rule added for the plan.").await;
-    // The six seeded global rules and the plan's own.
-    assert_eq!(admin.get("/api/v1/alert-rules").await.body.as_array().map(Vec::len), Some(7));
+    // The eight seeded global rules and the plan's own.
+    assert_eq!(admin.get("/api/v1/alert-rules").await.body.as_array().map(Vec::len), Some(9));
     b.snap("rules").await;
     // Only the plan's rule can be deleted, after a confirmation.
     let deletes = b.client.find_all(Locator::LinkText("Delete")).await.expect("links");
@@ -196,7 +196,7 @@ async fn admin_monitoring(js: Js) {
     b.wait_for_text("The plan's or the global rule applies again.").await;
     b.press("Delete rule").await;
     b.wait_for_text("Rule deleted.").await;
-    assert_eq!(admin.get("/api/v1/alert-rules").await.body.as_array().map(Vec::len), Some(6));
+    assert_eq!(admin.get("/api/v1/alert-rules").await.body.as_array().map(Vec::len), Some(8));
 
     // Channels: a loopback webhook is refused with a readable message; an e-mail is added and
     // its test arrives.

@@ -74,6 +74,7 @@ pub const ADMIN_NAV: &[NavItem] = &[
     NavItem { label: "Dashboard", href: "/admin" },
     NavItem { label: "Customers", href: "/admin/customers" },
     NavItem { label: "Sites", href: "/admin/sites" },
+    NavItem { label: "Backups", href: "/admin/backups" },
     NavItem { label: "Plans", href: "/admin/plans" },
     NavItem { label: "Flows", href: "/admin/flows" },
     NavItem { label: "Jobs", href: "/admin/jobs" },

@@ -14,6 +14,7 @@
 //! - [`error`]: how failures become pages (not found, sign in, try again);
 //! - [`admin`], [`portal`], [`account`], [`public`]: the pages, by area;
 //! - [`site_ops`]: start, stop and restart of a site, for both areas;
+//! - [`site_backups`]: a site's backups (back up, download, restore), for both areas;
 //! - [`monitoring`]: incidents and notification channels, for both areas;
 //! - [`site_usage`]: a site's usage charts, for both areas.
 
@@ -38,6 +39,7 @@ pub mod layout;
 pub mod monitoring;
 pub mod portal;
 pub mod public;
+pub mod site_backups;
 pub mod site_ops;
 pub mod site_usage;
 
@@ -51,6 +53,8 @@ pub struct WebState {
     /// Site operations (start, stop, restart, update, delete, logs): the same calls the REST API
     /// makes, so the console and the API cannot diverge.
     pub ops: berth_ops::Ops,
+    /// The Redis cache of monitoring reads (dashboard, alert states); off without Redis.
+    pub cache: berth_core::cache::Cache,
 }
 
 /// The one stylesheet, hand-written, served by the app.
@@ -67,6 +71,7 @@ pub fn router(state: WebState) -> Router {
         .merge(admin::routes())
         .merge(portal::routes())
         .merge(site_ops::routes())
+        .merge(site_backups::routes())
         .merge(monitoring::routes())
         .fallback(error::not_found_page)
         .with_state(state)

@@ -81,6 +81,11 @@ pub(crate) fn metric_label(metric: &str) -> String {
         "cpu" => "CPU".into(),
         "memory" => "Memory".into(),
         "down" => "Down".into(),
+        "restarts" => "Restarts".into(),
+        "certificate" => "Certificate".into(),
+        "disk" => "Disk".into(),
+        "backup" => "Backup failures".into(),
+        "backup_check" => "Backup check".into(),
         other => other.to_owned(),
     }
 }
@@ -92,6 +97,11 @@ pub(crate) fn metric_value(metric: &str, value: Option<f64>) -> String {
         ("cpu", Some(v)) => format!("{v:.1} % of a core"),
         ("memory", Some(v)) => format!("{v:.1} % of the limit"),
         ("down", Some(v)) => format!("{v:.0} s without a passing check"),
+        ("restarts", Some(v)) => format!("{v:.0} restarts in 10 minutes"),
+        ("certificate", Some(v)) => format!("{v:.1} days until the certificate expires"),
+        ("disk", Some(v)) => format!("{v:.1} % of the plan's storage"),
+        ("backup", Some(v)) => format!("{v:.0} failed in a row"),
+        ("backup_check", Some(v)) => (if v > 0.0 { "failed" } else { "passed" }).into(),
         (_, Some(v)) => format!("{v:.1}"),
     }
 }
@@ -300,6 +310,7 @@ async fn acknowledge(
 ) -> PageResult {
     let id = parse_id(&id)?;
     let incident = store::alerts::acknowledge(&state.db, &ctx.caller, id).await?;
+    store::alert_states::invalidate(&state.cache).await;
     let message = match incident.acknowledged_by {
         Some(by) if by == ctx.caller.actor => "Incident acknowledged.".to_owned(),
         Some(by) => format!("Already acknowledged by {by}."),

@@ -30,6 +30,9 @@ pub struct Env {
     pub collector: crate::jobs::metrics::Collector,
     /// Each customer's backup repository (local directory or S3, per `BERTH_BACKUP_*`).
     pub backups: Arc<berth_backup::Backups>,
+    /// The Redis cache the pages read through; jobs invalidate what they change (off without
+    /// Redis; set by [`Env::with_cache`]).
+    pub cache: berth_core::cache::Cache,
 }
 
 impl Env {
@@ -45,6 +48,7 @@ impl Env {
         let local_engine = config.runtime.docker_host.as_deref().is_some_and(|h| h.starts_with("unix://"));
         Ok(Self {
             backups: Arc::new(berth_backup::Backups::new(config.backup.clone(), keys.clone())),
+            cache: berth_core::cache::Cache::off(),
             collector: crate::jobs::metrics::Collector::new(local_engine, &metrics),
             dns: Arc::from(dns::from_config(&config)),
             mailer: Arc::from(mailer),
@@ -57,6 +61,12 @@ impl Env {
             runtime,
             metrics,
         })
+    }
+
+    /// The same environment with the process's Redis cache, so jobs can invalidate it.
+    pub fn with_cache(mut self, cache: berth_core::cache::Cache) -> Self {
+        self.cache = cache;
+        self
     }
 
     /// An environment for jobs that reach nothing but the database (queue tests, the queue

@@ -15,7 +15,7 @@ pub mod scheduler;
 use std::sync::Arc;
 
 use berth_core::jobs::alerts::{EvaluateAlerts, NotifyAlert, NotifyAlertGroup, RemediateSite, TestNotification};
-use berth_core::jobs::backup::{BackupSite, ScheduleBackups};
+use berth_core::jobs::backup::{BackupSite, CheckBackups, DrillBackups, PruneBackups, ScheduleBackups};
 use berth_core::jobs::housekeeping::{PurgePasswordLinks, RemoveRetiredVolumes, Retention};
 use berth_core::jobs::metrics::{CheckUptime, CollectMetrics, MeasureDisk, RollupMetrics};
 use berth_core::jobs::platform_backup::BackupPlatform;
@@ -42,7 +42,10 @@ pub fn registry() -> Registry {
         .register::<TestNotification>()
         .register::<BackupPlatform>()
         .register::<BackupSite>()
-        .register::<ScheduleBackups>();
+        .register::<ScheduleBackups>()
+        .register::<PruneBackups>()
+        .register::<CheckBackups>()
+        .register::<DrillBackups>();
     #[cfg(feature = "testing")]
     let registry = {
         use berth_core::jobs::demo;
@@ -95,6 +98,17 @@ pub fn builtin_schedules(config: &berth_core::config::Config, with_runtime: bool
         schedules.push(scheduler::Builtin::new("alerts.evaluate", every, &EvaluateAlerts {}));
         if config.backup.schedules {
             schedules.push(scheduler::Builtin::new("backup.schedule", "20 * * * * *", &ScheduleBackups {}));
+            // Daily, after the verified backups of the night (03:30 UTC by default): retention
+            // at 04:10, then the integrity check of every repository at 04:40 (docs/backups.md).
+            schedules.push(scheduler::Builtin::new("backup.prune", "0 10 4 * * *", &PruneBackups {}));
+            schedules.push(scheduler::Builtin::new("backup.check", "0 40 4 * * *", &CheckBackups::default()));
+            // Weekly by default: restores a sample of sites' newest backups into scratch
+            // containers (docs/backups.md, "Integrity and drills").
+            schedules.push(scheduler::Builtin::new(
+                "backup.drill",
+                config.backup.drill_cron.clone(),
+                &DrillBackups::default(),
+            ));
         }
         schedules.push(scheduler::Builtin::new(
             "housekeeping.retired_volumes",

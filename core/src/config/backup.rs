@@ -18,14 +18,31 @@ pub const SETTINGS: &[Setting] = &[
     BACKUP_S3_ACCESS_KEY_ID,
     BACKUP_S3_SECRET_ACCESS_KEY,
     BACKUP_SCHEDULES,
+    BACKUP_DRILL_CRON,
+    BACKUP_DRILL_SITES,
 ];
+
+const BACKUP_DRILL_CRON: Setting = Setting {
+    key: "backup_drill_cron",
+    default: "30 4 * * 0",
+    mask: Mask::Plain,
+    about: "when the restore drill runs (five-field cron, UTC; default Sundays 04:30); off with BERTH_BACKUP_SCHEDULES=false",
+    value: |c| Some(c.backup.drill_cron.clone()),
+};
+
+const BACKUP_DRILL_SITES: Setting = Setting {
+    key: "backup_drill_sites",
+    default: "3",
+    mask: Mask::Plain,
+    about: "how many sites, picked at random among those with a verified backup, each drill restores",
+    value: |c| Some(c.backup.drill_sites.to_string()),
+};
 
 const BACKUP_SCHEDULES: Setting = Setting {
     key: "backup_schedules",
     default: "true",
     mask: Mask::Plain,
-    about:
-        "whether sites are backed up on their plan's (or their own) schedules; `false` leaves only backups asked for",
+    about: "whether sites are backed up on their plan's (or their own) schedules, and repositories pruned and checked daily; `false` leaves only backups asked for",
     value: |c| Some(c.backup.schedules.to_string()),
 };
 
@@ -123,6 +140,10 @@ pub struct BackupConfig {
     pub s3: Option<S3Config>,
     /// Whether the `backup.schedule` job queues sites' scheduled backups (`BERTH_BACKUP_SCHEDULES`).
     pub schedules: bool,
+    /// When the `backup.drill` job runs: five-field cron, UTC (`BERTH_BACKUP_DRILL_CRON`).
+    pub drill_cron: String,
+    /// How many sites a drill samples (`BERTH_BACKUP_DRILL_SITES`, 1 to 100).
+    pub drill_sites: u32,
 }
 
 impl BackupConfig {
@@ -142,15 +163,25 @@ impl BackupConfig {
         };
         let dir = raw.get(&BACKUP_DIR).map(PathBuf::from).unwrap_or_else(|| data_dir.join("backups"));
         let s3 = (target == BackupTarget::S3).then(|| load_s3(raw)).flatten();
-        let schedules = match raw.get_or_default(&BACKUP_SCHEDULES).as_str() {
-            "true" | "1" | "yes" => true,
-            "false" | "0" | "no" => false,
-            v => {
-                raw.problem(&BACKUP_SCHEDULES, format_args!("`{v}` must be true or false"));
-                true
+        let schedules = raw.flag(&BACKUP_SCHEDULES);
+        let drill_cron = raw.get_or_default(&BACKUP_DRILL_CRON);
+        let drill_cron = match crate::schedule::validate_backup_cron(&drill_cron) {
+            Ok(expr) => expr,
+            Err(e) => {
+                raw.problem(&BACKUP_DRILL_CRON, format_args!("`{drill_cron}` {e}"));
+                BACKUP_DRILL_CRON.default.to_owned()
             }
         };
-        BackupConfig { target: if s3.is_some() { target } else { BackupTarget::Local }, dir, s3, schedules }
+        // At most 100: each site is restored in full, one after another.
+        let drill_sites = raw.number(&BACKUP_DRILL_SITES, 1, 100) as u32;
+        BackupConfig {
+            target: if s3.is_some() { target } else { BackupTarget::Local },
+            dir,
+            s3,
+            schedules,
+            drill_cron,
+            drill_sites,
+        }
     }
 }
 

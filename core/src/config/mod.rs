@@ -269,6 +269,19 @@ impl Raw {
         }
     }
 
+    /// A yes/no switch: `true`/`1`/`yes` or `false`/`0`/`no`; the declared default when unset or
+    /// wrong (the problem is recorded, so a typo stops start-up rather than flipping the switch).
+    fn flag(&mut self, setting: &Setting) -> bool {
+        match self.get_or_default(setting).as_str() {
+            "true" | "1" | "yes" => true,
+            "false" | "0" | "no" => false,
+            v => {
+                self.problem(setting, format_args!("`{v}` must be true or false"));
+                setting.default == "true"
+            }
+        }
+    }
+
     /// A socket address; the declared default when unset or wrong. `example` completes the
     /// message "is not an address like …".
     fn address(&mut self, setting: &Setting, example: &str) -> SocketAddr {

@@ -133,7 +133,7 @@ const RETIRED_VOLUME_KEEP_DAYS: Setting = Setting {
     default: "7",
     mask: Mask::Plain,
     about:
-        "how long a data volume a site no longer uses (replaced by a restore) is kept before housekeeping removes it",
+        "how long a data volume a site no longer uses (replaced by a restore) is kept before housekeeping removes it, and a pre-restore backup before retention prunes it",
     value: |c| Some(c.runtime.retired_volume_keep_days.to_string()),
 };
 
@@ -276,14 +276,7 @@ impl RuntimeConfig {
         };
         let site_stop_timeout_seconds = raw.number(&SITE_STOP_TIMEOUT_SECONDS, 0, 600);
         let site_drain_seconds = raw.number(&SITE_DRAIN_SECONDS, 0, 600);
-        let ingress_stop_on_exit = match raw.get_or_default(&INGRESS_STOP_ON_EXIT).as_str() {
-            "true" | "1" | "yes" => true,
-            "false" | "0" | "no" => false,
-            v => {
-                raw.problem(&INGRESS_STOP_ON_EXIT, format_args!("`{v}` must be true or false"));
-                false
-            }
-        };
+        let ingress_stop_on_exit = raw.flag(&INGRESS_STOP_ON_EXIT);
         let retired_volume_keep_days = raw.number(&RETIRED_VOLUME_KEEP_DAYS, 0, 3_650);
         RuntimeConfig {
             retired_volume_keep_days,

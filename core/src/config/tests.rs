@@ -273,3 +273,17 @@ fn backups_default_to_a_local_directory_and_s3_needs_its_settings() {
     assert_eq!(problems.len(), 3, "{problems:?}");
     assert!(load(&[("BERTH_BACKUP_TARGET", "tape")]).is_err());
 }
+
+#[test]
+fn restore_drills_run_weekly_on_a_few_sites_and_bad_values_are_refused() {
+    let cfg = load(&[]).expect("defaults");
+    assert_eq!(cfg.backup.drill_cron, "30 4 * * 0");
+    assert_eq!(cfg.backup.drill_sites, 3);
+    let cfg = load(&[("BERTH_BACKUP_DRILL_CRON", " 0  5 * * 1 "), ("BERTH_BACKUP_DRILL_SITES", "10")]).expect("valid");
+    assert_eq!((cfg.backup.drill_cron.as_str(), cfg.backup.drill_sites), ("0 5 * * 1", 10));
+    let problems = load(&[("BERTH_BACKUP_DRILL_CRON", "0 0 31 2 *"), ("BERTH_BACKUP_DRILL_SITES", "0")])
+        .expect_err("a cron that never fires, no sites");
+    assert!(problems.iter().any(|p| p.starts_with("BERTH_BACKUP_DRILL_CRON:")), "{problems:?}");
+    assert!(problems.iter().any(|p| p.starts_with("BERTH_BACKUP_DRILL_SITES:")), "{problems:?}");
+    assert!(load(&[("BERTH_BACKUP_DRILL_CRON", "*/5 * * * * *")]).is_err(), "five fields only");
+}

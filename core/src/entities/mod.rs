@@ -6,6 +6,8 @@ pub mod alert_silences;
 pub mod alerts;
 pub mod api_tokens;
 pub mod audit_log;
+pub mod backup_checks;
+pub mod backup_drills;
 pub mod backups;
 pub mod customers;
 pub mod flow_runs;

@@ -292,6 +292,11 @@ pub struct Reading {
     pub certificate_days: Option<f64>,
     /// The site volume's use, in percent of the plan's `storage_mb`.
     pub disk_percent: Option<f64>,
+    /// The site's backups that failed for good since its newest good one (0: none); set by the
+    /// evaluation job from the backups table.
+    pub backup_failures: i64,
+    /// Whether the latest integrity check of the site's customer's repository failed.
+    pub backup_check_failed: bool,
 }
 
 impl Reading {
@@ -303,6 +308,9 @@ impl Reading {
             "restarts" => self.restarts,
             "certificate" => self.certificate_days,
             "disk" => self.disk_percent,
+            // Always known: no failure on record reads as 0, so a firing alert resolves.
+            "backup" => Some(self.backup_failures as f64),
+            "backup_check" => Some(if self.backup_check_failed { 1.0 } else { 0.0 }),
             _ => None,
         }
     }

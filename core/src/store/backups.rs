@@ -8,7 +8,8 @@
 //! retry finishes it.
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait,
+    ActiveEnum, ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    TransactionTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -176,7 +177,7 @@ fn clamp(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-fn shorten(text: &str, max_chars: usize) -> String {
+pub(crate) fn shorten(text: &str, max_chars: usize) -> String {
     if text.chars().count() <= max_chars {
         return text.to_owned();
     }
@@ -237,6 +238,109 @@ pub async fn due(db: &impl ConnectionTrait, now: chrono::DateTime<chrono::Utc>) 
         }
     }
     Ok(out)
+}
+
+// ----- retention and alerting -----
+
+/// The customers that have backup rows (so, possibly, a repository): what `backup.prune` and
+/// `backup.check` go through.
+pub async fn customers_with_backups(db: &impl ConnectionTrait) -> Result<Vec<Uuid>> {
+    use sea_orm::QuerySelect;
+    Ok(backups::Entity::find()
+        .select_only()
+        .column(backups::Column::CustomerId)
+        .distinct()
+        .into_tuple::<Uuid>()
+        .all(db)
+        .await?)
+}
+
+/// A customer's backups that retention has not removed yet, with each site's retention policy
+/// in force (its overrides over the customer's plan; a deleted site's backups follow the plan).
+pub struct CustomerBackups {
+    pub rows: Vec<backups::Model>,
+    pub policy_of_site: std::collections::HashMap<Uuid, crate::backup_retention::Policy>,
+    pub plan_policy: crate::backup_retention::Policy,
+}
+
+pub async fn for_retention(db: &impl ConnectionTrait, customer_id: Uuid) -> Result<CustomerBackups> {
+    use super::backup_policy::{Effective, Settings};
+    use crate::entities::customers;
+    let rows = backups::Entity::find()
+        .filter(backups::Column::CustomerId.eq(customer_id))
+        .filter(backups::Column::Status.ne(BackupStatus::Pruned))
+        .all(db)
+        .await?;
+    let customer = customers::Entity::find_by_id(customer_id).one(db).await?.ok_or(Error::NotFound("customer"))?;
+    let plan = super::plans::find(db, &customer.plan_id).await?.ok_or_else(|| {
+        Error::Internal(anyhow::anyhow!("customer {} has unknown plan {}", customer.id, customer.plan_id))
+    })?;
+    let sites = sites::Entity::find().filter(sites::Column::CustomerId.eq(customer_id)).all(db).await?;
+    let policy_of_site =
+        sites.iter().map(|s| (s.id, Effective::resolve(&plan, &Settings::of_site(s)).retention())).collect();
+    Ok(CustomerBackups { rows, policy_of_site, plan_policy: Effective::of_plan(&plan).retention() })
+}
+
+/// Whether any of these `backup.site` jobs is being run by a worker right now (a live lease).
+pub async fn any_job_running(db: &impl ConnectionTrait, job_ids: &[Uuid]) -> Result<bool> {
+    use crate::entities::jobs::{self, JobState};
+    if job_ids.is_empty() {
+        return Ok(false);
+    }
+    let running = jobs::Entity::find()
+        .filter(jobs::Column::Id.is_in(job_ids.iter().copied()))
+        .filter(jobs::Column::State.eq(JobState::Running))
+        .filter(jobs::Column::LeaseExpiresAt.gt(super::now()))
+        .one(db)
+        .await?;
+    Ok(running.is_some())
+}
+
+/// Marks backups whose snapshots retention forgot as `pruned`, with one audit entry for the
+/// customer (`backup.prune`), in one transaction.
+pub async fn mark_pruned<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    caller: &Caller,
+    customer_id: Uuid,
+    ids: &[Uuid],
+    forgotten_snapshots: usize,
+) -> Result<()> {
+    use sea_orm::sea_query::Expr;
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let txn = db.begin().await?;
+    backups::Entity::update_many()
+        .col_expr(backups::Column::Status, Expr::value(BackupStatus::Pruned.to_value()))
+        .filter(backups::Column::Id.is_in(ids.iter().copied()))
+        .filter(backups::Column::CustomerId.eq(customer_id))
+        .filter(backups::Column::Status.is_in([BackupStatus::Succeeded, BackupStatus::Failed]))
+        .exec(&txn)
+        .await?;
+    audit::record(
+        &txn,
+        caller,
+        Event::new("backup.prune", "customer", customer_id)
+            .customer(Some(customer_id))
+            .details(json!({"backups": ids, "snapshots_forgotten": forgotten_snapshots})),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// For every site with failing backups: how many of its backups failed for good (every attempt
+/// of the job used up, or the job gone) since its newest good one. A failure whose job will
+/// still retry is not counted yet: the retry may well succeed. What the `backup` alert reads.
+pub async fn failing_sites(db: &impl ConnectionTrait) -> Result<std::collections::HashMap<Uuid, i64>> {
+    use sea_orm::Statement;
+    let sql = "SELECT b.site_id, COUNT(*) AS n FROM backups b LEFT JOIN jobs j ON j.id = b.job_id \
+               WHERE b.status = 'failed' AND (j.id IS NULL OR j.state NOT IN ('queued', 'running')) \
+               AND NOT EXISTS (SELECT 1 FROM backups g WHERE g.site_id = b.site_id \
+               AND g.status IN ('succeeded', 'pruned') AND g.created_at > b.created_at) \
+               GROUP BY b.site_id";
+    let rows = db.query_all(Statement::from_string(db.get_database_backend(), sql.to_owned())).await?;
+    rows.iter().map(|r| Ok((r.try_get::<Uuid>("", "site_id")?, r.try_get::<i64>("", "n")?))).collect()
 }
 
 #[cfg(test)]

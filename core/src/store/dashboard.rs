@@ -1,14 +1,55 @@
 //! What the admin dashboard reads about monitoring: how many alerts fire and how many sites are
 //! down, and the sites using the most CPU and memory by their latest sample — one query each,
-//! never one per site.
+//! never one per site. [`summary`] gathers them for the dashboard, from the Redis cache for a
+//! minute ([`crate::cache::DASHBOARD_KEY`]) when it is configured.
 
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Statement};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::metrics::placeholders;
 use crate::access::{Caller, Scoped};
+use crate::cache::{Cache, Fresh, DASHBOARD_KEY, DASHBOARD_TTL};
 use crate::entities::alerts;
 use crate::error::Result;
+
+/// How many sites each "top sites" list of the dashboard shows.
+pub const TOP_SITES: u64 = 5;
+
+/// The dashboard's monitoring aggregates over every customer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Firing alerts.
+    pub firing: u64,
+    /// Sites whose down alert fires.
+    pub down: u64,
+    pub top_cpu: Vec<TopSite>,
+    pub top_memory: Vec<TopSite>,
+}
+
+/// The dashboard's aggregates, for administrators only (they span every customer): from the
+/// cache when a fresh copy is there (at most a minute old, and never older than the last alert
+/// change, see [`super::alert_states::invalidate`]), else four queries.
+pub async fn summary(db: &impl ConnectionTrait, cache: &Cache, caller: &Caller) -> Result<Summary> {
+    // Checked before the cache is read: the cached value holds every customer's sites.
+    caller.require_admin()?;
+    let ticket = match cache.get_fresh::<Summary>(DASHBOARD_KEY).await {
+        Fresh::Hit(summary) => return Ok(summary),
+        Fresh::Miss(ticket) => Some(ticket),
+        Fresh::Off => None,
+    };
+    let (firing, down) = firing_counts(db, caller).await?;
+    let summary = Summary {
+        firing,
+        down,
+        top_cpu: top_sites(db, caller, TopBy::Cpu, TOP_SITES).await?,
+        top_memory: top_sites(db, caller, TopBy::Memory, TOP_SITES).await?,
+    };
+    if let Some(ticket) = ticket {
+        cache.put_fresh(DASHBOARD_KEY, ticket, &summary, DASHBOARD_TTL).await;
+    }
+    Ok(summary)
+}
 
 /// A sample older than this is not "current" (as for the alert evaluation).
 const SAMPLE_FRESH_MS: i64 = 120_000;
@@ -29,7 +70,7 @@ pub enum TopBy {
 }
 
 /// One site's latest sample.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TopSite {
     pub site_id: Uuid,
     pub name: String,

@@ -6,11 +6,11 @@
 //! increase of cumulative counters (network and block bytes: last minus first sample of the
 //! bucket, so a container restart inside a bucket undercounts it rather than inventing traffic).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use sea_orm::sea_query::{Alias, Query};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect, Statement};
 use uuid::Uuid;
 
 use crate::access::{self, Caller};
@@ -55,13 +55,18 @@ pub struct Target {
     pub routed: bool,
 }
 
-/// Every site that should be running and has a container: what one collection cycle reads.
-pub async fn targets(db: &impl ConnectionTrait) -> Result<Vec<Target>> {
-    let rows = sites::Entity::find()
+/// The sites with a running container: what both the sample and the disk collectors measure.
+async fn running_sites(db: &impl ConnectionTrait) -> Result<Vec<sites::Model>> {
+    Ok(sites::Entity::find()
         .filter(sites::Column::Status.eq(SiteStatus::Running))
         .filter(sites::Column::ContainerId.is_not_null())
         .all(db)
-        .await?;
+        .await?)
+}
+
+/// Every site that should be running and has a container: what one collection cycle reads.
+pub async fn targets(db: &impl ConnectionTrait) -> Result<Vec<Target>> {
+    let rows = running_sites(db).await?;
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
     let mut domains = super::sites::domains_of(db, Some(&ids)).await?;
     Ok(rows
@@ -165,13 +170,20 @@ pub struct DiskTarget {
 /// Every running site with its plan's storage quota: what one disk round measures.
 pub async fn disk_targets(db: &impl ConnectionTrait) -> Result<Vec<DiskTarget>> {
     use crate::entities::{customers, plans};
-    let sites = sites::Entity::find()
-        .filter(sites::Column::Status.eq(SiteStatus::Running))
-        .filter(sites::Column::ContainerId.is_not_null())
+    let sites = running_sites(db).await?;
+    // Only the customers that own a running site, and only the two columns needed.
+    let owners: Vec<Uuid> = sites.iter().map(|s| s.customer_id).collect::<HashSet<_>>().into_iter().collect();
+    let plan_of: HashMap<Uuid, String> = customers::Entity::find()
+        .select_only()
+        .column(customers::Column::Id)
+        .column(customers::Column::PlanId)
+        .filter(customers::Column::Id.is_in(owners))
+        .into_tuple::<(Uuid, String)>()
         .all(db)
-        .await?;
-    let plan_of: HashMap<Uuid, String> =
-        customers::Entity::find().all(db).await?.into_iter().map(|c| (c.id, c.plan_id)).collect();
+        .await?
+        .into_iter()
+        .collect();
+    // Plans are a handful of rows.
     let storage: HashMap<String, i64> =
         plans::Entity::find().all(db).await?.into_iter().map(|p| (p.id, i64::from(p.storage_mb))).collect();
     Ok(sites
@@ -559,55 +571,66 @@ pub async fn site_series(
             }
         }
     }
-    // Uptime checks are read at their own pace and bucketed like the rest.
-    let sql = "SELECT at_ms, latency_ms, up FROM site_checks WHERE site_id = $1 AND at_ms >= $2 AND at_ms < $3 \
-               ORDER BY at_ms";
-    let rows = db
-        .query_all(Statement::from_sql_and_values(
-            backend,
-            placeholders(backend, sql),
-            [site_id.into(), from_ms.into(), to_ms.into()],
-        ))
-        .await?;
-    let (mut up, mut response) = (Vec::with_capacity(rows.len()), Vec::with_capacity(rows.len()));
-    for row in rows {
-        let at: i64 = row.try_get("", "at_ms")?;
-        up.push((at, if row.try_get::<bool>("", "up")? { 1.0 } else { 0.0 }));
-        response.push((at, row.try_get::<i64>("", "latency_ms")? as f64));
-    }
-    let uptime_percent = (!up.is_empty()).then(|| up.iter().map(|(_, v)| v).sum::<f64>() * 100.0 / up.len() as f64);
-    // Disk measurements too (every few minutes).
-    let sql =
-        "SELECT at_ms, bytes, limit_bytes FROM site_disk_usage WHERE site_id = $1 AND at_ms >= $2 AND at_ms < $3 \
-               ORDER BY at_ms";
-    let rows = db
-        .query_all(Statement::from_sql_and_values(
-            backend,
-            placeholders(backend, sql),
-            [site_id.into(), from_ms.into(), to_ms.into()],
-        ))
-        .await?;
-    let (mut disk, mut disk_limit) = (Vec::with_capacity(rows.len()), Vec::with_capacity(rows.len()));
-    for row in rows {
-        let at: i64 = row.try_get("", "at_ms")?;
-        disk.push((at, row.try_get::<i64>("", "bytes")? as f64));
-        disk_limit.push((at, row.try_get::<i64>("", "limit_bytes")? as f64));
-    }
     let bucket_ms = match resolution {
         Resolution::Raw => None,
         Resolution::Minute => Some(MINUTE_MS),
         Resolution::Hour => Some(HOUR_MS),
     };
+    // Uptime checks (every 30 s) and disk measurements (every few minutes) are kept raw. Over a
+    // minute or hour range they are averaged per bucket in the database, so a 30-day chart reads
+    // a few hundred rows instead of every check of the range.
+    let window = [site_id.into(), from_ms.into(), to_ms.into()];
+    let check_rows = match bucket_ms {
+        None => {
+            let sql = "SELECT at_ms, CAST(CASE WHEN up THEN 1 ELSE 0 END AS DOUBLE PRECISION) AS up, \
+                       CAST(latency_ms AS DOUBLE PRECISION) AS latency, CAST(1 AS BIGINT) AS n FROM site_checks WHERE site_id = $1 AND at_ms >= $2 AND at_ms < $3 ORDER BY at_ms";
+            db.query_all(Statement::from_sql_and_values(backend, placeholders(backend, sql), window.clone())).await?
+        }
+        Some(ms) => {
+            let sql = format!(
+                "SELECT (at_ms / {ms}) * {ms} AS at_ms, \
+                 CAST(AVG(CASE WHEN up THEN 1.0 ELSE 0.0 END) AS DOUBLE PRECISION) AS up, \
+                 CAST(AVG(latency_ms) AS DOUBLE PRECISION) AS latency, COUNT(*) AS n \
+                 FROM site_checks WHERE site_id = $1 AND at_ms >= $2 AND at_ms < $3 GROUP BY 1 ORDER BY 1"
+            );
+            db.query_all(Statement::from_sql_and_values(backend, placeholders(backend, &sql), window.clone())).await?
+        }
+    };
+    let (mut up, mut response) = (Vec::with_capacity(check_rows.len()), Vec::with_capacity(check_rows.len()));
+    let (mut up_sum, mut checks) = (0.0, 0i64);
+    for row in check_rows {
+        let at: i64 = row.try_get("", "at_ms")?;
+        let share: f64 = row.try_get("", "up")?;
+        let n: i64 = row.try_get::<i64>("", "n")?;
+        up_sum += share * n as f64;
+        checks += n;
+        up.push((at, share));
+        response.push((at, row.try_get::<f64>("", "latency")?));
+    }
+    let uptime_percent = (checks > 0).then(|| up_sum * 100.0 / checks as f64);
+    let disk_sql = match bucket_ms {
+        None => "SELECT at_ms, CAST(bytes AS DOUBLE PRECISION) AS bytes, CAST(limit_bytes AS DOUBLE PRECISION) AS limit_bytes \
+                 FROM site_disk_usage WHERE site_id = $1 AND at_ms >= $2 AND at_ms < $3 ORDER BY at_ms"
+            .to_owned(),
+        Some(ms) => format!(
+            "SELECT (at_ms / {ms}) * {ms} AS at_ms, CAST(AVG(bytes) AS DOUBLE PRECISION) AS bytes, \
+             CAST(AVG(limit_bytes) AS DOUBLE PRECISION) AS limit_bytes \
+             FROM site_disk_usage WHERE site_id = $1 AND at_ms >= $2 AND at_ms < $3 GROUP BY 1 ORDER BY 1"
+        ),
+    };
+    let rows = db.query_all(Statement::from_sql_and_values(backend, placeholders(backend, &disk_sql), window)).await?;
+    let (mut disk, mut disk_limit) = (Vec::with_capacity(rows.len()), Vec::with_capacity(rows.len()));
+    for row in rows {
+        let at: i64 = row.try_get("", "at_ms")?;
+        disk.push((at, row.try_get::<f64>("", "bytes")?));
+        disk_limit.push((at, row.try_get::<f64>("", "limit_bytes")?));
+    }
     for (series, values) in [
         (Series::Up, up),
         (Series::ResponseMs, response),
         (Series::DiskBytes, disk),
         (Series::DiskLimitBytes, disk_limit),
     ] {
-        let values = match bucket_ms {
-            Some(ms) => downsample(&values, ms),
-            None => values,
-        };
         points.insert(series, values);
     }
     let series = wanted

@@ -2,8 +2,12 @@
 //! each taking the [`Caller`](crate::access::Caller) it acts for. Mutations run in one
 //! transaction together with their audit entry, so an action is never done without its record.
 
+pub mod alert_states;
 pub mod alerts;
 pub mod audit;
+pub mod backup_checks;
+pub mod backup_drills;
+pub mod backup_overview;
 pub mod backup_policy;
 pub mod backups;
 pub mod batch;

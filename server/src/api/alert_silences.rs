@@ -116,7 +116,9 @@ async fn create_silence(
         ends_at: body.ends_at,
         reason: body.reason,
     };
-    Ok((StatusCode::CREATED, Json(store::create(&state.db, &auth.caller, new).await?.into())))
+    let silence = store::create(&state.db, &auth.caller, new).await?;
+    berth_core::store::alert_states::invalidate(&state.cache).await;
+    Ok((StatusCode::CREATED, Json(silence.into())))
 }
 
 /// Expires a silence now (admins, audited): notifications resume with the next transition. The
@@ -129,5 +131,6 @@ async fn expire_silence(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<StatusCode> {
     store::expire(&state.db, &auth.caller, id).await?;
+    berth_core::store::alert_states::invalidate(&state.cache).await;
     Ok(StatusCode::NO_CONTENT)
 }

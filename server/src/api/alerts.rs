@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use berth_core::entities::{alert_rules, alerts, incident_events, incidents, notification_channels};
+use berth_core::store::alert_states;
 use berth_core::store::alerts::{self as store, NewChannel, NewRule, RulePatch};
 use berth_core::store::page::Page;
 use chrono::{DateTime, Utc};
@@ -103,7 +104,8 @@ async fn list_alerts(
     ApiQuery(q): ApiQuery<AlertsQuery>,
 ) -> ApiResult<Json<AlertPage>> {
     let page = Page { cursor: q.cursor, limit: q.limit };
-    let found = store::list_alerts(&state.db, &auth.caller, q.state.as_deref(), page).await?;
+    // Firing and pending alerts come from the 30-second cache for administrators.
+    let found = alert_states::list(&state.db, &state.cache, &auth.caller, q.state.as_deref(), page).await?;
     Ok(Json(AlertPage { items: found.items.into_iter().map(Into::into).collect(), next_cursor: found.next_cursor }))
 }
 
@@ -219,7 +221,9 @@ async fn acknowledge(
     auth: Auth,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<IncidentDto>> {
-    Ok(Json(store::acknowledge(&state.db, &auth.caller, id).await?.into()))
+    let incident = store::acknowledge(&state.db, &auth.caller, id).await?;
+    alert_states::invalidate(&state.cache).await;
+    Ok(Json(incident.into()))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -1,14 +1,15 @@
 //! Site backups: ask for one (202 with the backup row and its `backup.site` job), list them, and
 //! download one as a tar stream. Thin handlers over `berth_ops::Ops` (ops/src/backups.rs), which
 //! the console and the portal call too; every call is scoped by the caller, so another
-//! customer's site or backup id answers 404.
+//! customer's site or backup id answers 404. Administrators also see the integrity checks of
+//! the repositories (`GET /api/v1/backup-checks`).
 
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use berth_core::entities::backups;
+use berth_core::entities::{backup_checks, backups};
 use berth_core::store::page::Page;
 use berth_core::types::{BackupKind, BackupStatus};
 use chrono::{DateTime, Utc};
@@ -18,13 +19,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::auth::Auth;
+use crate::auth::{Admin, Auth};
 use crate::http::error::{ApiResult, Problem};
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(download))
+    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(download)).routes(routes!(list_checks))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -34,7 +35,8 @@ pub struct BackupDto {
     pub customer_id: Uuid,
     /// `manual`, `hourly`, `daily` or `pre_restore`.
     pub kind: BackupKind,
-    /// `queued`, `running`, `succeeded` (written and read back) or `failed`.
+    /// `queued`, `running`, `succeeded` (written and read back), `failed`, or `pruned`
+    /// (retention removed its snapshot afterwards; the row stays as the record).
     pub status: BackupStatus,
     /// The snapshot in the customer's repository (64 hex), once written.
     pub snapshot_id: Option<String>,
@@ -154,4 +156,67 @@ async fn download(
         Body::from_stream(download.stream),
     )
         .into_response())
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BackupCheckDto {
+    pub id: Uuid,
+    /// Whose repository was checked.
+    pub customer_id: Uuid,
+    /// How much pack data was read back: `part n/7` (the daily run) or `all`.
+    pub read_data: String,
+    pub ok: bool,
+    /// Why the check failed.
+    pub error: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+}
+
+impl From<backup_checks::Model> for BackupCheckDto {
+    fn from(c: backup_checks::Model) -> Self {
+        Self {
+            id: c.id,
+            customer_id: c.customer_id,
+            read_data: c.read_data,
+            ok: c.ok,
+            error: c.error,
+            started_at: c.started_at,
+            finished_at: c.finished_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BackupCheckPage {
+    pub items: Vec<BackupCheckDto>,
+    pub next_cursor: Option<Uuid>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct BackupChecksQuery {
+    /// Only this customer's repository.
+    pub customer_id: Option<Uuid>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<Uuid>,
+    /// 1 to 200, default 50.
+    pub limit: Option<u64>,
+}
+
+/// The integrity checks of the customers' backup repositories (`backup.check`), newest first
+/// (administrators only).
+#[utoipa::path(get, operation_id = "backup_checks_list", path = "/backup-checks", tag = "backups", params(BackupChecksQuery),
+    responses((status = 200, body = BackupCheckPage), (status = 400, body = Problem), (status = 403, body = Problem)))]
+async fn list_checks(
+    State(state): State<AppState>,
+    Admin(auth): Admin,
+    ApiQuery(q): ApiQuery<BackupChecksQuery>,
+) -> ApiResult<Json<BackupCheckPage>> {
+    let page = Page { cursor: q.cursor, limit: q.limit };
+    let found = berth_core::store::backup_checks::list(&state.db, &auth.caller, q.customer_id, page).await?;
+    Ok(Json(BackupCheckPage {
+        items: found.items.into_iter().map(Into::into).collect(),
+        next_cursor: found.next_cursor,
+    }))
 }

@@ -5,6 +5,7 @@ pub mod alert_silences;
 pub mod alerts;
 pub mod audit;
 pub mod auth;
+pub mod backup_drills;
 pub mod backups;
 pub mod customer_users;
 pub mod customers;
@@ -44,7 +45,7 @@ use crate::state::AppState;
         (name = "jobs", description = "Background jobs and their history"),
         (name = "flows", description = "Flow runs with their steps"),
         (name = "alerts", description = "Alerts, incidents, notification channels and alert rules"),
-        (name = "backups", description = "Site backups: back up now, list, download"),
+        (name = "backups", description = "Site backups: back up now, list, download, restore drills"),
         (name = "health", description = "Probes and metrics"),
     )
 )]
@@ -82,6 +83,7 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(alerts::routes())
         .merge(alert_silences::routes())
         .merge(backups::routes())
+        .merge(backup_drills::routes())
         .routes(utoipa_axum::routes!(openapi_json))
         .fallback(|| async { ApiError::RouteNotFound });
     let (router, mut doc) =

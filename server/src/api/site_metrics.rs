@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use axum::extract::State;
 use axum::Json;
+use berth_core::cache;
 use berth_core::store::metrics::{self, Series};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -20,9 +21,6 @@ use crate::state::AppState;
 const MAX_SPAN_DAYS: i64 = 400;
 /// The most points one series may have when a step is given.
 const MAX_POINTS: i64 = 5_000;
-/// How long an answer from the rollups stays in Redis (the business's "metrics aggregations:
-/// 5 minutes").
-const CACHE_SECONDS: u64 = 300;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -110,31 +108,25 @@ pub async fn metrics(
     let wanted = parse_series(q.series.as_deref())?;
     // Ranges read from the rollups (beyond 6 hours) are cached in Redis when it is configured:
     // their buckets change once a minute at most, so the range is floored to the minute and the
-    // answer kept for 5 minutes. The caller's access is checked first, every time.
-    let cache = match (&state.redis, metrics::Resolution::for_span(to - from)) {
-        (Some(redis), metrics::Resolution::Minute | metrics::Resolution::Hour) => {
+    // answer kept for 5 minutes (`cache::METRICS_TTL`). The caller's access is checked first,
+    // every time.
+    let cache = match metrics::Resolution::for_span(to - from) {
+        metrics::Resolution::Minute | metrics::Resolution::Hour if state.cache.is_on() => {
             metrics::check_site(&state.db, &auth.caller, id).await?;
             let floor = |t: DateTime<Utc>| DateTime::from_timestamp(t.timestamp().div_euclid(60) * 60, 0).unwrap_or(t);
             (from, to) = (floor(from), floor(to));
             let names: Vec<&str> = wanted.iter().map(|s| s.name()).collect();
             let key = format!(
-                "{}metrics:site:{id}:v1:{}:{}:{}:{}",
-                state.config.server.redis_prefix,
+                "metrics:site:{id}:v1:{}:{}:{}:{}",
                 from.timestamp(),
                 to.timestamp(),
                 q.step.unwrap_or(0),
                 names.join(",")
             );
-            let mut conn = redis.clone();
-            match redis::cmd("GET").arg(&key).query_async::<Option<String>>(&mut conn).await {
-                Ok(Some(cached)) => match serde_json::from_str::<SiteMetrics>(&cached) {
-                    Ok(answer) => return Ok(Json(answer)),
-                    Err(e) => tracing::warn!(%key, error = %e, "Ignoring an unreadable cached metrics answer"),
-                },
-                Ok(None) => {}
-                Err(e) => tracing::warn!(error = %e, "Cannot read the metrics cache; answering from the database"),
+            if let Some(answer) = state.cache.get::<SiteMetrics>(&key).await {
+                return Ok(Json(answer));
             }
-            Some((conn, key))
+            Some(key)
         }
         _ => None,
     };
@@ -159,21 +151,8 @@ pub async fn metrics(
         uptime_percent: found.uptime_percent,
         series,
     };
-    if let Some((mut conn, key)) = cache {
-        let stored = match serde_json::to_string(&answer) {
-            Ok(json) => redis::cmd("SET")
-                .arg(&key)
-                .arg(json)
-                .arg("EX")
-                .arg(CACHE_SECONDS)
-                .query_async::<()>(&mut conn)
-                .await
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        if let Err(error) = stored {
-            tracing::warn!(%key, %error, "Cannot cache a metrics answer");
-        }
+    if let Some(key) = cache {
+        state.cache.put(&key, &answer, cache::METRICS_TTL).await;
     }
     Ok(Json(answer))
 }

@@ -47,7 +47,7 @@ impl<S: Send + Sync> FromRequest<S> for ApiBytes {
     }
 }
 
-fn is_json(content_type: Option<&str>) -> bool {
+pub(crate) fn is_json(content_type: Option<&str>) -> bool {
     let Some(ct) = content_type else { return false };
     let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))

@@ -73,10 +73,17 @@ async fn alerts_page(State(state): State<WebState>, ctx: PageCtx) -> PageResult 
         ("pending", "Pending", 100, "Nothing is pending."),
         ("resolved", "Recently resolved", 10, "Nothing resolved yet."),
     ] {
-        let items =
-            store::alerts::list_alerts(&state.db, &ctx.caller, Some(st), Page { cursor: None, limit: Some(limit) })
-                .await?
-                .items;
+        // Firing and pending from the 30-second cache (`store::alert_states`), resolved from
+        // the database.
+        let items = store::alert_states::list(
+            &state.db,
+            &state.cache,
+            &ctx.caller,
+            Some(st),
+            Page { cursor: None, limit: Some(limit) },
+        )
+        .await?
+        .items;
         sections.push((st, heading, items, empty));
     }
     let all = sections.iter().flat_map(|(_, _, items, _)| items.iter());
@@ -195,6 +202,10 @@ fn metric_noun(metric: &str) -> String {
 fn unit(metric: &str) -> &'static str {
     match metric {
         "down" => "s",
+        "restarts" => "restarts",
+        "certificate" => "days left",
+        "backup" => "failed in a row",
+        "backup_check" => "(failed)",
         _ => "%",
     }
 }
@@ -695,6 +706,7 @@ async fn create_silence(State(state): State<WebState>, PostForm { ctx, form }: P
             };
             match store::silences::create(&state.db, &ctx.caller, new).await {
                 Ok(s) => {
+                    store::alert_states::invalidate(&state.cache).await;
                     let flash = Flash::success(format!("Silenced until {}.", when(&s.ends_at)));
                     return ctx.redirect("/admin/alerts/silences", flash).await;
                 }
@@ -713,6 +725,7 @@ async fn expire_silence(
 ) -> PageResult {
     let id = parse_id(&id)?;
     store::silences::expire(&state.db, &ctx.caller, id).await?;
+    store::alert_states::invalidate(&state.cache).await;
     ctx.redirect("/admin/alerts/silences", Flash::success("Silence expired: notifications resume.")).await
 }
 

@@ -141,13 +141,15 @@ fn step_class(state: StepState) -> &'static str {
     }
 }
 
-/// The steps, in order, as an ordered list: a timeline that reads top to bottom.
-fn timeline(steps: &[flow_steps::Model]) -> impl IntoView {
+/// The steps, in order, as an ordered list: a timeline that reads top to bottom. `describe`
+/// may give a step a sentence for people who do not know the flow's step names (the portal).
+pub(crate) fn timeline(steps: &[flow_steps::Model], describe: fn(&str) -> Option<&'static str>) -> impl IntoView {
     let now = Utc::now();
     let items = steps
         .iter()
         .map(|s| {
             let error = s.error.clone().map(|e| view! { <pre class="error-text">{e}</pre> });
+            let description = describe(&s.name).map(|d| view! { <p class="timeline-meta">{d}</p> });
             let meta = match (s.attempts, &s.started_at) {
                 (_, None) => "not started yet".to_owned(),
                 (n, Some(at)) => {
@@ -162,6 +164,7 @@ fn timeline(steps: &[flow_steps::Model]) -> impl IntoView {
                         <strong class="timeline-name">{s.name.clone()}</strong>
                         {badge::step_state(s.state)}
                     </div>
+                    {description}
                     <p class="timeline-meta muted">{meta}</p>
                     {error}
                 </li>
@@ -213,7 +216,7 @@ async fn detail(State(state): State<WebState>, ctx: PageCtx, Path(id): Path<Stri
         </section>
         <section class="panel" aria-labelledby="f-steps">
             <h2 id="f-steps">"Steps"</h2>
-            {timeline(&steps)}
+            {timeline(&steps, |_| None)}
         </section>
         </div>
         <section class="panel" aria-labelledby="f-input">

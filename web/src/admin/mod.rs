@@ -3,8 +3,10 @@
 
 pub(crate) mod alerts;
 mod audit;
+mod backup_drills;
+mod backups;
 mod customers;
-mod flows;
+pub(crate) mod flows;
 mod host;
 mod jobs;
 mod plans;
@@ -36,6 +38,8 @@ pub fn routes() -> Router<WebState> {
         .merge(customers::routes())
         .merge(sites::routes())
         .merge(audit::routes())
+        .merge(backup_drills::routes())
+        .merge(backups::routes())
         .merge(flows::routes())
         .merge(jobs::routes())
         .merge(plans::routes())
@@ -166,14 +170,20 @@ fn usage_row(label: &str, figure: Option<(String, f64)>) -> impl IntoView {
 
 /// Firing alerts, sites down, the host's CPU, memory and disk, and the busiest sites.
 async fn monitoring_panels(state: &WebState, ctx: &PageCtx) -> Result<impl IntoView, PageError> {
-    use store::dashboard::{firing_counts, top_sites, TopBy};
-    let (firing, down) = firing_counts(&state.db, &ctx.caller).await?;
-    let top_firing =
-        store::alerts::list_alerts(&state.db, &ctx.caller, Some("firing"), Page { cursor: None, limit: Some(5) })
-            .await?
-            .items;
-    let by_cpu = top_sites(&state.db, &ctx.caller, TopBy::Cpu, 5).await?;
-    let by_memory = top_sites(&state.db, &ctx.caller, TopBy::Memory, 5).await?;
+    use store::dashboard::TopBy;
+    // Both from the Redis cache when it is configured: the aggregates for a minute, the firing
+    // alerts for 30 seconds, each dropped as soon as an alert changes.
+    let store::dashboard::Summary { firing, down, top_cpu: by_cpu, top_memory: by_memory } =
+        store::dashboard::summary(&state.db, &state.cache, &ctx.caller).await?;
+    let top_firing = store::alert_states::list(
+        &state.db,
+        &state.cache,
+        &ctx.caller,
+        Some("firing"),
+        Page { cursor: None, limit: Some(5) },
+    )
+    .await?
+    .items;
     let sites = store::alerts::site_names(&state.db, &ctx.caller, top_firing.iter().map(|a| a.site_id)).await?;
     let customers = customer_names(
         state,

@@ -29,7 +29,7 @@ use crate::components::table::{pager, table, Column, Link};
 use crate::components::{badge, when};
 use crate::error::{page_error, PageResult};
 use crate::forms::{parse_domains, parse_env, PostForm};
-use crate::layout::page;
+use crate::layout::{page, page_refreshing};
 use crate::WebState;
 
 pub fn routes() -> Router<WebState> {
@@ -239,6 +239,8 @@ async fn detail(
     let href = detail_href(id);
     let operations = crate::site_ops::operations(&state, &ctx, &site).await?;
     let usage = crate::site_usage::usage(&state, &ctx, &site, &usage_query).await?;
+    let backups = crate::site_backups::section(&state, &ctx, &site).await?;
+    let refresh = backups.refresh();
     let body = view! {
         <div class="toolbar">
             <a class="button" href=format!("{href}/edit")>"Edit site"</a>
@@ -250,9 +252,11 @@ async fn detail(
             {site_facts(&site, Some((customer.company_name.clone(), format!("/admin/customers/{}", customer.id))))}
         </section>
         {usage}
+        {backups.view}
         {operations}
     };
-    Ok(page(ctx.chrome(), &format!("Site {}", site.model.name), body).into_response())
+    // While a backup or restore runs the page reloads itself, so its progress shows.
+    Ok(page_refreshing(ctx.chrome(), &format!("Site {}", site.model.name), body, refresh).into_response())
 }
 
 /// The edit form never shows stored environment values: each existing variable gets an empty

@@ -15,7 +15,7 @@ use crate::components::empty::empty_state;
 use crate::components::site::{site_facts, site_table, sort_sites, SITE_COLUMNS};
 use crate::components::table::{Link, Sort};
 use crate::error::PageResult;
-use crate::layout::page;
+use crate::layout::{page, page_refreshing};
 use crate::WebState;
 
 pub fn routes() -> Router<WebState> {
@@ -55,6 +55,8 @@ async fn site_detail(
     let site = store::sites::get(&state.db, &state.keys, &ctx.caller, id).await?;
     let operations = crate::site_ops::operations(&state, &ctx, &site).await?;
     let usage = crate::site_usage::usage(&state, &ctx, &site, &usage_query).await?;
+    let backups = crate::site_backups::section(&state, &ctx, &site).await?;
+    let refresh = backups.refresh();
     let body = view! {
         <p><a href="/portal">"← My sites"</a></p>
         <section class="panel" aria-labelledby="s-settings">
@@ -62,7 +64,9 @@ async fn site_detail(
             {site_facts(&site, None)}
         </section>
         {usage}
+        {backups.view}
         {operations}
     };
-    Ok(page(ctx.chrome(), &format!("Site {}", site.model.name), body).into_response())
+    // While a backup or restore runs the page reloads itself, so its progress shows.
+    Ok(page_refreshing(ctx.chrome(), &format!("Site {}", site.model.name), body, refresh).into_response())
 }

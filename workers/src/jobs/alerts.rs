@@ -32,6 +32,7 @@ impl RunJob for EvaluateAlerts {
         let check_every = Duration::seconds(i64::from(env.config.metrics.uptime_interval_seconds));
         let mut readings = store::readings(db, now, check_every).await?;
         certificate_days(env, db, &watched, &mut readings, now).await?;
+        backup_failures(db, &watched, &mut readings).await?;
         let plans: HashMap<Uuid, String> =
             customers::Entity::find().all(db).await?.into_iter().map(|c| (c.id, c.plan_id)).collect();
         let mut existing: HashMap<(Uuid, String), alerts::Model> =
@@ -88,7 +89,12 @@ impl RunJob for EvaluateAlerts {
             }
         }
         let group_min = usize::try_from(env.config.metrics.alerts_group_min_sites).unwrap_or(usize::MAX);
-        let touched = if round.is_empty() { Vec::new() } else { store::record_round(db, round, group_min).await? };
+        let changed = !round.is_empty();
+        let touched = if changed { store::record_round(db, round, group_min).await? } else { Vec::new() };
+        if changed {
+            // Committed: the cached alert states and dashboard must not outlive the change.
+            berth_core::store::alert_states::invalidate(&env.cache).await;
+        }
         for t in &touched {
             tracing::info!(site.id = %t.site_id, metric = t.metric, transition = t.transition, incident.id = %t.incident_id, "Alert changed");
         }
@@ -132,6 +138,29 @@ async fn certificate_days(
         if let Some(at) = soonest {
             let days = (at - now).num_seconds() as f64 / 86_400.0;
             readings.entry(site).or_default().certificate_days = Some(days);
+        }
+    }
+    Ok(())
+}
+
+/// Reads each watched site's failed backups since its last good one, and whether its customer's
+/// repository failed its latest integrity check or the site's newest restore drill failed, into
+/// the readings.
+async fn backup_failures(
+    db: &sea_orm::DatabaseConnection,
+    watched: &[(Uuid, Uuid)],
+    readings: &mut HashMap<Uuid, Reading>,
+) -> anyhow::Result<()> {
+    let failing = berth_core::store::backups::failing_sites(db).await?;
+    let damaged = berth_core::store::backup_checks::failing_customers(db).await?;
+    let drills_failed = berth_core::store::backup_drills::failing_sites(db).await?;
+    for (site, customer) in watched {
+        let failures = failing.get(site).copied().unwrap_or(0);
+        let check_failed = damaged.contains(customer) || drills_failed.contains(site);
+        if failures > 0 || check_failed {
+            let reading = readings.entry(*site).or_default();
+            reading.backup_failures = failures;
+            reading.backup_check_failed = check_failed;
         }
     }
     Ok(())
@@ -212,10 +241,20 @@ fn describe(
         (Some(s), "disk") => {
             format!("the volume uses {v:.1} % of the plan's storage ({} at {:.0} %)", s.as_str(), threshold(s))
         }
+        (Some(s), "backup") => {
+            format!("{v:.0} backup(s) failed in a row since the last good one ({} at {:.0})", s.as_str(), threshold(s))
+        }
+        (Some(_), "backup_check") => {
+            "the backup repository's integrity check or the site's restore drill failed".into()
+        }
         (Some(s), _) => format!("CPU at {v:.1} % of one core ({} at {:.0} %)", s.as_str(), threshold(s)),
         (None, "down") if value.is_some() => "answering again".into(),
         (None, "restarts") if value.is_some() => "no restart in the last 10 minutes".into(),
         (None, "certificate") if value.is_some() => format!("the certificate is valid for {v:.1} more days"),
+        (None, "backup") if value.is_some() => "a backup succeeded again".into(),
+        (None, "backup_check") if value.is_some() => {
+            "the backup repository's check and the site's restore drill pass again".into()
+        }
         (None, _) if value.is_some() => format!("{metric} back to {v:.1} %"),
         _ => "no longer watched (the site stopped or its rule was switched off)".into(),
     }
@@ -229,6 +268,8 @@ fn summary(site: &str, metric: &str) -> String {
         "restarts" => format!("{site}: the container keeps restarting"),
         "certificate" => format!("{site}: the certificate expires soon"),
         "disk" => format!("{site}: the volume is nearly full"),
+        "backup" => format!("{site}: backups are failing"),
+        "backup_check" => format!("{site}: the backup repository failed its integrity check"),
         _ => format!("{site}: CPU use is high"),
     }
 }

@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod backup;
 #[cfg(feature = "testing")]
 pub mod demo;
+pub mod drill;
 pub mod housekeeping;
 pub mod metrics;
 pub mod platform_backup;
