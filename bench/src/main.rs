@@ -35,8 +35,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const WEBHOOK_SECRET: &str = "bench-webhook-secret-0123456789abcdef";
 const SECRET_KEY: &str = "bench-secret-key-0123456789abcdef0123456789abcdef";
 const BASE_DOMAIN: &str = "bench.test";
-/// Signed bodies generated per second of a point and target: above any rate reached here.
-const BODIES_PER_SECOND: usize = 4_000;
+/// Signed bodies generated per second of a point and target: above any rate reached here (the
+/// reference's one INSERT reached ~2,000/s on one connection on a quiet machine).
+const BODIES_PER_SECOND: usize = 8_000;
 
 const USAGE: &str = "usage: berth-bench [--seconds N] [--database-url postgres://user@host:port/postgres] [--berth PATH] [--only NAME]
        berth-bench monitoring [--help]   (issue 10: ingest, collector CPU, 30-day query; monitoring.rs)
@@ -425,8 +426,7 @@ impl Run {
                 format!("/api/v1/sites/{}", self.site_id)
             }
             Work::Signup => {
-                let n =
-                    BODIES_PER_SECOND * self.seconds as usize * (point.connections as usize).clamp(1, 4) / 4 + 1_000;
+                let n = BODIES_PER_SECOND * self.seconds as usize + 1_000;
                 let t = chrono::Utc::now().timestamp();
                 let mut out = std::io::BufWriter::new(std::fs::File::create(&bodies)?);
                 self.counter += 1;
@@ -572,6 +572,18 @@ async fn run(opts: Options) -> anyhow::Result<()> {
             let r = run.measure(point, &ref_addr, "reference").await?;
             (b, Some(r))
         };
+        // Each point as it is measured, so an aborted run still shows what it measured.
+        match &r {
+            Some(r) => eprintln!(
+                "    Berth {:.0} req/s (p50 {}, p99 {}), reference {:.0} req/s: ratio {:.2}",
+                b.rps,
+                ms(b.p50_us),
+                ms(b.p99_us),
+                r.rps,
+                b.rps / r.rps
+            ),
+            None => eprintln!("    Berth {:.0} req/s (p50 {}, p99 {})", b.rps, ms(b.p50_us), ms(b.p99_us)),
+        }
         rows.push((point.name, b, r));
     }
 
