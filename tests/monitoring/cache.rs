@@ -11,9 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use berth_core::alerting::{Phase, Severity, Status, Transition};
 use berth_core::cache::{Cache, Fresh};
-use berth_core::store::alerts::Evaluated;
 use berth_core::store::metrics::{self, Sample};
 use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, Statement};
@@ -85,9 +83,6 @@ fn rfc3339(offset_seconds: i64) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true).replace(':', "%3A").replace('+', "%2B")
 }
 
-/// The seeded global rules.
-const DOWN_RULE: &str = "01000000-0000-7000-8000-00000000a003";
-
 /// How often PostgreSQL ran statements whose text contains `needle` in this test's database
 /// (`pg_stat_statements`, preloaded by scripts/test.sh; constants in the text are normalised
 /// away, so this query never counts itself).
@@ -124,33 +119,6 @@ async fn ttl(key: &str) -> i64 {
     redis::cmd("TTL").arg(key).query_async(&mut redis().await).await.expect("TTL")
 }
 
-/// A site's down alert fired, stored as the evaluation stores it (alert, incident, timeline).
-async fn fire_down(app: &TestApp, site_id: Uuid, customer: &str) -> Uuid {
-    let now = chrono::Utc::now();
-    let next = Status {
-        phase: Phase::Firing,
-        severity: Some(Severity::Warning),
-        pending_since: Some(now),
-        clear_since: None,
-        fired_at: Some(now),
-        resolved_at: None,
-        notified: Some(Severity::Warning),
-    };
-    let evaluated = Evaluated {
-        site_id,
-        customer_id: customer.parse().expect("uuid"),
-        metric: "down",
-        rule_id: DOWN_RULE.parse().expect("uuid"),
-        value: Some(90.0),
-        previous: None,
-        next,
-        transition: Some(Transition::Fired(Severity::Warning)),
-        detail: "no passing uptime check for 90 s (warning at 60 s)".into(),
-        now,
-    };
-    berth_core::store::alerts::record(&app.db, evaluated).await.expect("record").expect("an incident")
-}
-
 /// A sample of a site taken just now, as the collector writes it.
 async fn sample_now(app: &TestApp, site_id: &str, customer: &str, cpu: f64) {
     let now = chrono::Utc::now();
@@ -183,7 +151,7 @@ async fn dashboard_and_alert_states_are_read_once_per_lifetime_for_admins_and_dr
     let res = admin.post("/api/v1/sites", &json!({"customer_id": mine, "name": "flaky"})).await;
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
     let site = res.str("id");
-    let incident = fire_down(&app, site.parse().expect("uuid"), &mine).await;
+    let incident = super::fire_down(&app, site.parse().expect("uuid"), &mine, 90).await;
     sample_now(&app, &site, &mine, 42.0).await;
     let owner = app.customer_user(&admin, &mine, "owner@states.example").await;
     let other = app.customer_user(&admin, &theirs, "other@states.example").await;

@@ -9,8 +9,6 @@
 //! makes when an alert fires: the pages are under test here, the evaluation has its own tests
 //! (tests/monitoring/alerts.rs).
 
-use berth_core::alerting::{Phase, Severity, Status, Transition};
-use berth_core::store::alerts::{record, Evaluated};
 use berth_core::store::metrics::{self, Sample};
 use fantoccini::Locator;
 use serde_json::json;
@@ -20,8 +18,7 @@ use super::{Browser, Js};
 use crate::support::services::SmtpSink;
 use crate::support::{Client, TestApp, ADMIN_EMAIL};
 
-/// The seeded global down rule.
-const DOWN_RULE: &str = "01000000-0000-7000-8000-00000000a003";
+/// The seeded global CPU rule.
 const CPU_RULE: &str = "01000000-0000-7000-8000-00000000a001";
 
 async fn site(admin: &Client, customer: &str, name: &str) -> Uuid {
@@ -30,33 +27,6 @@ async fn site(admin: &Client, customer: &str, name: &str) -> Uuid {
         .await;
     assert_eq!(res.status, reqwest::StatusCode::CREATED, "{}", res.text);
     res.str("id").parse().expect("uuid")
-}
-
-/// Fires the down alert of a site, as the evaluation does: alert, incident, `fired` line.
-async fn fire(app: &TestApp, site_id: Uuid, customer: &str) -> Uuid {
-    let now = chrono::Utc::now();
-    let next = Status {
-        phase: Phase::Firing,
-        severity: Some(Severity::Warning),
-        pending_since: Some(now),
-        clear_since: None,
-        fired_at: Some(now),
-        resolved_at: None,
-        notified: Some(Severity::Warning),
-    };
-    let evaluated = Evaluated {
-        site_id,
-        customer_id: customer.parse().expect("uuid"),
-        metric: "down",
-        rule_id: DOWN_RULE.parse().expect("uuid"),
-        value: Some(75.0),
-        previous: None,
-        next,
-        transition: Some(Transition::Fired(Severity::Warning)),
-        detail: "no passing uptime check for 75 s (warning at 60 s)".into(),
-        now,
-    };
-    record(&app.db, evaluated).await.expect("record").expect("an incident")
 }
 
 async fn value_of(b: &Browser, css: &str) -> String {
@@ -70,7 +40,7 @@ async fn admin_monitoring(js: Js) {
     let admin = app.admin().await;
     let customer = app.customer(&admin, "ops@lighthouse.example", "business").await;
     let site_id = site(&admin, &customer, "lighthouse").await;
-    let incident = fire(&app, site_id, &customer).await;
+    let incident = crate::monitoring::fire_down(&app, site_id, &customer, 75).await;
     // A second site, and a latest sample of each, as the collector writes them: the dashboard
     // ranks them (the older sample of the first site must not count).
     let busy = site(&admin, &customer, "busybee").await;
@@ -272,8 +242,8 @@ async fn portal_monitoring(js: Js) {
     let theirs = app.customer(&admin, "them@quay.example", "business").await;
     let my_site = site(&admin, &mine, "harbour").await;
     let their_site = site(&admin, &theirs, "quay").await;
-    let my_incident = fire(&app, my_site, &mine).await;
-    let their_incident = fire(&app, their_site, &theirs).await;
+    let my_incident = crate::monitoring::fire_down(&app, my_site, &mine, 75).await;
+    let their_incident = crate::monitoring::fire_down(&app, their_site, &theirs, 75).await;
     app.customer_user(&admin, &mine, "owner@harbour.example").await;
     let other = app.customer_user(&admin, &theirs, "owner@quay.example").await;
     let res =
