@@ -222,7 +222,7 @@ async fn ingest(db: &DatabaseConnection, sites: &[BenchSite], seconds: u64) -> a
         }
         let rate = written as f64 / started.elapsed().as_secs_f64();
         rows.push((
-            format!("ingest, batches of {batch} samples (one INSERT each, {statements} statements)"),
+            format!("ingest, batches of {batch} samples (one COPY each, {statements} statements)"),
             format!("{rate:.0} samples/s"),
             "≥ 250,000 samples/s".into(),
         ));
@@ -237,30 +237,48 @@ async fn query(db: &DatabaseConnection, sites: &[BenchSite]) -> anyhow::Result<V
     let last_hour = now_ms.div_euclid(hour_ms) * hour_ms;
     eprintln!("==> query: writing 30 days of 1-hour rollups, 14 days of checks and disk measurements per site");
     let started = Instant::now();
-    for chunk in sites.chunks(10) {
-        let ids: Vec<String> = chunk.iter().map(|s| format!("('{}'::uuid, '{}'::uuid)", s.id, s.customer_id)).collect();
-        let values = ids.join(",");
-        let statements = [
-            format!(
-                "INSERT INTO site_metrics_1h SELECT s.site, s.customer, b, 240, 3 + random() * 5, 10 + random() * 20, \
-                 12582912, 16777216, 1073741824, 1000000, 2000000, 0, 40960, 3, 0 \
-                 FROM (VALUES {values}) AS s(site, customer), generate_series({}::bigint, {last_hour}::bigint, {hour_ms}::bigint) AS b",
-                last_hour - 30 * 24 * hour_ms
-            ),
-            format!(
+    // Every site's rows of one moment are written together, a day at a time in time order, as
+    // the collector and the uptime checker write them: one site's rows of a month then sit on
+    // as many heap pages as there are rows, which is what a real chart read pays for.
+    let values: Vec<String> = sites.iter().map(|s| format!("('{}'::uuid, '{}'::uuid)", s.id, s.customer_id)).collect();
+    let values = values.join(",");
+    let day_ms = 24 * hour_ms;
+    let first_day = (now_ms - 30 * day_ms).div_euclid(day_ms) * day_ms;
+    let mut day = first_day;
+    while day <= now_ms {
+        let (from, to) = (day, (day + day_ms).min(now_ms));
+        let mut statements = vec![format!(
+            "INSERT INTO site_metrics_1h SELECT s.site, s.customer, b, 240, 3 + random() * 5, 10 + random() * 20, \
+             12582912, 16777216, 1073741824, 1000000, 2000000, 0, 40960, 3, 0 \
+             FROM generate_series({from}::bigint, {}::bigint, {hour_ms}::bigint) AS b, (VALUES {values}) AS s(site, customer) \
+             WHERE b <= {last_hour} ORDER BY b",
+            to - 1
+        )];
+        // Checks and disk measurements: the last 14 days (their retention).
+        let recent = from.max(now_ms - 14 * day_ms);
+        if recent < to {
+            statements.push(format!(
                 "INSERT INTO site_checks SELECT s.site, s.customer, t, 200, (5 + random() * 20)::bigint, true, NULL \
-                 FROM (VALUES {values}) AS s(site, customer), generate_series({}::bigint, {now_ms}::bigint, 30000::bigint) AS t",
-                now_ms - 14 * 24 * hour_ms
-            ),
-            format!(
+                 FROM generate_series({recent}::bigint, {}::bigint, 30000::bigint) AS t, (VALUES {values}) AS s(site, customer) \
+                 ORDER BY t",
+                to - 1
+            ));
+            statements.push(format!(
                 "INSERT INTO site_disk_usage SELECT s.site, s.customer, t, 52428800, 120, 21474836480, true \
-                 FROM (VALUES {values}) AS s(site, customer), generate_series({}::bigint, {now_ms}::bigint, 300000::bigint) AS t",
-                now_ms - 14 * 24 * hour_ms
-            ),
-        ];
+                 FROM generate_series({recent}::bigint, {}::bigint, 300000::bigint) AS t, (VALUES {values}) AS s(site, customer) \
+                 ORDER BY t",
+                to - 1
+            ));
+        }
         for sql in statements {
             db.execute_unprepared(&sql).await?;
         }
+        day += day_ms;
+    }
+    // What autovacuum does on its own for these insert-only tables (m0017 asks for it every 1 %
+    // of the table): the visibility map that lets the chart read answer from its index alone.
+    for table in ["site_metrics_1h", "site_checks", "site_disk_usage"] {
+        db.execute_unprepared(&format!("VACUUM {table}")).await?;
     }
     db.execute_unprepared("ANALYZE site_metrics_1h; ANALYZE site_checks; ANALYZE site_disk_usage").await?;
     let counts = db
@@ -301,7 +319,7 @@ async fn query(db: &DatabaseConnection, sites: &[BenchSite]) -> anyhow::Result<V
             "< 50 ms".into(),
         ),
         (
-            "  of which: rows per query".into(),
+            "  of which: rows read per query (aggregated by the database)".into(),
             format!("{} hourly, ~40,320 checks, ~4,032 disk", 30 * 24),
             String::new(),
         ),
@@ -510,7 +528,7 @@ fn collector(
             String::new(),
         ),
         (
-            format!("collector, whole cycle: targets query + reads + one INSERT ({n} containers × {cycles} cycles)"),
+            format!("collector, whole cycle: targets query + reads + one COPY ({n} containers × {cycles} cycles)"),
             format!("{w:.1} µs CPU per container per cycle"),
             String::new(),
         ),

@@ -20,6 +20,7 @@ mod m0013_monitoring_rules;
 mod m0014_site_volumes;
 mod m0015_backup_operations;
 mod m0016_backup_drills;
+mod m0017_metrics_covering_indexes;
 
 pub struct Migrator;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0014_site_volumes::Migration),
             Box::new(m0015_backup_operations::Migration),
             Box::new(m0016_backup_drills::Migration),
+            Box::new(m0017_metrics_covering_indexes::Migration),
         ]
     }
 }

@@ -100,7 +100,7 @@ fn urlencode_rfc3339(offset_seconds: i64) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true).replace(':', "%3A").replace('+', "%2B")
 }
 
-/// What PostgreSQL itself counted of the samples' INSERTs in this test's database
+/// What PostgreSQL itself counted of the samples' writes (one `COPY` each) in this test's database
 /// (`pg_stat_statements`, preloaded by scripts/test.sh): (statements, rows).
 async fn sample_inserts(app: &TestApp) -> (i64, i64) {
     let row = app
@@ -109,7 +109,7 @@ async fn sample_inserts(app: &TestApp) -> (i64, i64) {
             app.db.get_database_backend(),
             "SELECT CAST(COALESCE(SUM(calls), 0) AS BIGINT) AS calls, CAST(COALESCE(SUM(rows), 0) AS BIGINT) AS n \
              FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-             AND query LIKE 'INSERT INTO \"site_samples\" %'"
+             AND query LIKE 'COPY site_samples %'"
                 .to_owned(),
         ))
         .await
@@ -145,12 +145,12 @@ async fn consistent(app: &TestApp) -> ((i64, i64), (i64, i64)) {
 }
 
 /// "One round trip per cycle, never per container", counted by PostgreSQL rather than by
-/// Berth: with three running sites, every collection cycle is exactly one INSERT statement that
+/// Berth: with three running sites, every collection cycle is exactly one statement (a `COPY`) that
 /// wrote three rows. (Neither `xact_commit` nor `n_tup_ins` would do: the queue, the scheduler
 /// and the reconciler write to the same database all the time, and `n_tup_ins` counts rows,
 /// not statements.)
 #[tokio::test]
-async fn one_collection_cycle_is_one_insert_statement_for_all_its_sites() {
+async fn one_collection_cycle_is_one_statement_for_all_its_sites() {
     let app = TestApp::spawn_runtime_with(&[("BERTH_METRICS_INTERVAL_SECONDS", "1")]).await;
     app.db
         .execute(Statement::from_string(
@@ -195,8 +195,8 @@ async fn one_collection_cycle_is_one_insert_statement_for_all_its_sites() {
     };
     let (statements, rows) = (stats.0 - stats0.0, stats.1 - stats0.1);
     let (cycles, samples) = (stored.0 - stored0.0, stored.1 - stored0.1);
-    assert_eq!(statements, cycles, "one INSERT per cycle ({cycles} cycles, {statements} statements)");
-    assert_eq!(rows, samples, "the INSERTs wrote exactly the stored samples");
+    assert_eq!(statements, cycles, "one COPY per cycle ({cycles} cycles, {statements} statements)");
+    assert_eq!(rows, samples, "the COPYs wrote exactly the stored samples");
     assert_eq!(samples, 3 * cycles, "each cycle wrote all three sites");
     app.finish().await;
 }

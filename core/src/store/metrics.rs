@@ -10,7 +10,9 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use sea_orm::sea_query::{Alias, Query};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect, Statement};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, QuerySelect, Statement,
+};
 use uuid::Uuid;
 
 use crate::access::{self, Caller};
@@ -85,23 +87,33 @@ pub async fn targets(db: &impl ConnectionTrait) -> Result<Vec<Target>> {
         .collect())
 }
 
-/// Writes a cycle's samples in one statement (one round trip, whatever the number of sites).
-pub async fn insert_samples(db: &impl ConnectionTrait, samples: &[Sample]) -> Result<u64> {
-    let columns = [
-        "site_id",
-        "customer_id",
-        "at_ms",
-        "cpu_usec",
-        "cpu_percent",
-        "memory_bytes",
-        "memory_limit_bytes",
-        "net_rx_bytes",
-        "net_tx_bytes",
-        "block_read_bytes",
-        "block_write_bytes",
-        "pids",
-        "restarts",
-    ];
+/// The columns of `site_samples` a cycle writes, in the order [`sample_row`] renders them.
+const SAMPLE_COLUMNS: [&str; 13] = [
+    "site_id",
+    "customer_id",
+    "at_ms",
+    "cpu_usec",
+    "cpu_percent",
+    "memory_bytes",
+    "memory_limit_bytes",
+    "net_rx_bytes",
+    "net_tx_bytes",
+    "block_read_bytes",
+    "block_write_bytes",
+    "pids",
+    "restarts",
+];
+
+/// Writes a cycle's samples in one statement, whatever the number of sites: on PostgreSQL one
+/// `COPY ... FROM STDIN` (the fastest bulk path it has: no bind parameters to encode and no
+/// statement of thousands of placeholders to parse and plan), on SQLite one multi-row `INSERT`.
+pub async fn insert_samples(db: &DatabaseConnection, samples: &[Sample]) -> Result<u64> {
+    if samples.is_empty() {
+        return Ok(0);
+    }
+    if db.get_database_backend() == DbBackend::Postgres {
+        return copy_samples(db.get_postgres_connection_pool(), samples).await;
+    }
     let rows = samples.iter().map(|s| {
         vec![
             s.site_id.into(),
@@ -119,7 +131,53 @@ pub async fn insert_samples(db: &impl ConnectionTrait, samples: &[Sample]) -> Re
             s.restarts.into(),
         ]
     });
-    insert_rows(db, "site_samples", &columns, rows).await
+    insert_rows(db, "site_samples", &SAMPLE_COLUMNS, rows).await
+}
+
+/// One `COPY` of the samples in PostgreSQL's text format, sent as one buffer.
+async fn copy_samples(pool: &sqlx::PgPool, samples: &[Sample]) -> Result<u64> {
+    use sqlx::postgres::PgPoolCopyExt;
+    let mut data = String::with_capacity(samples.len() * 160);
+    for sample in samples {
+        sample_row(&mut data, sample);
+    }
+    let statement = format!("COPY site_samples ({}) FROM STDIN", SAMPLE_COLUMNS.join(", "));
+    let copy_error = |e: sqlx::Error| Error::Internal(anyhow::anyhow!("copying samples into site_samples: {e}"));
+    let mut copy = pool.copy_in_raw(&statement).await.map_err(copy_error)?;
+    if let Err(err) = copy.send(data.as_bytes()).await {
+        // Leave the connection usable for the pool; the send's error is the one to report.
+        let _ = copy.abort("the samples could not be sent").await;
+        return Err(copy_error(err));
+    }
+    copy.finish().await.map_err(copy_error)
+}
+
+/// One sample as a line of `COPY`'s text format: tab-separated, `\N` for NULL. Only numbers and
+/// UUIDs, so nothing needs escaping.
+fn sample_row(out: &mut String, s: &Sample) {
+    use std::fmt::Write as _;
+    // Writing into a `String` cannot fail, hence the ignored results.
+    // A percentage that is not a finite number is no reading at all.
+    let cpu = s.cpu_percent.filter(|c| c.is_finite());
+    let _ = write!(out, "{}\t{}\t{}\t{}\t", s.site_id, s.customer_id, s.at.timestamp_millis(), s.cpu_usec);
+    match cpu {
+        Some(c) => {
+            let _ = write!(out, "{c}\t");
+        }
+        None => out.push_str("\\N\t"),
+    }
+    let _ = writeln!(
+        out,
+        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+        s.memory_bytes,
+        s.memory_limit_bytes,
+        s.net_rx_bytes,
+        s.net_tx_bytes,
+        s.block_read_bytes,
+        s.block_write_bytes,
+        s.pids,
+        s.restarts
+    );
 }
 
 /// One multi-row `INSERT` of `rows` into `table`; nothing is sent for no rows.
@@ -693,6 +751,39 @@ mod tests {
         assert_eq!(partition_name(day), "site_samples_20261202");
         assert_eq!(partition_day("site_samples_20261202"), Some(day));
         assert_eq!(partition_day("site_samples"), None);
+    }
+
+    #[test]
+    fn samples_render_as_copy_text_lines() {
+        let mut sample = Sample {
+            site_id: Uuid::nil(),
+            customer_id: Uuid::max(),
+            at: Utc.timestamp_millis_opt(1_700_000_000_123).single().expect("time"),
+            cpu_usec: 5,
+            cpu_percent: Some(12.5),
+            memory_bytes: 6,
+            memory_limit_bytes: 7,
+            net_rx_bytes: 8,
+            net_tx_bytes: 9,
+            block_read_bytes: 10,
+            block_write_bytes: 11,
+            pids: 12,
+            restarts: 13,
+        };
+        let mut out = String::new();
+        sample_row(&mut out, &sample);
+        sample.cpu_percent = Some(f64::NAN);
+        sample_row(&mut out, &sample);
+        sample.cpu_percent = Some(1e-7);
+        sample_row(&mut out, &sample);
+        let ids = "00000000-0000-0000-0000-000000000000\tffffffff-ffff-ffff-ffff-ffffffffffff\t1700000000123\t5";
+        let rest = "6\t7\t8\t9\t10\t11\t12\t13";
+        assert_eq!(
+            out,
+            format!("{ids}\t12.5\t{rest}\n{ids}\t\\N\t{rest}\n{ids}\t0.0000001\t{rest}\n"),
+            "13 tab-separated fields, \\N for a reading that is not a number, no exponents"
+        );
+        assert_eq!(out.lines().next().map(|l| l.split('\t').count()), Some(SAMPLE_COLUMNS.len()));
     }
 
     #[test]
