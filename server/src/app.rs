@@ -58,8 +58,9 @@ pub fn build(state: AppState, sessions: Store) -> Router {
     // wraps on each request, so every request made a deep copy of the whole stack, an
     // allocation per level, and dropped it again: a third of a probe's instructions.
     let stack = tower::ServiceBuilder::new()
-        .layer(middleware::from_fn(request_id::assign))
-        .layer(middleware::from_fn(security_headers::apply))
+        .map_request(request_id::assign::<axum::body::Body>)
+        .layer(request_id::propagate())
+        .map_response(security_headers::apply)
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request<_>| {

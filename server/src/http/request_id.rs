@@ -2,10 +2,7 @@
 //! follows the request), replaced otherwise, generated when absent, echoed on the response and
 //! put on every log line of the request.
 
-use axum::extract::Request;
 use axum::http::HeaderValue;
-use axum::middleware::Next;
-use axum::response::Response;
 
 pub const HEADER: &str = "x-request-id";
 
@@ -26,15 +23,20 @@ fn generate() -> HeaderValue {
     HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("00000000-0000-4000-8000-000000000000"))
 }
 
-pub async fn assign(mut req: Request, next: Next) -> Response {
-    let id = match req.headers().get(HEADER) {
-        Some(v) if acceptable(v) => v.clone(),
-        _ => generate(),
-    };
-    req.headers_mut().insert(HEADER, id.clone());
-    let mut res = next.run(req).await;
-    res.headers_mut().insert(HEADER, id);
-    res
+/// Gives the request an acceptable id (keeps the incoming one when acceptable). A plain
+/// function for `ServiceBuilder::map_request`, with [`propagate`] echoing the id on the answer:
+/// neither boxes the request's future nor clones the stack below it, as `middleware::from_fn`
+/// does on every request.
+pub fn assign<B>(mut req: axum::http::Request<B>) -> axum::http::Request<B> {
+    if !req.headers().get(HEADER).is_some_and(acceptable) {
+        req.headers_mut().insert(HEADER, generate());
+    }
+    req
+}
+
+/// Copies the request's id (set by [`assign`]) onto its answer.
+pub fn propagate() -> tower_http::request_id::PropagateRequestIdLayer {
+    tower_http::request_id::PropagateRequestIdLayer::new(axum::http::HeaderName::from_static(HEADER))
 }
 
 /// The request id of a request that went through [`assign`].
