@@ -9,8 +9,8 @@
 //! insert-only table only every 20 % of its size by default (days of checks); these tables ask
 //! for it every 1 % instead. SQLite reads a covering index without being asked.
 
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
 use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
