@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::json;
 
+use berth_core::store::site_state;
+
 use crate::support::TestApp;
 
 pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -111,5 +113,44 @@ async fn bench_idle_reconcile_pass() {
     };
     assert!(!drift.contains("berth_reconciler_drift_total"), "an idle pass found drift: {drift}");
     report("idle reconcile pass, 200 sites", samples);
+    // Where a pass goes: its parts timed alone, 20 times each (the rest of a pass is the
+    // per-site comparison, which makes no engine call for an unchanged container).
+    let mut parts: Vec<(&str, Vec<Duration>)> = Vec::new();
+    let mut timed = Vec::new();
+    for _ in 0..20 {
+        let started = Instant::now();
+        site_state::desired_all(&services.db, &services.keys).await.expect("desired sites");
+        timed.push(started.elapsed());
+    }
+    parts.push(("reading the desired sites (with their opened environments)", timed));
+    let mut timed = Vec::new();
+    for _ in 0..20 {
+        let started = Instant::now();
+        site_state::routes(&services.db).await.expect("routes");
+        timed.push(started.elapsed());
+    }
+    parts.push(("reading the routes (twice per pass)", timed));
+    let mut timed = Vec::new();
+    for _ in 0..20 {
+        let started = Instant::now();
+        rt.engine.containers(&rt.names.label_filter()).await.expect("container listing");
+        timed.push(started.elapsed());
+    }
+    parts.push(("listing the containers", timed));
+    let sites = site_state::desired_all(&services.db, &services.keys).await.expect("desired sites");
+    let mut timed = Vec::new();
+    for _ in 0..20 {
+        let probes =
+            sites.iter().map(|d| (d.site.id, site_state::Observed::of(&d.site), false)).collect::<Vec<_>>();
+        let started = Instant::now();
+        let observed = berth_runtime::converge::probe_all(probes).await;
+        timed.push(started.elapsed());
+        let unreachable = observed.iter().filter(|o| o.health.as_deref() == Some(berth_runtime::converge::UNREACHABLE));
+        assert_eq!(unreachable.count(), 0, "every site answers its probe");
+    }
+    parts.push(("probing the 200 addresses", timed));
+    for (what, samples) in parts {
+        report(&format!("  of an idle pass: {what}"), samples);
+    }
     app.finish().await;
 }
