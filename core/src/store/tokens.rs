@@ -142,7 +142,7 @@ pub async fn authenticate(db: &impl ConnectionTrait, token: &str) -> Result<Opti
 /// "Last used" is stamped at most once a minute: a read must not cost a durable write (a commit
 /// and an fsync) each time.
 fn stamp_due(last_used_at: Option<chrono::DateTime<chrono::Utc>>, now: chrono::DateTime<chrono::Utc>) -> bool {
-    !last_used_at.is_some_and(|at| now - at < chrono::Duration::seconds(LAST_USED_RESOLUTION_SECONDS))
+    last_used_at.is_none_or(|at| now - at >= chrono::Duration::seconds(LAST_USED_RESOLUTION_SECONDS))
 }
 
 /// Writes the token's "last used" stamp; best effort: a failed stamp must not fail the request
