@@ -1,6 +1,8 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
+use berth_core::store::tokens::is_cached;
+
 use crate::support::{Client, TestApp};
 
 #[tokio::test]
@@ -94,7 +96,64 @@ async fn token_reads_do_not_write_within_a_minute() {
         ))
         .await
         .expect("age the stamp");
+    // The process remembers the token it just resolved (for a few seconds) with the stamp it
+    // wrote; the minute that passed here did not pass for it, so forget the token as the
+    // cache's TTL would have long before a real minute went by.
+    berth_core::store::tokens::forget_cached(&token);
     let aged = stamp().await.expect("aged");
     assert_eq!(api.get("/api/v1/auth/me").await.status, StatusCode::OK);
     assert_ne!(stamp().await.as_deref(), Some(aged.as_str()), "a use after a minute is stamped");
+}
+
+/// Uses the token until the process answers it from memory. A lookup that raced with any change
+/// forgotten meanwhile (another test's login, in this shared process) keeps nothing, so the
+/// first use alone does not always suffice.
+async fn use_until_cached(api: &Client, token: &str) {
+    for _ in 0..20 {
+        assert_eq!(api.get("/api/v1/sites").await.status, StatusCode::OK);
+        if is_cached(token) {
+            return;
+        }
+    }
+    panic!("the token was never remembered");
+}
+
+/// The process remembers a token it resolved a moment ago (store::token_cache); revoking the
+/// token, disabling its owner or deleting the owner's customer still refuses it at the very
+/// next request, never a TTL later.
+#[tokio::test]
+async fn a_remembered_token_is_refused_at_once_when_revoked_disabled_or_deleted() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+
+    // Revoked by its owner just after a use.
+    let created = admin.post("/api/v1/tokens", &json!({"name": "hot"})).await;
+    let (token, id) = (created.str("token"), created.str("id"));
+    let api = Client::with_token(&app.base, &token);
+    use_until_cached(&api, &token).await;
+    assert_eq!(admin.delete(&format!("/api/v1/tokens/{id}")).await.status, StatusCode::NO_CONTENT);
+    assert!(!is_cached(&token));
+    api.get("/api/v1/auth/me").await.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
+    assert!(!is_cached(&token), "a refused token is not remembered");
+
+    // Its owner disabled just after a use.
+    let customer = app.customer(&admin, "hot@example.com", "starter").await;
+    let portal = app.customer_user(&admin, &customer, "hot-user@example.com").await;
+    let token = portal.post("/api/v1/tokens", &json!({"name": "portal"})).await.str("token");
+    let api = Client::with_token(&app.base, &token);
+    use_until_cached(&api, &token).await;
+    let user_id =
+        admin.get(&format!("/api/v1/customers/{customer}/users")).await.body[0]["id"].as_str().expect("id").to_owned();
+    let res = admin.patch(&format!("/api/v1/customers/{customer}/users/{user_id}"), &json!({"disabled": true})).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+    api.get("/api/v1/sites").await.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
+
+    // Its owner's customer deleted just after a use (the user and the token go with it).
+    let customer = app.customer(&admin, "gone@example.com", "starter").await;
+    let portal = app.customer_user(&admin, &customer, "gone-user@example.com").await;
+    let token = portal.post("/api/v1/tokens", &json!({"name": "portal"})).await.str("token");
+    let api = Client::with_token(&app.base, &token);
+    use_until_cached(&api, &token).await;
+    assert_eq!(admin.delete(&format!("/api/v1/customers/{customer}")).await.status, StatusCode::NO_CONTENT);
+    api.get("/api/v1/sites").await.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
 }

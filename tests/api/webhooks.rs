@@ -346,3 +346,72 @@ async fn a_signup_writes_every_row_in_one_statement() {
     assert!(claims[0].0.contains("max_sites") && claims[0].1 == 3, "the claim reads the conflicts: {claims:?}");
     assert_eq!(counts(&app).await, (3, 3));
 }
+
+/// The embedded default: on SQLite the claim with its conflict reads, and every row of a signup,
+/// are each sent as one string of statements. Everything is written once, a replay gets the
+/// first answer, conflicts are named, and concurrent signups (one connection, one writer) are
+/// all accepted once.
+#[tokio::test]
+async fn signups_on_sqlite_write_every_row_once() {
+    use sea_orm::ConnectionTrait;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("berth.db").display());
+    let app = TestApp::spawn_with_workers(&[
+        ("BERTH_DATABASE_URL", &url),
+        ("BERTH_WEBHOOK_SECRET", SECRET),
+        ("BERTH_BASE_DOMAIN", "hosting.test"),
+    ])
+    .await;
+    assert_eq!(app.db.get_database_backend(), sea_orm::DbBackend::Sqlite);
+
+    let res = signed(&app, &signup("evt_lite", "Owner@Lite.Example", "lite")).await;
+    assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text);
+    let again = signed(&app, &signup("evt_lite", "owner@lite.example", "lite")).await;
+    assert_eq!(again.status, StatusCode::ACCEPTED);
+    assert_eq!(again.body, res.body, "a replay gets the first answer");
+    signed(&app, &signup("evt_lite_b", "owner@lite.example", "other"))
+        .await
+        .assert_problem(StatusCode::CONFLICT, "conflict");
+    let taken = signed(&app, &signup("evt_lite_c", "second@lite.example", "lite")).await;
+    taken.assert_problem(StatusCode::CONFLICT, "conflict");
+    assert!(taken.text.contains("lite.hosting.test"), "{}", taken.text);
+    signed(
+        &app,
+        &json!({"id": "evt_lite_d", "email": "d@lite.example", "company_name": "D", "plan": "gold", "subdomain": "d"}),
+    )
+    .await
+    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+
+    let admin = app.admin().await;
+    let customer = res.str("customer_id");
+    let users = admin.get(&format!("/api/v1/customers/{customer}/users")).await;
+    assert_eq!(users.body[0]["email"], "owner@lite.example");
+    let site = admin.get(&format!("/api/v1/sites/{}", res.str("site_id"))).await;
+    assert_eq!(site.body["domains"], json!(["lite.hosting.test"]));
+    let audit = admin.get("/api/v1/audit?actor=signup-webhook").await;
+    let actions: Vec<&str> =
+        audit.body["items"].as_array().expect("items").iter().filter_map(|e| e["action"].as_str()).collect();
+    for a in ["customer.create", "user.create", "site.create"] {
+        assert_eq!(actions.iter().filter(|x| **x == a).count(), 1, "{actions:?}");
+    }
+
+    let mut tasks = Vec::new();
+    for i in 0..30 {
+        // Every event twice, at once: each is accepted once and both deliveries get its answer.
+        for _ in 0..2 {
+            let body = signup(&format!("evt_lite{i}"), &format!("owner{i}@lite.example"), &format!("lite{i}"));
+            let base = app.base.clone();
+            tasks.push(tokio::spawn(async move { signed_signup(&base, SECRET, &body).await }));
+        }
+    }
+    let mut answers = Vec::new();
+    for t in tasks {
+        let res = t.await.expect("task");
+        assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text);
+        answers.push(res.body);
+    }
+    assert!(answers.chunks(2).all(|pair| pair[0] == pair[1]), "both deliveries of an event answer alike");
+    assert_eq!(counts(&app).await, (31, 31));
+    let runs = admin.get("/api/v1/flows?kind=onboarding&limit=200").await;
+    assert_eq!(runs.body["items"].as_array().expect("items").len(), 31, "{}", runs.text);
+}

@@ -4,14 +4,17 @@
 //! round trip however many tables), and the job wake-ups it needs are its final `SELECT
 //! pg_notify(...)`, delivered at commit like any NOTIFY. The parts cannot see each other's rows,
 //! so none may read what another writes; foreign keys between them hold, since PostgreSQL
-//! checks them when the whole statement has run. On SQLite (one process, no network between
-//! Berth and its database) the inserts run one after the other, in order.
+//! checks them when the whole statement has run. On SQLite the inserts are sent together as one
+//! string of statements, run one after the other in order by a single call: SQLite has no
+//! network between Berth and its database, but each call is a hop to the connection's worker
+//! thread and back while every other writer waits for the one connection, so a signup's eight
+//! inserts cost one hop instead of eight.
 //!
 //! A batch runs on the caller's connection, normally its transaction: it commits or rolls back
 //! with everything else the caller does.
 
 use sea_orm::sea_query::{CommonTableExpression, Expr, Func, InsertStatement, Query, WithClause};
-use sea_orm::{ConnectionTrait, DbBackend, DbErr};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
 
 use super::jobs::{NOTIFY_CHANNEL, WAKE};
 
@@ -72,13 +75,28 @@ impl Batch {
             }
             db.execute(backend.build(&with.query(last))).await?;
         } else {
-            for insert in &self.inserts {
-                db.execute(backend.build(insert)).await?;
-            }
+            db.execute(joined(backend, &self.inserts)).await?;
         }
         if !self.queues.is_empty() {
             WAKE.notify_waiters();
         }
         Ok(())
     }
+}
+
+/// Several statements as one string with their values in order, for SQLite, which runs them one
+/// after the other and binds each one's positional `?` parameters from where the previous one's
+/// ended (sqlx). A failure stops at the failing statement with its own error.
+pub(crate) fn joined<S: sea_orm::StatementBuilder>(backend: DbBackend, statements: &[S]) -> Statement {
+    let mut sql = String::new();
+    let mut values = Vec::new();
+    for statement in statements {
+        let built = backend.build(statement);
+        if !sql.is_empty() {
+            sql.push_str(";\n");
+        }
+        sql.push_str(&built.sql);
+        values.extend(built.values.map(|v| v.0).unwrap_or_default());
+    }
+    Statement::from_sql_and_values(backend, sql, values)
 }

@@ -188,6 +188,9 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
 
 pub async fn delete<C: ConnectionTrait + TransactionTrait>(db: &C, caller: &Caller, id: Uuid) -> Result<()> {
     caller.require_admin()?;
+    // The customer's users and their API tokens go with it (foreign keys, on delete cascade):
+    // after the commit, this process stops accepting those tokens at once.
+    let _forget = super::token_cache::Forget::customer(id);
     let txn = db.begin().await?;
     let current = get(&txn, caller, id).await?;
     let count = sites::Entity::find().filter(sites::Column::CustomerId.eq(id)).count(&txn).await?;

@@ -23,6 +23,7 @@ pub mod silences;
 pub mod site_state;
 pub mod site_volumes;
 pub mod sites;
+pub mod token_cache;
 pub mod tokens;
 pub mod users;
 

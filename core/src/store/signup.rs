@@ -139,7 +139,8 @@ struct Conflicts {
 /// Claims the event id and reads what the signup conflicts with. On PostgreSQL that is one
 /// statement: the claim is its data-modifying part, so the reads see the database as it was
 /// when the statement began; a row that appeared since (a concurrent signup with the same e-mail
-/// or host) still stops this one at the unique index when it is inserted. On SQLite, two.
+/// or host) still stops this one at the unique index when it is inserted. On SQLite, two
+/// statements sent in one call (the single writer sees its own claim; nothing can come between).
 async fn claim(
     db: &impl ConnectionTrait,
     claim: InsertStatement,
@@ -172,13 +173,18 @@ async fn claim(
             .query(select);
         db.query_one(backend.build(&with)).await?
     } else {
-        let claimed = db.execute(backend.build(&claim)).await?.rows_affected();
-        let sql = "SELECT ? AS claimed, (SELECT max_sites FROM plans WHERE id = ?) AS max_sites,
+        // The claim and the reads in one call too: `changes()` is the number of rows the claim
+        // just inserted on this connection (0 when the id was there: DO NOTHING).
+        let insert = backend.build(&claim);
+        let sql = format!(
+            "{};\nSELECT changes() AS claimed, (SELECT max_sites FROM plans WHERE id = ?) AS max_sites,
                     (EXISTS (SELECT 1 FROM customers WHERE email = ?)
                      OR EXISTS (SELECT 1 FROM users WHERE email = ?)) AS email_taken,
-                    EXISTS (SELECT 1 FROM site_domains WHERE domain = ?) AS host_taken";
-        let values: Vec<sea_orm::Value> =
-            vec![(claimed as i64).into(), plan.into(), email.into(), email.into(), host.into()];
+                    EXISTS (SELECT 1 FROM site_domains WHERE domain = ?) AS host_taken",
+            insert.sql
+        );
+        let mut values: Vec<sea_orm::Value> = insert.values.map(|v| v.0).unwrap_or_default();
+        values.extend([plan.into(), email.into(), email.into(), host.into()]);
         db.query_one(Statement::from_sql_and_values(backend, sql, values)).await?
     };
     let row = row.ok_or_else(|| Error::Internal(anyhow::anyhow!("the signup claim returned no row")))?;

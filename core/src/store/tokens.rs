@@ -9,6 +9,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::audit::{self, Event};
+use super::token_cache;
 use crate::access::Caller;
 use crate::crypto;
 use crate::entities::{api_tokens, users as user_entity};
@@ -68,6 +69,8 @@ pub async fn list(db: &impl ConnectionTrait, caller: &Caller) -> Result<Vec<api_
 
 pub async fn revoke<C: ConnectionTrait + TransactionTrait>(db: &C, caller: &Caller, id: Uuid) -> Result<()> {
     let user_id = caller.user_id.ok_or(Error::NotFound("token"))?;
+    // Dropped after the commit: this process stops accepting the token at once.
+    let _forget = token_cache::Forget::token(id);
     let txn = db.begin().await?;
     let token = api_tokens::Entity::find_by_id(id)
         .filter(api_tokens::Column::UserId.eq(user_id))
@@ -94,17 +97,32 @@ const TOKEN_OWNER_SQL: &str = "SELECT u.*, t.id AS token_id, t.last_used_at AS t
      FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ? AND t.revoked_at IS NULL";
 
 /// Resolves a bearer token to its (enabled) owner, or `None` for anything else.
+///
+/// A token resolved within the last [`token_cache::TTL`] is answered from this process's
+/// memory (`store::token_cache`): revoking it, or any change to its owner, made through this
+/// process forgets it at once; another process sharing the database may accept it for at most
+/// the TTL. A failed lookup is never remembered.
 pub async fn authenticate(db: &impl ConnectionTrait, token: &str) -> Result<Option<user_entity::Model>> {
     if !token.starts_with(TOKEN_PREFIX) || token.len() > 128 {
         return Ok(None);
     }
-    // The token and its owner in one round trip (this runs on every API request).
+    let hash = crypto::hash_token(token);
+    let now = super::now();
+    if let Some(kept) = token_cache::get(&hash) {
+        if stamp_due(kept.last_used_at, now) && stamp(db, kept.token_id, now).await {
+            token_cache::stamped(&hash, now);
+        }
+        return Ok(Some(kept.user));
+    }
+    // Read before the database, so a change committed while we read keeps our answer out.
+    let generation = token_cache::generation();
+    // The token and its owner in one round trip.
     let backend = db.get_database_backend();
     let sql = match backend {
         sea_orm::DbBackend::Postgres => TOKEN_OWNER_SQL.replace('?', "$1"),
         _ => TOKEN_OWNER_SQL.to_owned(),
     };
-    let stmt = sea_orm::Statement::from_sql_and_values(backend, sql, [crypto::hash_token(token).into()]);
+    let stmt = sea_orm::Statement::from_sql_and_values(backend, sql, [hash.clone().into()]);
     let Some(row) = db.query_one(stmt).await? else {
         return Ok(None);
     };
@@ -113,20 +131,44 @@ pub async fn authenticate(db: &impl ConnectionTrait, token: &str) -> Result<Opti
         return Ok(None);
     }
     let token_id: Uuid = row.try_get("", "token_id")?;
-    let last_used_at: Option<chrono::DateTime<chrono::Utc>> = row.try_get("", "token_last_used_at")?;
-    // "Last used" is stamped at most once a minute: a read must not cost a durable write (a
-    // commit and an fsync) each time. Best effort: a failed stamp must not fail the request.
-    let now = super::now();
-    if last_used_at.is_some_and(|at| now - at < chrono::Duration::seconds(LAST_USED_RESOLUTION_SECONDS)) {
-        return Ok(Some(user));
+    let mut last_used_at: Option<chrono::DateTime<chrono::Utc>> = row.try_get("", "token_last_used_at")?;
+    if stamp_due(last_used_at, now) && stamp(db, token_id, now).await {
+        last_used_at = Some(now);
     }
-    if let Err(err) = api_tokens::Entity::update_many()
+    token_cache::put(generation, hash, token_cache::Entry { user: user.clone(), token_id, last_used_at });
+    Ok(Some(user))
+}
+
+/// "Last used" is stamped at most once a minute: a read must not cost a durable write (a commit
+/// and an fsync) each time.
+fn stamp_due(last_used_at: Option<chrono::DateTime<chrono::Utc>>, now: chrono::DateTime<chrono::Utc>) -> bool {
+    last_used_at.is_none_or(|at| now - at >= chrono::Duration::seconds(LAST_USED_RESOLUTION_SECONDS))
+}
+
+/// Writes the token's "last used" stamp; best effort: a failed stamp must not fail the request
+/// (it is logged, and tried again at the next use).
+async fn stamp(db: &impl ConnectionTrait, token_id: Uuid, now: chrono::DateTime<chrono::Utc>) -> bool {
+    match api_tokens::Entity::update_many()
         .col_expr(api_tokens::Column::LastUsedAt, sea_orm::sea_query::Expr::value(now))
         .filter(api_tokens::Column::Id.eq(token_id))
         .exec(db)
         .await
     {
-        tracing::warn!(token.id = %token_id, error = %err, "Could not record API token use");
+        Ok(_) => true,
+        Err(err) => {
+            tracing::warn!(token.id = %token_id, error = %err, "Could not record API token use");
+            false
+        }
     }
-    Ok(Some(user))
+}
+
+/// Whether this process currently answers `token` from memory (for tests).
+pub fn is_cached(token: &str) -> bool {
+    token_cache::get(&crypto::hash_token(token)).is_some()
+}
+
+/// Makes this process look `token` up in the database at its next use, as the cache's TTL
+/// running out would (for tests that change the database behind the process's back).
+pub fn forget_cached(token: &str) {
+    token_cache::forget_hash(&crypto::hash_token(token));
 }

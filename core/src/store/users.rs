@@ -1,4 +1,7 @@
 //! Users: administrators and customers' portal users, their passwords, TOTP and one-time links.
+//!
+//! Every function here that writes a user's row holds a [`Forget`] guard across its commit, so
+//! this process stops answering that user's API tokens from memory at once (`token_cache`).
 
 use chrono::Duration;
 use sea_orm::{
@@ -10,6 +13,7 @@ use uuid::Uuid;
 
 use super::audit::{self, Event};
 use super::customers;
+use super::token_cache::Forget;
 use crate::access::{self, Caller};
 use crate::crypto::{self, Keys};
 use crate::entities::{api_tokens, password_tokens, users};
@@ -205,6 +209,8 @@ pub async fn set_disabled<C: ConnectionTrait + TransactionTrait>(
     disabled: bool,
 ) -> Result<users::Model> {
     caller.require_admin()?;
+    // After the commit, this process stops accepting the user's API tokens at once.
+    let _forget = Forget::user(user_id);
     let txn = db.begin().await?;
     let user = access::users(caller)
         .filter(users::Column::Id.eq(user_id))
@@ -253,6 +259,7 @@ pub async fn record_login<C: ConnectionTrait + TransactionTrait>(
     caller: &Caller,
     rehash: Option<String>,
 ) -> Result<users::Model> {
+    let _forget = Forget::user(user.id);
     let txn = db.begin().await?;
     let mut active: users::ActiveModel = user.into();
     active.last_login_at = Set(Some(super::now()));
@@ -280,6 +287,7 @@ pub async fn change_password<C: ConnectionTrait + TransactionTrait>(
         return Err(Error::invalid("current_password", "is not your current password"));
     }
     let hash = hash_password(new).await?;
+    let _forget = Forget::user(user.id);
     let txn = db.begin().await?;
     let epoch = user.session_epoch + 1;
     let mut active: users::ActiveModel = user.into();
@@ -340,6 +348,7 @@ pub async fn set_password_with_token<C: ConnectionTrait + TransactionTrait>(
         return Err(invalid());
     }
     let user = find(&txn, link.user_id).await?.filter(|u| !u.disabled).ok_or_else(invalid)?;
+    let _forget = Forget::user(user.id);
     let epoch = user.session_epoch + 1;
     let mut active: users::ActiveModel = user.into();
     active.password_hash = Set(Some(hash));
@@ -370,6 +379,7 @@ pub async fn begin_totp(db: &impl ConnectionTrait, keys: &Keys, user: users::Mod
     let secret = totp::new_secret();
     let uri = totp::uri(&secret, &user.email)?;
     let sealed = keys.seal(&totp_context(user.id), &secret);
+    let _forget = Forget::user(user.id);
     let mut active: users::ActiveModel = user.into();
     active.totp_secret = Set(Some(sealed));
     active.totp_last_step = Set(None);
@@ -392,6 +402,7 @@ pub async fn confirm_totp<C: ConnectionTrait + TransactionTrait>(
     if user.totp_secret.is_none() {
         return Err(Error::Conflict("start enrolment first (POST /api/v1/auth/totp/enroll)".into()));
     }
+    let _forget = Forget::user(user.id);
     let txn = db.begin().await?;
     if !use_totp(&txn, keys, &user, code).await? {
         return Err(Error::invalid("code", "is not the current code from your authenticator app"));
@@ -417,6 +428,7 @@ pub async fn disable_totp<C: ConnectionTrait + TransactionTrait>(
         return Err(Error::Conflict("two-factor authentication is not enabled".into()));
     }
     require_password(&user, password).await?;
+    let _forget = Forget::user(user.id);
     let txn = db.begin().await?;
     let user = clear_totp(&txn, user).await?;
     audit::record(&txn, caller, Event::new("user.totp_disable", "user", user.id).customer(user.customer_id)).await?;
@@ -436,6 +448,7 @@ pub async fn reset_totp<C: ConnectionTrait + TransactionTrait>(
     user_id: Uuid,
 ) -> Result<users::Model> {
     caller.require_admin()?;
+    let _forget = Forget::user(user_id);
     let txn = db.begin().await?;
     let user = access::users(caller)
         .filter(users::Column::Id.eq(user_id))
@@ -479,6 +492,7 @@ pub async fn use_totp(db: &impl ConnectionTrait, keys: &Keys, user: &users::Mode
         return Ok(false);
     };
     let step = i64::try_from(step).map_err(|e| Error::Internal(e.into()))?;
+    let _forget = Forget::user(user.id);
     let claimed = users::Entity::update_many()
         .col_expr(users::Column::TotpLastStep, sea_orm::sea_query::Expr::value(step))
         .filter(users::Column::Id.eq(user.id))
