@@ -114,6 +114,11 @@ struct Known {
     by_name: HashMap<String, Inspected>,
     /// Counts forgets: an inspection begun before one is not kept (it may predate the event).
     generation: u64,
+    /// The container listing of the last pass that found nothing to do, while no event came.
+    listing: Option<(Vec<ContainerInfo>, Instant)>,
+    /// Whether an event watcher is following the engine: without one nothing would tell a kept
+    /// listing is stale, so none is kept.
+    watched: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -144,10 +149,12 @@ impl Listing {
 }
 
 impl Inspections {
-    /// Forgets what is known about the container of this name or id (an event named it).
+    /// Forgets what is known about the container of this name or id (an event named it), and
+    /// the kept listing.
     pub fn forget(&self, name_or_id: &str) {
         let mut known = self.lock();
         known.generation += 1;
+        known.listing = None;
         known.by_name.retain(|name, i| name != name_or_id && i.listing.id != name_or_id);
     }
 
@@ -155,7 +162,46 @@ impl Inspections {
     pub fn forget_all(&self) {
         let mut known = self.lock();
         known.generation += 1;
+        known.listing = None;
         known.by_name.clear();
+    }
+
+    /// Says whether an event watcher follows the engine now (the reconciler's, from the moment
+    /// its event stream is open until it breaks). Either way everything known is forgotten:
+    /// events may have been missed in between.
+    pub fn watched(&self, on: bool) {
+        let mut known = self.lock();
+        known.generation += 1;
+        known.listing = None;
+        known.by_name.clear();
+        known.watched = on;
+    }
+
+    /// The listing an idle pass kept, if it still holds (an event watcher runs, no event came
+    /// since, younger than [`INSPECTION_MAX_AGE`]); otherwise `Err` with the generation to hand
+    /// to [`Self::keep_listing`] after listing.
+    pub fn listing(&self, now: Instant) -> std::result::Result<Vec<ContainerInfo>, u64> {
+        let known = self.lock();
+        match &known.listing {
+            Some((containers, at)) if known.watched && now.duration_since(*at) < INSPECTION_MAX_AGE => {
+                Ok(containers.clone())
+            }
+            _ => Err(known.generation),
+        }
+    }
+
+    /// Keeps the listing of a pass that found nothing to do, unless an event came since
+    /// `generation` was read (before listing).
+    pub fn keep_listing(&self, containers: Vec<ContainerInfo>, at: Instant, generation: u64) {
+        let mut known = self.lock();
+        if known.watched && known.generation == generation {
+            known.listing = Some((containers, at));
+        }
+    }
+
+    /// Drops the kept listing (a pass acted on the engine).
+    pub fn forget_listing(&self) {
+        self.lock().listing = None;
     }
 
     /// The last inspection of `container` if it still holds; otherwise `Err` with the
@@ -216,6 +262,8 @@ enum Replaced {
 pub struct Converger<'a> {
     rt: &'a Runtime,
     images: HashMap<String, Option<ImageFacts>>,
+    /// Sites found serving exactly as the last look saw them, without an engine call.
+    untouched: usize,
 }
 
 fn drift(rt: &Runtime, kind: &str) {
@@ -224,7 +272,13 @@ fn drift(rt: &Runtime, kind: &str) {
 
 impl<'a> Converger<'a> {
     pub fn new(rt: &'a Runtime) -> Self {
-        Self { rt, images: HashMap::new() }
+        Self { rt, images: HashMap::new(), untouched: 0 }
+    }
+
+    /// How many sites so far were serving as last seen, with no engine call made for them:
+    /// when that is every site, the engine looks as the pass's listing says.
+    pub fn untouched(&self) -> usize {
+        self.untouched
     }
 
     async fn image(&mut self, reference: &str) -> Result<Option<ImageFacts>> {
@@ -284,9 +338,13 @@ impl<'a> Converger<'a> {
             return Ok(Outcome::Deleted);
         }
         let mut obs = Observed::of(site);
+        // Below, each way out that made no engine call for the site counts it untouched.
         let spec = match spec_of(d) {
             Ok(spec) => spec,
-            Err(reason) => return Ok(Outcome::Observed(failed(obs, reason))),
+            Err(reason) => {
+                self.untouched += usize::from(next.is_none());
+                return Ok(Outcome::Observed(failed(obs, reason)));
+            }
         };
         let hash = spec.hash();
         let suspended = d.customer_status != CustomerStatus::Active;
@@ -295,6 +353,7 @@ impl<'a> Converger<'a> {
 
         let Some(container) = current else {
             if !want_running {
+                self.untouched += usize::from(next.is_none());
                 obs.status = Some(idle_status);
                 obs.status_reason = None;
                 obs.container_id = None;
@@ -306,6 +365,7 @@ impl<'a> Converger<'a> {
             let attempt = attempt_key(&hash, site);
             if rt.backoff.waiting(site.id, &attempt, Instant::now()) {
                 // Failed a moment ago for this very specification: what is recorded stays true.
+                self.untouched += usize::from(next.is_none());
                 return Ok(Outcome::Observed(obs));
             }
             if site.container_id.is_some() {
@@ -341,11 +401,13 @@ impl<'a> Converger<'a> {
         obs.spec_hash = container.spec_hash().map(str::to_owned);
         // An owner's change (image, environment, plan) calls for a new container; one that
         // already failed is not tried again until the site changes.
+        let mut touched = next.is_some();
         if want_running
             && container.spec_hash() != Some(hash.as_str())
             && site.failed_spec_hash.as_deref() != Some(hash.as_str())
         {
             drift(rt, "outdated_container");
+            touched = true;
             match self.replace(&spec, container).await {
                 Replaced::Done(detail) => {
                     tracing::info!(site.id = %site.id, container = %detail.id, "Replaced the site container after a change");
@@ -389,6 +451,7 @@ impl<'a> Converger<'a> {
         } else {
             rt.inspections.get(container, now).map_err(Some)
         };
+        touched |= acted || known.is_err();
         let detail = match known {
             Ok(detail) => detail,
             Err(generation) => {
@@ -402,6 +465,7 @@ impl<'a> Converger<'a> {
             }
         };
         if !want_running {
+            self.untouched += usize::from(!touched);
             obs.status = Some(idle_status);
             obs.status_reason = None;
             obs.container_id = Some(detail.id.clone());
@@ -423,6 +487,7 @@ impl<'a> Converger<'a> {
         let detail = match self.heal_networks(&spec, &name, detail).await {
             Ok(detail) => {
                 if detail.networks != networks_before {
+                    touched = true;
                     rt.inspections.forget(&name);
                 }
                 detail
@@ -455,6 +520,7 @@ impl<'a> Converger<'a> {
         if site.address.is_some() && o.address != site.address {
             tracing::info!(site.id = %site.id, address = ?o.address, "The site's address changed; nginx follows");
         }
+        self.untouched += usize::from(!touched);
         Ok(Outcome::Serving(o))
     }
 
@@ -647,8 +713,9 @@ impl<'a> Converger<'a> {
 
     /// Removes Berth containers no site owns (a restore drill's scratch container only once it
     /// expired), and customer networks no live site uses.
-    pub async fn orphans(&self, sites: &[DesiredSite], containers: &[ContainerInfo]) -> Result<()> {
+    pub async fn orphans(&self, sites: &[DesiredSite], containers: &[ContainerInfo]) -> Result<bool> {
         let rt = self.rt;
+        let mut removed = false;
         let known: HashSet<Uuid> = sites.iter().map(|d| d.site.id).collect();
         let now = chrono::Utc::now().timestamp();
         for c in containers {
@@ -664,6 +731,7 @@ impl<'a> Converger<'a> {
             tracing::warn!(container = %c.name, "Removing a Berth container that no site owns");
             // One that cannot be removed yet (its removal already under way) must not keep the
             // networks below from being cleaned up: the next pass tries it again.
+            removed = true;
             if let Err(e) = rt.engine.remove(&c.id).await {
                 tracing::warn!(container = %c.name, error = %e, "Cannot remove the container yet");
             }
@@ -679,12 +747,13 @@ impl<'a> Converger<'a> {
             }
             drift(rt, "orphan_network");
             tracing::info!(network = %net, "Removing a customer network with no sites left");
+            removed = true;
             if let Err(e) = rt.engine.remove_network(&net).await {
                 // Still attached (a container being removed): the next pass finishes it.
                 tracing::warn!(network = %net, error = %e, "Cannot remove the network yet");
             }
         }
-        Ok(())
+        Ok(removed)
     }
 }
 

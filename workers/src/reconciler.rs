@@ -66,12 +66,13 @@ pub async fn run(env: Arc<Env>, mut shutdown: watch::Receiver<bool>) {
 /// wakes the loop, except a health check that found the same health as the one before: Docker
 /// reports every check, and at a few hundred sites those would keep the reconciler busy for
 /// nothing.
-async fn watch_events(rt: Arc<Runtime>, wake: Arc<Notify>) {
+pub async fn watch_events(rt: Arc<Runtime>, wake: Arc<Notify>) {
     loop {
-        // Events may have been missed while the stream was down: the next pass inspects all.
-        rt.inspections.forget_all();
+        // Events may have been missed while the stream was down: the next pass inspects and
+        // lists afresh.
         let mut health = HealthChanges::default();
         let mut stream = rt.engine.events(&rt.names.label_filter());
+        rt.inspections.watched(true);
         while let Some(item) = stream.next().await {
             match item {
                 Ok(event) => {
@@ -95,6 +96,7 @@ async fn watch_events(rt: Arc<Runtime>, wake: Arc<Notify>) {
                 }
             }
         }
+        rt.inspections.watched(false);
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
 }
@@ -201,7 +203,13 @@ fn lock_key(instance: &str) -> i64 {
 
 async fn converge_all(db: &DatabaseConnection, keys: &Keys, rt: &Runtime) -> anyhow::Result<()> {
     let sites = site_state::desired_all(db, keys).await?;
-    let containers = rt.engine.containers(&rt.names.label_filter()).await?;
+    // The listing of the last pass that found nothing to do, while no engine event came since
+    // (the event watcher forgets it): an idle pass then makes no engine call at all.
+    let listed_at = Instant::now();
+    let (containers, fresh) = match rt.inspections.listing(listed_at) {
+        Ok(kept) => (kept, None),
+        Err(generation) => (rt.engine.containers(&rt.names.label_filter()).await?, Some(generation)),
+    };
     let by_name: HashMap<&str, &berth_runtime::engine::ContainerInfo> =
         containers.iter().map(|c| (c.name.as_str(), c)).collect();
     rt.metrics.sites.set(sites.len() as i64);
@@ -241,9 +249,21 @@ async fn converge_all(db: &DatabaseConnection, keys: &Keys, rt: &Runtime) -> any
         site_state::record(db, &d.site, &observed).await?;
     }
     if let Some(e) = failure {
+        rt.inspections.forget_listing();
         return Err(e.into());
     }
-    converger.orphans(&sites, &containers).await?;
+    let idle = converger.untouched() == sites.len();
+    match fresh {
+        // Nothing changed since the kept listing, which found no orphans: none to look for.
+        None if idle => {}
+        None => rt.inspections.forget_listing(),
+        Some(generation) => {
+            let removed = converger.orphans(&sites, &containers).await?;
+            if idle && !removed {
+                rt.inspections.keep_listing(containers, listed_at, generation);
+            }
+        }
+    }
     Ok(())
 }
 
