@@ -375,6 +375,13 @@ impl Engine for DockerEngine {
     fn events(&self, labels: &[String]) -> BoxStream<'static, Result<EngineEvent>> {
         let mut filters = label_filters(labels);
         filters.insert("type".to_owned(), vec!["container".to_owned(), "network".to_owned()]);
+        // A network event carries the network's labels, not the container's: attaching a site
+        // container to a network that is not Berth's (which breaks its isolation) would pass
+        // unseen through the label filter. Connects and disconnects are followed on every
+        // network, in a second stream.
+        let mut any_network = HashMap::new();
+        any_network.insert("type".to_owned(), vec!["network".to_owned()]);
+        any_network.insert("event".to_owned(), vec!["connect".to_owned(), "disconnect".to_owned()]);
         // State changes only: every health check also emits exec_* events, which at a few
         // hundred sites would keep the reconciler busy for nothing.
         let actions = [
@@ -392,20 +399,27 @@ impl Engine for DockerEngine {
             "disconnect",
         ];
         filters.insert("event".to_owned(), actions.iter().map(|a| (*a).to_owned()).collect());
-        self.docker
-            .events(Some(EventsOptions { filters: Some(filters), ..Default::default() }))
-            .map(|e| {
-                e.map(|m| {
-                    let actor = m.actor.unwrap_or_default();
-                    EngineEvent {
-                        kind: m.typ.map(|t| t.to_string()).unwrap_or_default(),
-                        action: m.action.unwrap_or_default(),
-                        id: actor.id.unwrap_or_default(),
-                        name: actor.attributes.and_then(|mut a| a.remove("name")),
-                    }
+        let stream = |filters| {
+            self.docker
+                .events(Some(EventsOptions { filters: Some(filters), ..Default::default() }))
+                .map(|e| {
+                    e.map(|m| {
+                        let actor = m.actor.unwrap_or_default();
+                        EngineEvent {
+                            kind: m.typ.map(|t| t.to_string()).unwrap_or_default(),
+                            action: m.action.unwrap_or_default(),
+                            id: actor.id.unwrap_or_default(),
+                            name: actor.attributes.and_then(|mut a| a.remove("name")),
+                        }
+                    })
+                    .map_err(RuntimeError::from)
                 })
-                .map_err(RuntimeError::from)
-            })
-            .boxed()
+                // Either stream ending ends the follow (as an error, so the follower starts over):
+                // the other one alone would miss events.
+                .chain(futures_util::stream::once(async {
+                    Err(RuntimeError::Unavailable("the engine's event stream ended".into()))
+                }))
+        };
+        futures_util::stream::select(stream(filters), stream(any_network)).boxed()
     }
 }
