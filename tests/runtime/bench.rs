@@ -89,8 +89,10 @@ async fn bench_idle_reconcile_pass() {
     let services = berth_server::startup::Services::connect(config).await.expect("services");
     let rt = services.runtime.clone().expect("runtime");
     // With its event watcher, as the reconciler runs: what lets an idle pass keep its listing.
+    // A new watcher takes each container's first health report (every 10 s) as news, so the
+    // timing starts after one round of them: the steady state of a running reconciler.
     let watcher = tokio::spawn(berth_workers::reconciler::watch_events(rt.clone(), Arc::new(Notify::new())));
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    tokio::time::sleep(Duration::from_secs(12)).await;
     // Warm up once: the first pass records anything still settling.
     berth_workers::reconciler::pass(&services.db, &services.keys, &rt).await;
     // Only passes that did the work count: one that found the app's own reconciler holding
