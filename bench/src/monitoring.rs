@@ -204,7 +204,7 @@ type Row = (String, String, String);
 /// writes, in batches of one cycle (one sample per site), for `seconds` per batch size.
 async fn ingest(db: &DatabaseConnection, sites: &[BenchSite], seconds: u64) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
-    for batch in [200usize, 500, 1000] {
+    for batch in [200usize, 500, 1000, 10_000] {
         let now = Utc::now();
         metrics::ensure_partitions(db, now).await?;
         // Sites repeat when a batch is larger than the number of sites: what is measured is rows
