@@ -18,6 +18,7 @@
 
 mod backup;
 mod monitoring;
+mod reconcile;
 mod reference;
 
 use std::fmt::Write as _;
@@ -42,6 +43,7 @@ const BODIES_PER_SECOND: usize = 8_000;
 const USAGE: &str = "usage: berth-bench [--seconds N] [--database-url postgres://user@host:port/postgres] [--berth PATH] [--only NAME]
        berth-bench monitoring [--help]   (issue 10: ingest, collector CPU, 30-day query; monitoring.rs)
        berth-bench backup [--help]       (issue 11: Berth's backup engine beside restic; backup.rs)
+       berth-bench reconcile [--help]    (issue 12: the idle reconcile pass over 200 running sites; reconcile.rs)
        berth-bench reference   (internal: the reference service; BENCH_REF_DATABASE_URL, BENCH_REF_LISTEN, BENCH_REF_SECRET)";
 
 struct Options {
@@ -63,6 +65,7 @@ fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("monitoring") => return monitoring::main(&args[1..]),
         Some("backup") => return backup::main(&args[1..]),
+        Some("reconcile") => return reconcile::main(&args[1..]),
         _ => {}
     }
     let opts = parse(&args)?;

@@ -200,9 +200,15 @@ fn sample(site: &BenchSite, at: chrono::DateTime<Utc>, i: i64) -> metrics::Sampl
 
 type Row = (String, String, String);
 
+/// The reference of the ingest figure: the columns of `site_samples` in one plain table, no
+/// partitions, no indexes (what a bare `COPY` reaches on this machine).
+const INGEST_FLOOR: &str = "bench_ingest_floor";
+
 /// Samples per second through the collector's own batched write, one stream as the collector
-/// writes, in batches of one cycle (one sample per site), for `seconds` per batch size.
+/// writes, in batches of one cycle (one sample per site), for `seconds` per batch size; then
+/// the same samples copied the same way into [`INGEST_FLOOR`] for as long, and the ratio.
 async fn ingest(db: &DatabaseConnection, sites: &[BenchSite], seconds: u64) -> anyhow::Result<Vec<Row>> {
+    db.execute_unprepared(&format!("CREATE TABLE IF NOT EXISTS {INGEST_FLOOR} (LIKE site_samples)")).await?;
     let mut rows = Vec::new();
     for batch in [200usize, 500, 1000, 10_000] {
         let now = Utc::now();
@@ -210,24 +216,42 @@ async fn ingest(db: &DatabaseConnection, sites: &[BenchSite], seconds: u64) -> a
         // Sites repeat when a batch is larger than the number of sites: what is measured is rows
         // per statement, which is what a cycle of that many containers writes.
         let cycle: Vec<BenchSite> = sites.iter().cycle().take(batch).copied().collect();
-        eprintln!("==> ingest: batches of {batch} samples for {seconds} s");
-        let started = Instant::now();
-        let (mut written, mut statements, mut i) = (0u64, 0u64, 0i64);
-        while started.elapsed() < Duration::from_secs(seconds) {
-            let at = Utc::now();
-            let samples: Vec<_> = cycle.iter().map(|s| sample(s, at, i)).collect();
-            written += metrics::insert_samples(db, &samples).await?;
-            statements += 1;
-            i += 1;
-        }
-        let rate = written as f64 / started.elapsed().as_secs_f64();
+        let (rate, statements) = copy_for(db, &cycle, seconds, false).await?;
+        let (floor, _) = copy_for(db, &cycle, seconds, true).await?;
         rows.push((
             format!("ingest, batches of {batch} samples (one COPY each, {statements} statements)"),
-            format!("{rate:.0} samples/s"),
+            format!("{rate:.0} samples/s; unindexed table {floor:.0}/s: ratio {:.2}", rate / floor),
             "≥ 250,000 samples/s".into(),
         ));
     }
+    db.execute_unprepared(&format!("DROP TABLE {INGEST_FLOOR}")).await?;
     Ok(rows)
+}
+
+/// Copies `cycle`'s samples for `seconds`, into `site_samples` or into [`INGEST_FLOOR`]:
+/// samples per second and statements made.
+async fn copy_for(
+    db: &DatabaseConnection,
+    cycle: &[BenchSite],
+    seconds: u64,
+    floor: bool,
+) -> anyhow::Result<(f64, u64)> {
+    let what = if floor { "the unindexed reference table" } else { "site_samples" };
+    eprintln!("==> ingest: batches of {} samples for {seconds} s into {what}", cycle.len());
+    let started = Instant::now();
+    let (mut written, mut statements, mut i) = (0u64, 0u64, 0i64);
+    while started.elapsed() < Duration::from_secs(seconds) {
+        let at = Utc::now();
+        let samples: Vec<_> = cycle.iter().map(|s| sample(s, at, i)).collect();
+        written += if floor {
+            metrics::copy_samples(db.get_postgres_connection_pool(), INGEST_FLOOR, &samples).await?
+        } else {
+            metrics::insert_samples(db, &samples).await?
+        };
+        statements += 1;
+        i += 1;
+    }
+    Ok((written as f64 / started.elapsed().as_secs_f64(), statements))
 }
 
 /// The 30-day chart query of one site over synthetic data for every site.
@@ -330,6 +354,19 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// Builds Berth's site image (`berth images build`) when the engine does not have it.
+pub(crate) async fn ensure_site_image() -> anyhow::Result<()> {
+    let image = berth_runtime::images::SITE_STATIC_TAG;
+    let present = Command::new("docker").args(["image", "inspect", image]).output()?.status.success();
+    if !present {
+        eprintln!("==> building {image}");
+        let engine = berth_runtime::docker::DockerEngine::connect("unix:///var/run/docker.sock")?;
+        berth_runtime::images::build_site_static(&engine, std::path::Path::new(berth_runtime::images::DEFAULT_BUSYBOX))
+            .await?;
+    }
+    Ok(())
+}
+
 /// The bench's site containers: removed (with their anonymous volumes) on drop.
 struct Containers {
     tag: String,
@@ -340,18 +377,7 @@ impl Containers {
     /// Starts `n` containers of the site image (built first when missing), 8 at a time.
     fn start(rt: &tokio::runtime::Runtime, tag: &str, n: usize) -> anyhow::Result<Self> {
         let image = berth_runtime::images::SITE_STATIC_TAG;
-        let present = Command::new("docker").args(["image", "inspect", image]).output()?.status.success();
-        if !present {
-            eprintln!("==> building {image}");
-            rt.block_on(async {
-                let engine = berth_runtime::docker::DockerEngine::connect("unix:///var/run/docker.sock")?;
-                berth_runtime::images::build_site_static(
-                    &engine,
-                    std::path::Path::new(berth_runtime::images::DEFAULT_BUSYBOX),
-                )
-                .await
-            })?;
-        }
+        rt.block_on(ensure_site_image())?;
         let mut me = Self { tag: tag.to_owned(), ids: Vec::with_capacity(n) };
         eprintln!("==> starting {n} site containers (berthbench-{tag}-*)");
         let started = Instant::now();

@@ -10,6 +10,9 @@ pub struct RuntimeMetrics {
     pub drift: IntCounterVec,
     pub passes: IntCounterVec,
     pub pass_seconds: Histogram,
+    /// Passes that converged from the container listing kept by an idle pass before them (no
+    /// engine call at all).
+    pub listings_kept: IntCounter,
     pub sites: IntGauge,
     pub ingress_reloads: IntCounter,
     pub ingress_failures: IntCounter,
@@ -37,8 +40,16 @@ impl RuntimeMetrics {
         )
         .expect("static metric definition is valid");
         let pass_seconds = Histogram::with_opts(
-            HistogramOpts::new("berth_reconciler_pass_duration_seconds", "Duration of one reconcile pass")
-                .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            HistogramOpts::new(
+                "berth_reconciler_pass_duration_seconds",
+                "Duration of one reconcile pass, its ingress renders included",
+            )
+            .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+        )
+        .expect("static metric definition is valid");
+        let listings_kept = IntCounter::new(
+            "berth_reconciler_kept_listings_total",
+            "Reconcile passes that used the container listing kept by the idle pass before them instead of asking the engine",
         )
         .expect("static metric definition is valid");
         let sites = IntGauge::new("berth_reconciler_sites", "Sites seen by the last reconcile pass")
@@ -54,6 +65,7 @@ impl RuntimeMetrics {
             Box::new(drift.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(passes.clone()),
             Box::new(pass_seconds.clone()),
+            Box::new(listings_kept.clone()),
             Box::new(sites.clone()),
             Box::new(ingress_reloads.clone()),
             Box::new(ingress_failures.clone()),
@@ -62,6 +74,6 @@ impl RuntimeMetrics {
                 tracing::debug!(error = %e, "Runtime metric already registered");
             }
         }
-        Self { drift, passes, pass_seconds, sites, ingress_reloads, ingress_failures }
+        Self { drift, passes, pass_seconds, listings_kept, sites, ingress_reloads, ingress_failures }
     }
 }

@@ -57,6 +57,43 @@ async fn stopped_or_removed_containers_come_back_hardened() {
     app.finish().await;
 }
 
+/// One series of the app's own metrics; 0 while it is not exposed.
+async fn metric(app: &TestApp, series: &str) -> f64 {
+    let text = app.client().get("/metrics").await.text;
+    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok()).unwrap_or(0.0)
+}
+
+/// Once the event watcher has heard from the engine, a pass that found nothing to do keeps its
+/// container listing and the next idle passes use it instead of asking Docker; an event (a
+/// container stopped by hand) ends that, and the next pass sees and heals the stop. Without the
+/// watcher's forgetting, the kept listing would say the container runs for up to 5 minutes.
+#[tokio::test]
+async fn idle_passes_reuse_their_listing_until_an_event_comes() {
+    const KEPT: &str = "berth_reconciler_kept_listings_total";
+    let app = TestApp::spawn_runtime().await;
+    let admin = app.admin().await;
+    let c = app.customer(&admin, "idle@example.com", "business").await;
+    let site = app.running_site(&admin, &c, "idle", "idle.idle.test").await;
+    let name = app.scope().names.container(site["id"].as_str().expect("id").parse().expect("uuid"));
+    // Passes run every second; the site's health reports reach the watcher every few seconds.
+    wait_for("idle passes using a kept listing", Duration::from_secs(60), async || metric(&app, KEPT).await >= 3.0)
+        .await;
+
+    let e = engine();
+    e.stop(&name).await.expect("stop by hand");
+    wait_for("restart after docker stop", Duration::from_secs(15), async || {
+        e.inspect(&name).await.ok().flatten().is_some_and(|d| d.running)
+    })
+    .await;
+    let metrics = app.client().get("/metrics").await.text;
+    assert!(metrics.contains("berth_reconciler_drift_total{kind=\"stopped_container\"}"), "{metrics}");
+    app.wait_ingress("idle.idle.test", 200).await;
+    // Idle again: the listing is kept again.
+    let kept = metric(&app, KEPT).await;
+    wait_for("a kept listing after the heal", Duration::from_secs(60), async || metric(&app, KEPT).await > kept).await;
+    app.finish().await;
+}
+
 #[tokio::test]
 async fn an_orphan_berth_container_is_removed() {
     let app = TestApp::spawn_runtime().await;

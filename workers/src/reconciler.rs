@@ -72,10 +72,18 @@ pub async fn watch_events(rt: Arc<Runtime>, wake: Arc<Notify>) {
         // lists afresh.
         let mut health = HealthChanges::default();
         let mut stream = rt.engine.events(&rt.names.label_filter());
-        rt.inspections.watched(true);
+        // The stream subscribes on its first poll, so it is known to follow the engine only
+        // once something came through it (running sites' health reports come every few
+        // seconds). Marking it then also drops anything kept so far: whatever happened before
+        // the subscription is seen by the next pass's fresh listing.
+        let mut following = false;
         while let Some(item) = stream.next().await {
             match item {
                 Ok(event) => {
+                    if !following {
+                        following = true;
+                        rt.inspections.watched(true);
+                    }
                     if !health.changed(&event) {
                         continue;
                     }
@@ -126,47 +134,57 @@ pub async fn pass(db: &DatabaseConnection, keys: &Keys, rt: &Runtime) {
     let started = Instant::now();
     // First what the database says now (after a restart: what the running nginx serves), so an
     // update in this pass can move its site's route alone; last what the pass observed.
-    route(db, rt).await;
-    let outcome = match locked_pass(db, keys, rt).await {
-        Ok(true) => "ok",
-        Ok(false) => "skipped",
+    let routed = route(db, rt).await;
+    let (outcome, wrote) = match locked_pass(db, keys, rt).await {
+        Ok(Some(wrote)) => ("ok", wrote),
+        // Another process converged: what it recorded is read below.
+        Ok(None) => ("skipped", true),
         Err(e) => {
             tracing::warn!(error = %e, "Reconcile pass failed; the next one retries");
-            "error"
+            ("error", true)
         }
     };
-    rt.metrics.passes.with_label_values(&[outcome]).inc();
-    rt.metrics.pass_seconds.observe(started.elapsed().as_secs_f64());
     if let Err(e) = rt.ingress.supervise().await {
         tracing::warn!(error = %e, "Cannot keep Berth's nginx running");
     }
-    route(db, rt).await;
+    // A pass that wrote nothing left the routes as the first render read them (a change made
+    // elsewhere meanwhile asks for a pass of its own).
+    if wrote || !routed {
+        route(db, rt).await;
+    }
+    rt.metrics.passes.with_label_values(&[outcome]).inc();
+    rt.metrics.pass_seconds.observe(started.elapsed().as_secs_f64());
 }
 
-/// Renders the ingress from the routes in the database.
-async fn route(db: &DatabaseConnection, rt: &Runtime) {
+/// Renders the ingress from the routes in the database; whether nginx serves them now.
+async fn route(db: &DatabaseConnection, rt: &Runtime) -> bool {
     match site_state::routes(db).await {
         Ok(routes) => match rt.ingress.apply(&routes).await {
             Ok(true) => {
                 rt.metrics.ingress_reloads.inc();
                 tracing::info!(sites = routes.len(), "Ingress configuration installed");
+                true
             }
-            Ok(false) => {}
+            Ok(false) => true,
             Err(e) => {
                 rt.metrics.ingress_failures.inc();
                 tracing::error!(error = %e, "Ingress configuration not installed; the previous one stays");
+                false
             }
         },
-        Err(e) => tracing::warn!(error = %e, "Cannot read the routes for the ingress"),
+        Err(e) => {
+            tracing::warn!(error = %e, "Cannot read the routes for the ingress");
+            false
+        }
     }
 }
 
-/// Takes the cross-process guard and converges. `Ok(false)`: another process holds the guard.
-async fn locked_pass(db: &DatabaseConnection, keys: &Keys, rt: &Runtime) -> anyhow::Result<bool> {
+/// Takes the cross-process guard and converges: whether the pass wrote to the database, or
+/// `None` when another process holds the guard.
+async fn locked_pass(db: &DatabaseConnection, keys: &Keys, rt: &Runtime) -> anyhow::Result<Option<bool>> {
     if db.get_database_backend() != DatabaseBackend::Postgres {
         // SQLite is the embedded, single-process setup: nobody to race with.
-        converge_all(db, keys, rt).await?;
-        return Ok(true);
+        return converge_all(db, keys, rt).await.map(Some);
     }
     let txn = db.begin().await?;
     let row = txn
@@ -182,12 +200,12 @@ async fn locked_pass(db: &DatabaseConnection, keys: &Keys, rt: &Runtime) -> anyh
     };
     if !locked {
         txn.rollback().await?;
-        return Ok(false);
+        return Ok(None);
     }
     let res = converge_all(db, keys, rt).await;
     // Ending the transaction releases the lock, whatever the pass did.
     txn.commit().await?;
-    res.map(|()| true)
+    res.map(Some)
 }
 
 /// The advisory lock key of one installation: a stable 64-bit hash of its Docker prefix.
@@ -201,13 +219,17 @@ fn lock_key(instance: &str) -> i64 {
     hash as i64
 }
 
-async fn converge_all(db: &DatabaseConnection, keys: &Keys, rt: &Runtime) -> anyhow::Result<()> {
+/// Converges every site; whether it wrote to the database (observed state or a deletion).
+async fn converge_all(db: &DatabaseConnection, keys: &Keys, rt: &Runtime) -> anyhow::Result<bool> {
     let sites = site_state::desired_all(db, keys).await?;
     // The listing of the last pass that found nothing to do, while no engine event came since
     // (the event watcher forgets it): an idle pass then makes no engine call at all.
     let listed_at = Instant::now();
     let (containers, fresh) = match rt.inspections.listing(listed_at) {
-        Ok(kept) => (kept, None),
+        Ok(kept) => {
+            rt.metrics.listings_kept.inc();
+            (kept, None)
+        }
         Err(generation) => (rt.engine.containers(&rt.names.label_filter()).await?, Some(generation)),
     };
     let by_name: HashMap<&str, &berth_runtime::engine::ContainerInfo> =
@@ -218,18 +240,20 @@ async fn converge_all(db: &DatabaseConnection, keys: &Keys, rt: &Runtime) -> any
     // addresses of those serving are then probed together, and what was observed is recorded.
     let mut serving = Vec::new();
     let mut failure = None;
+    let mut wrote = false;
     for d in &sites {
         let current = by_name.get(rt.names.container(d.site.id).as_str()).copied();
         let next = by_name.get(rt.names.next_container(d.site.id).as_str()).copied();
         match converger.site(d, current, next).await {
             Ok(Outcome::Observed(observed)) => {
-                site_state::record(db, &d.site, &observed).await?;
+                wrote |= site_state::record(db, &d.site, &observed).await?;
             }
             Ok(Outcome::Serving(observed)) => {
                 let was_unreachable = d.site.health.as_deref() == Some(berth_runtime::converge::UNREACHABLE);
                 serving.push((d, (d.site.id, observed, was_unreachable)));
             }
             Ok(Outcome::Deleted) => {
+                wrote = true;
                 site_state::finish_delete(db, &d.site).await?;
                 tracing::info!(site.id = %d.site.id, "Site deleted");
             }
@@ -246,7 +270,7 @@ async fn converge_all(db: &DatabaseConnection, keys: &Keys, rt: &Runtime) -> any
     }
     let (desired, probes): (Vec<_>, Vec<_>) = serving.into_iter().unzip();
     for (d, observed) in desired.into_iter().zip(berth_runtime::converge::probe_all(probes).await) {
-        site_state::record(db, &d.site, &observed).await?;
+        wrote |= site_state::record(db, &d.site, &observed).await?;
     }
     if let Some(e) = failure {
         rt.inspections.forget_listing();
@@ -264,7 +288,7 @@ async fn converge_all(db: &DatabaseConnection, keys: &Keys, rt: &Runtime) -> any
             }
         }
     }
-    Ok(())
+    Ok(wrote)
 }
 
 #[cfg(test)]

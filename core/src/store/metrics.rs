@@ -112,7 +112,7 @@ pub async fn insert_samples(db: &DatabaseConnection, samples: &[Sample]) -> Resu
         return Ok(0);
     }
     if db.get_database_backend() == DbBackend::Postgres {
-        return copy_samples(db.get_postgres_connection_pool(), samples).await;
+        return copy_samples(db.get_postgres_connection_pool(), "site_samples", samples).await;
     }
     let rows = samples.iter().map(|s| {
         vec![
@@ -134,15 +134,17 @@ pub async fn insert_samples(db: &DatabaseConnection, samples: &[Sample]) -> Resu
     insert_rows(db, "site_samples", &SAMPLE_COLUMNS, rows).await
 }
 
-/// One `COPY` of the samples in PostgreSQL's text format, sent as one buffer.
-async fn copy_samples(pool: &sqlx::PgPool, samples: &[Sample]) -> Result<u64> {
+/// One `COPY` of the samples into `table` in PostgreSQL's text format, sent as one buffer.
+/// Berth copies into `site_samples`; berth-bench also into a table of the same columns without
+/// indexes or partitions, the floor its ingest figure is compared with.
+pub async fn copy_samples(pool: &sqlx::PgPool, table: &'static str, samples: &[Sample]) -> Result<u64> {
     use sqlx::postgres::PgPoolCopyExt;
     let mut data = String::with_capacity(samples.len() * 160);
     for sample in samples {
         sample_row(&mut data, sample);
     }
-    let statement = format!("COPY site_samples ({}) FROM STDIN", SAMPLE_COLUMNS.join(", "));
-    let copy_error = |e: sqlx::Error| Error::Internal(anyhow::anyhow!("copying samples into site_samples: {e}"));
+    let statement = format!("COPY {table} ({}) FROM STDIN", SAMPLE_COLUMNS.join(", "));
+    let copy_error = |e: sqlx::Error| Error::Internal(anyhow::anyhow!("copying samples into {table}: {e}"));
     let mut copy = pool.copy_in_raw(&statement).await.map_err(copy_error)?;
     if let Err(err) = copy.send(data.as_bytes()).await {
         // Leave the connection usable for the pool; the send's error is the one to report.
