@@ -236,10 +236,11 @@ async fn measure(opts: &Options, berth: &mut Installation, addr: &str, log: &Pat
     }
     let ok = delta(r#"berth_reconciler_passes_total{outcome="ok"}"#);
     let kept = delta("berth_reconciler_kept_listings_total");
-    let drift: f64 = after
+    // Counters are whole numbers; summing them as such prints 0, never -0.
+    let drift: i64 = after
         .iter()
         .filter(|(k, _)| k.starts_with("berth_reconciler_drift_total"))
-        .map(|(k, v)| v - before.get(k).copied().unwrap_or(0.0))
+        .map(|(k, v)| (v - before.get(k).copied().unwrap_or(0.0)).round() as i64)
         .sum();
     let mean_ms = delta("berth_reconciler_pass_duration_seconds_sum") / passes * 1000.0;
     let mut buckets: Vec<(f64, f64)> = after
@@ -265,8 +266,8 @@ async fn measure(opts: &Options, berth: &mut Installation, addr: &str, log: &Pat
     );
     println!("| p95 pass (interpolated) | {:.1} ms |", quantile(&buckets, passes, 0.95) * 1000.0);
     println!("| passes under 50 ms / 100 ms | {:.0} % / {:.0} % |", within(0.05), within(0.1));
-    println!("| drift found | {drift:.0} |");
-    if drift > 0.0 {
+    println!("| drift found | {drift} |");
+    if drift > 0 {
         bail!("the installation drifted while idle: see {}", log.display());
     }
     Ok(())

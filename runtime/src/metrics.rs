@@ -44,7 +44,7 @@ impl RuntimeMetrics {
                 "berth_reconciler_pass_duration_seconds",
                 "Duration of one reconcile pass, its ingress renders included",
             )
-            .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
         )
         .expect("static metric definition is valid");
         let listings_kept = IntCounter::new(
