@@ -26,7 +26,10 @@ use tokio::sync::{watch, Notify};
 
 use crate::env::Env;
 
-/// Waits this long after a wake-up so a burst of Docker events makes one pass.
+/// Waits this long after a Docker event so a burst of them makes one pass. A change made
+/// through Berth ([`Runtime::reconcile_soon`]) starts a pass at once: nudges that come while a
+/// pass runs make one more pass after it anyway (the wake-up is stored once), so waiting only
+/// delayed a new site by the debounce.
 const DEBOUNCE: Duration = Duration::from_millis(150);
 
 /// Runs until `shutdown` turns true. Berth's nginx keeps serving afterwards (see
@@ -47,7 +50,7 @@ pub async fn run(env: Arc<Env>, mut shutdown: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = rt.wake.notified() => tokio::time::sleep(DEBOUNCE).await,
+            _ = rt.wake.notified() => {}
             _ = events.notified() => tokio::time::sleep(DEBOUNCE).await,
             _ = shutdown.changed() => break,
         }
