@@ -50,7 +50,7 @@ pub fn build(state: AppState, sessions: Store) -> Router {
     let routes = api
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
         .with_state(state)
         .merge(web);
     // The middleware below wraps the router once, as one service (outermost first). Through

@@ -2,6 +2,7 @@
 //! registered in the process's one registry; [`Metrics::render`] exposes the whole registry
 //! (HTTP, queue, reconciler and ingress metrics alike).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -9,11 +10,14 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
 
-use crate::state::AppState;
-
+/// Behind one `Arc`: the HTTP metrics layer gets its own copy on every request, and one
+/// reference count is all that copy costs (the whole application state, which it was given
+/// before, took a dozen, each an atomic shared by every core).
 #[derive(Clone)]
-pub struct Metrics {
-    pub registry: Registry,
+pub struct Metrics(Arc<HttpMetrics>);
+
+struct HttpMetrics {
+    registry: Registry,
     http_requests: IntCounterVec,
     http_duration: HistogramVec,
 }
@@ -44,11 +48,11 @@ impl Metrics {
                 tracing::debug!(error = %e, "HTTP metric already registered");
             }
         }
-        Self { registry, http_requests, http_duration }
+        Self(Arc::new(HttpMetrics { registry, http_requests, http_duration }))
     }
 
     pub fn render(&self) -> String {
-        render(&self.registry)
+        render(&self.0.registry)
     }
 }
 
@@ -131,15 +135,15 @@ pub fn refusal(token: Option<&str>, headers: &axum::http::HeaderMap, peer: std::
 /// Middleware: labels by the route template (`/api/v1/sites/{id}`), never the raw path, so
 /// ids do not explode the label set. Nothing is allocated per request: the template is the
 /// router's shared string, the method and status their static names.
-pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn track(State(metrics): State<Metrics>, req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().cloned();
     let method = req.method().clone();
     let started = Instant::now();
     let res = next.run(req).await;
     let status = res.status();
     let labels = [method.as_str(), route.as_ref().map_or("unmatched", MatchedPath::as_str), status.as_str()];
-    state.metrics.http_requests.with_label_values(&labels).inc();
-    state.metrics.http_duration.with_label_values(&labels).observe(started.elapsed().as_secs_f64());
+    metrics.0.http_requests.with_label_values(&labels).inc();
+    metrics.0.http_duration.with_label_values(&labels).observe(started.elapsed().as_secs_f64());
     res
 }
 
