@@ -49,6 +49,8 @@ impl RunJob for BackupSite {
     }
 }
 
+// `attempt` is read only by the fault injection of test builds.
+#[cfg_attr(not(feature = "testing"), allow(unused_variables))]
 async fn back_up(env: &Env, row: &backups::Model, attempt: i32) -> anyhow::Result<store::Outcome> {
     let runtime = env
         .runtime
@@ -82,7 +84,6 @@ async fn back_up(env: &Env, row: &backups::Model, attempt: i32) -> anyhow::Resul
             written
         }
     };
-    let _ = attempt;
     let manifest = repo.verify(&snapshot.id).await.context("reading the new snapshot back")?;
     Ok(store::Outcome {
         snapshot_id: snapshot.id,
