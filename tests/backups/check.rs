@@ -120,3 +120,52 @@ async fn a_flipped_byte_fails_the_full_check_of_that_repository_only_and_is_reco
 
     app.stop().await;
 }
+
+/// The daily run keeps 90 days of check history and, however old, each repository's newest
+/// check: that one is what the `backup_check` alert and the next run's full read go by.
+#[tokio::test]
+async fn the_daily_run_forgets_checks_older_than_ninety_days_but_not_a_repositorys_newest() {
+    use berth_core::entities::backup_checks;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    let app = TestApp::spawn_with_workers(&[]).await;
+    let admin = app.admin().await;
+    let kept: Uuid = app.customer(&admin, "history@example.com", "starter").await.parse().expect("uuid");
+    let stale: Uuid = app.customer(&admin, "stale@example.com", "starter").await.parse().expect("uuid");
+    let now = Utc::now();
+    // Neither customer has backups, so the run checks no repository and only prunes.
+    for (customer, days, ok) in [(kept, 200, false), (kept, 120, true), (kept, 10, true), (stale, 300, false)] {
+        let started = now - chrono::Duration::days(days);
+        backup_checks::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            customer_id: Set(customer),
+            read_data: Set("all".into()),
+            ok: Set(ok),
+            error: Set((!ok).then(|| "pack damaged".to_owned())),
+            started_at: Set(started),
+            finished_at: Set(started),
+        }
+        .insert(&app.db)
+        .await
+        .expect("insert check");
+    }
+    let job = run_job(&app, &CheckBackups::default()).await;
+    assert_eq!(job.state, JobState::Done, "{:?}", job.last_error);
+    let ages = |customer: Uuid| {
+        let db = app.db.clone();
+        async move {
+            backup_checks::Entity::find()
+                .filter(backup_checks::Column::CustomerId.eq(customer))
+                .order_by_asc(backup_checks::Column::StartedAt)
+                .all(&db)
+                .await
+                .expect("query")
+                .into_iter()
+                .map(|c| (now - c.started_at).num_days())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(ages(kept).await, [10], "checks older than 90 days go when a newer one exists");
+    assert_eq!(ages(stale).await, [300], "a repository's newest check stays, however old");
+    let failing = berth_core::store::backup_checks::failing_customers(&app.db).await.expect("query");
+    assert_eq!(failing.into_iter().collect::<Vec<_>>(), [stale], "the alert still sees the failed check");
+}

@@ -54,6 +54,23 @@ pub async fn list(
     page::fetch(db, q, backup_checks::Column::Id, page, |c| c.id).await
 }
 
+/// How long the history of checks is kept; each repository's newest check is kept whatever
+/// its age (it is what the `backup_check` alert and the next run's full read go by).
+pub const KEEP_DAYS: i64 = 90;
+
+/// Deletes checks that started before `before`, except each customer's newest. Returns how
+/// many went.
+pub async fn prune(db: &impl ConnectionTrait, before: DateTime<Utc>) -> Result<u64> {
+    let backend = db.get_database_backend();
+    let placeholder = if backend == sea_orm::DbBackend::Postgres { "$1" } else { "?" };
+    let sql = format!(
+        "DELETE FROM backup_checks WHERE started_at < {placeholder} AND EXISTS (SELECT 1 FROM backup_checks newer \
+         WHERE newer.customer_id = backup_checks.customer_id AND newer.started_at > backup_checks.started_at)"
+    );
+    let res = db.execute(Statement::from_sql_and_values(backend, sql, [before.into()])).await?;
+    Ok(res.rows_affected())
+}
+
 /// The customers whose most recent check failed: a later clean check clears it.
 pub async fn failing_customers(db: &impl ConnectionTrait) -> Result<HashSet<Uuid>> {
     let sql = "SELECT c.customer_id FROM backup_checks c \

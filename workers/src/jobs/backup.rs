@@ -286,7 +286,9 @@ impl RunJob for CheckBackups {
             let outcome = checks::Outcome { customer_id, read_data: label, started_at, error };
             checks::record(ctx.db(), outcome).await?;
         }
-        tracing::info!(part, failed, "Backup repositories checked");
+        let before = chrono::Utc::now() - chrono::Duration::days(checks::KEEP_DAYS);
+        let pruned = checks::prune(ctx.db(), before).await?;
+        tracing::info!(part, failed, pruned, "Backup repositories checked");
         Ok(())
     }
 }
