@@ -208,6 +208,27 @@ fn start_postgres(scratch: &mut Scratch) -> anyhow::Result<String> {
     bail!("PostgreSQL did not become ready within 30 s")
 }
 
+/// A new database named `name` on the server `given` names (its `postgres` database), or on a
+/// durable PostgreSQL of our own started in `scratch`; its URL.
+async fn fresh_database(scratch: &mut Scratch, given: Option<&str>, name: &str) -> anyhow::Result<String> {
+    let admin_url = match given {
+        Some(url) => url.to_owned(),
+        None => {
+            eprintln!("==> starting a durable PostgreSQL");
+            start_postgres(scratch)?
+        }
+    };
+    let (client, conn) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await?;
+    let task = tokio::spawn(conn);
+    client.batch_execute(&format!("CREATE DATABASE {name}")).await?;
+    drop(client);
+    let _ = task.await;
+    match admin_url.rsplit_once('/') {
+        Some((base, _)) => Ok(format!("{base}/{name}")),
+        None => bail!("--database-url must end in /<database>"),
+    }
+}
+
 fn unsafe_is_root() -> bool {
     // `id -u` rather than libc: this crate needs nothing unsafe.
     Command::new("id").arg("-u").output().map(|o| o.stdout.trim_ascii() == b"0").unwrap_or(false)
@@ -477,25 +498,8 @@ async fn run(opts: Options) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("berth-bench-{tag}"));
     std::fs::create_dir_all(&dir)?;
     let mut scratch = Scratch { dir: dir.clone(), children: vec![], postgres: None };
-    let admin_url = match &opts.database_url {
-        Some(url) => url.clone(),
-        None => {
-            eprintln!("==> starting a durable PostgreSQL");
-            start_postgres(&mut scratch)?
-        }
-    };
-    let db_name = format!("berth_bench_{tag}");
-    {
-        let (client, conn) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await?;
-        let task = tokio::spawn(conn);
-        client.batch_execute(&format!("CREATE DATABASE {db_name}")).await?;
-        drop(client);
-        let _ = task.await;
-    }
-    let database_url = match admin_url.rsplit_once('/') {
-        Some((base, _)) => format!("{base}/{db_name}"),
-        None => bail!("--database-url must end in /<database>"),
-    };
+    let database_url =
+        fresh_database(&mut scratch, opts.database_url.as_deref(), &format!("berth_bench_{tag}")).await?;
 
     eprintln!("==> starting Berth on PostgreSQL and on the embedded default (SQLite)");
     let (berth, berth_log) = start_berth(&mut scratch, &opts, "berth-pg", Some(&database_url))?;

@@ -109,25 +109,8 @@ async fn run(opts: Options) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("berth-bench-reconcile-{tag}"));
     std::fs::create_dir_all(&dir)?;
     let mut scratch = Scratch { dir: dir.clone(), children: vec![], postgres: None };
-    let admin_url = match &opts.database_url {
-        Some(url) => url.clone(),
-        None => {
-            eprintln!("==> starting a durable PostgreSQL");
-            super::start_postgres(&mut scratch)?
-        }
-    };
-    let db_name = format!("berth_bench_reconcile_{tag}");
-    {
-        let (client, conn) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await?;
-        let task = tokio::spawn(conn);
-        client.batch_execute(&format!("CREATE DATABASE {db_name}")).await?;
-        drop(client);
-        let _ = task.await;
-    }
-    let database_url = match admin_url.rsplit_once('/') {
-        Some((base, _)) => format!("{base}/{db_name}"),
-        None => bail!("--database-url must end in /<database>"),
-    };
+    let name = format!("berth_bench_reconcile_{tag}");
+    let database_url = super::fresh_database(&mut scratch, opts.database_url.as_deref(), &name).await?;
     super::monitoring::ensure_site_image().await?;
 
     let data = dir.join("berth");

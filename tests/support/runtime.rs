@@ -198,8 +198,26 @@ impl Drop for DockerScope {
     }
 }
 
+/// A port for a test's nginx, which binds it only later, when Berth starts its ingress. It is
+/// taken below the kernel's ephemeral range (32768–60999 by default): every test app binds its
+/// own HTTP server to port 0 meanwhile, and a port picked by binding port 0 and letting go was
+/// once handed to another test's app before this test's nginx bound it — the test then talked
+/// to that app through "its" ingress. Ports are handed out once per run and checked free.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    // A per-process starting point, so two suites on one machine rarely walk the same ports.
+    let start = std::process::id().wrapping_mul(7_919) % SPAN;
+    for _ in 0..SPAN {
+        let port = FIRST + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % SPAN;
+        let port = u16::try_from(port).expect("below 32000");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {FIRST} and {}", FIRST + SPAN)
 }
 
 impl TestApp {
