@@ -339,6 +339,20 @@ fn start_berth(
     Ok((Berth { addr, env }, log))
 }
 
+/// An API token for the user `email`, from `berth token create` run against the Berth that
+/// `env` configures.
+fn create_token(berth: &Path, env: &[(&'static str, String)], email: &str) -> anyhow::Result<String> {
+    let out = Command::new(berth)
+        .args(["token", "create", "--email", email, "--name", "bench"])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("BERTH_LOG", "warn")
+        .output()?;
+    if !out.status.success() {
+        bail!("berth token create failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
 /// One measured point against one target.
 #[derive(Debug, Clone, Copy, Default)]
 struct Measured {
@@ -524,16 +538,7 @@ async fn run(opts: Options) -> anyhow::Result<()> {
     }
     let answer: serde_json::Value = serde_json::from_str(&answer)?;
     let site_id = answer["site_id"].as_str().ok_or_else(|| anyhow!("no site_id in {answer}"))?.to_owned();
-    let email = format!("u0@setup{tag}.{BASE_DOMAIN}");
-    let out = Command::new(&opts.berth)
-        .args(["token", "create", "--email", &email, "--name", "bench"])
-        .envs(berth.env.iter().map(|(k, v)| (*k, v.as_str())))
-        .env("BERTH_LOG", "warn")
-        .output()?;
-    if !out.status.success() {
-        bail!("berth token create failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let token = create_token(&opts.berth, &berth.env, &format!("u0@setup{tag}.{BASE_DOMAIN}"))?;
 
     eprintln!("==> starting the reference service");
     let ref_addr = format!("127.0.0.1:{}", free_port()?);

@@ -148,15 +148,7 @@ async fn run(opts: Options) -> anyhow::Result<()> {
 async fn measure(opts: &Options, berth: &mut Installation, addr: &str, log: &Path) -> anyhow::Result<()> {
     let child = berth.child.as_mut().ok_or_else(|| anyhow!("Berth is not running"))?;
     wait_healthy(addr, child, log).await?;
-    let out = Command::new(&berth.berth)
-        .args(["token", "create", "--email", &format!("admin@{BASE_DOMAIN}"), "--name", "bench"])
-        .envs(berth.env.iter().map(|(k, v)| (*k, v.as_str())))
-        .env("BERTH_LOG", "warn")
-        .output()?;
-    if !out.status.success() {
-        bail!("berth token create failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let token = super::create_token(&berth.berth, &berth.env, &format!("admin@{BASE_DOMAIN}"))?;
     let auth = [("Authorization", format!("Bearer {token}")), ("Content-Type", "application/json".to_owned())];
 
     eprintln!("==> making {} sites", opts.sites);

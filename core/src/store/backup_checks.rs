@@ -62,11 +62,9 @@ pub const KEEP_DAYS: i64 = 90;
 /// many went.
 pub async fn prune(db: &impl ConnectionTrait, before: DateTime<Utc>) -> Result<u64> {
     let backend = db.get_database_backend();
-    let placeholder = if backend == sea_orm::DbBackend::Postgres { "$1" } else { "?" };
-    let sql = format!(
-        "DELETE FROM backup_checks WHERE started_at < {placeholder} AND EXISTS (SELECT 1 FROM backup_checks newer \
-         WHERE newer.customer_id = backup_checks.customer_id AND newer.started_at > backup_checks.started_at)"
-    );
+    let sql = "DELETE FROM backup_checks WHERE started_at < $1 AND EXISTS (SELECT 1 FROM backup_checks newer \
+               WHERE newer.customer_id = backup_checks.customer_id AND newer.started_at > backup_checks.started_at)";
+    let sql = super::metrics::placeholders(backend, sql);
     let res = db.execute(Statement::from_sql_and_values(backend, sql, [before.into()])).await?;
     Ok(res.rows_affected())
 }
